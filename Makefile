@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Both create .venv on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= outputs/demo
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip wheel
+
+# torch is pinned and installed first: an unpinned torch pulls several GB of CUDA packages.
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/vst demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/iou.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

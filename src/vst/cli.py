@@ -1,0 +1,43 @@
+"""The `vst` command: one entry point with a subcommand per job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+import vst
+from vst.scenes.cli import app as scenes_app
+
+app = typer.Typer(
+    help="vst: Visual Spatial Tuning toolkit (3D scenes -> spatial data -> tuned VLMs).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(scenes_app, name="scenes")
+console = Console()
+
+
+@app.command()
+def version() -> None:
+    """Print the vst version."""
+    console.print(f"vst {vst.__version__}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("outputs/demo"), "--out", help="Where to write the outputs."),
+    seed: int = typer.Option(0, help="Seed of every random choice."),
+) -> None:
+    """Run the main job on the built-in synthetic default and print where its outputs are."""
+    from vst.demo import run_demo
+
+    outputs = run_demo(out, seed=seed, console=console)
+    console.print("\n[bold]outputs[/bold]")
+    for name, path in outputs.items():
+        console.print(f"  {name:<12} {path}")
+
+
+if __name__ == "__main__":
+    app()

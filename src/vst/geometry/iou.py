@@ -1,0 +1,409 @@
+"""Exact IoU of 9-DoF oriented 3D boxes, and bird's-eye-view IoU of gravity-aligned boxes.
+
+Boxes follow :mod:`vst.geometry.boxes`: ``(N, 9)`` arrays ``[x, y, z, x_size, y_size, z_size,
+pitch, yaw, roll]`` (metres, DEGREES), box-to-frame rotation
+``R = Rotation.from_euler("xyz", [pitch, yaw, roll], degrees=True)``. A single ``(9,)`` box is
+accepted as ``(1, 9)``. Every function returns an ``(N, M)`` float64 matrix for ``N`` boxes ``a``
+and ``M`` boxes ``b`` (``(N, 0)`` / ``(0, M)`` for empty inputs).
+
+A box is *degenerate* when any of its 9 values is non-finite or any size is ``<= 0`` (or its
+volume under/overflows); a degenerate box has intersection and IoU 0 against everything.
+
+Algorithm of :func:`box3d_intersection_volume` (exact up to floating point; no sampling, no
+pytorch3d, no torch). The boundary of the convex polytope ``A ∩ B`` is (faces of A inside B) ∪
+(faces of B inside A). Each face, as a rectangle in its own box's frame, is clipped by the other
+box's 6 half-spaces restricted to the face plane (2D Sutherland-Hodgman, which keeps the polygon
+convex), and by the divergence theorem ``vol = 1/3 * sum_faces (n_f . x_f) * area_f``, where
+``n_f . x_f`` is the signed distance of the face plane from the origin (A's centre); this is the
+signed tetrahedron-fan sum with each fan's height factored out, so no vertex sorting is needed.
+
+* A face of B lying in the plane of a face of A with the same outward normal would be counted
+  twice: such B faces are skipped, and that A face is not clipped by that plane.
+* Touching faces with opposite normals mean the boxes are separated (face-normal separating-axis
+  test, which also gives the cheap exits together with a bounding-sphere test and containment).
+* These decisions about a plane use the tolerance ``1e-8 * sqrt(S * h)`` (``S`` the pair's size,
+  ``h`` the thickness across that plane). Nearly coplanar faces are the ill-conditioned case; this
+  keeps their error near ``1e-8 * sqrt(S / h)`` of the volume at any aspect ratio. In general
+  position the result matches an exact reference to ~1e-15.
+
+The kernels are compiled with numba (``cache=True``, serial, one pair at a time): clipping polygons
+whose vertex count depends on the data does not vectorise well in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import ArrayLike
+
+from vst.geometry.boxes import as_boxes, box3d_volume, box_rotations
+
+__all__ = ["bev_iou", "box3d_intersection_volume", "box3d_iou"]
+
+_TOL_C = 1e-8
+"""Tolerance constant: decisions about a plane use ``_TOL_C * sqrt(scale * thickness)``."""
+
+_POLY_CAP = 256
+"""Polygon buffer size: each clip at most doubles a vertex count (4 * 2**6 = 256 for 6 clips)."""
+
+_UNIT_BOX = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+
+
+def _valid_mask(arr: np.ndarray) -> np.ndarray:
+    """True for non-degenerate boxes: all values finite, sizes > 0, volume finite and > 0."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        ok = np.all(np.isfinite(arr), axis=1) & np.all(arr[:, 3:6] > 0, axis=1)
+        vol = np.prod(np.where(ok[:, None], arr[:, 3:6], 1.0), axis=1)
+    return ok & np.isfinite(vol) & (vol > 0)
+
+
+def _prepare(boxes: ArrayLike) -> tuple[np.ndarray, ...]:
+    """Centres (N, 3), half-sizes (N, 3), rotations (N, 3, 3), volumes (N,), valid flags (N,)."""
+    arr = as_boxes(boxes)
+    valid = _valid_mask(arr)
+    safe = np.where(valid[:, None], arr, _UNIT_BOX)
+    rots = box_rotations(safe) if len(safe) else np.zeros((0, 3, 3))
+    half = np.ascontiguousarray(safe[:, 3:6] / 2.0)
+    vol = np.where(valid, box3d_volume(safe), 0.0)
+    return np.ascontiguousarray(safe[:, 0:3]), half, np.ascontiguousarray(rots), vol, valid
+
+
+@njit(cache=True, error_model="numpy")
+def _clip(px, py, n, a, b, c, qx, qy):  # pragma: no cover - compiled
+    """Clip polygon ``(px, py)[:n]`` to ``a*u + b*v <= c`` into ``(qx, qy)``; return its size."""
+    m = 0
+    xp = px[n - 1]
+    yp = py[n - 1]
+    sp = a * xp + b * yp - c
+    for k in range(n):
+        x = px[k]
+        y = py[k]
+        s = a * x + b * y - c
+        if s <= 0.0:
+            if sp > 0.0:
+                r = sp / (sp - s)
+                qx[m] = xp + r * (x - xp)
+                qy[m] = yp + r * (y - yp)
+                m += 1
+            qx[m] = x
+            qy[m] = y
+            m += 1
+        elif sp <= 0.0:
+            r = sp / (sp - s)
+            qx[m] = xp + r * (x - xp)
+            qy[m] = yp + r * (y - yp)
+            m += 1
+        xp = x
+        yp = y
+        sp = s
+    return m
+
+
+@njit(cache=True, error_model="numpy")
+def _area(px, py, n):  # pragma: no cover - compiled
+    """Unsigned shoelace area of polygon ``(px, py)[:n]``, taken relative to vertex 0."""
+    acc = 0.0
+    x0 = px[0]
+    y0 = py[0]
+    for k in range(1, n - 1):
+        acc += (px[k] - x0) * (py[k + 1] - y0) - (px[k + 1] - x0) * (py[k] - y0)
+    return 0.5 * abs(acc)
+
+
+@njit(cache=True, error_model="numpy")
+def _clipped_face_areas(h, ho, R, to, uo, ext, tol, skip_face, skip_plane, areas, px, py, qx, qy):
+    """Areas of the 6 faces of box S clipped to box O, in S's frame (S centred, axis-aligned).
+
+    ``h``, ``ho``: half-sizes of S and O; ``R``: O's axes (columns) in S's frame; ``to``: O's
+    centre in S's frame, ``uo = R^T to``; ``ext``, ``tol``: O's half-extent along S's axes and the
+    matching tolerances. Face ``f = 2 * axis + (sign > 0)``; ``skip_face[f]`` drops a face and
+    ``skip_plane[f]`` names one of O's faces whose plane must not clip face ``f`` (or -1).
+    O's half-spaces are ``so * R[:, j] . x <= so * uo_j + ho_j``.
+    """  # pragma: no cover - compiled
+    for i in range(3):
+        p = (i + 1) % 3
+        q = (i + 2) % 3
+        for si in range(2):
+            f = 2 * i + si
+            areas[f] = 0.0
+            w = (2.0 * si - 1.0) * h[i]
+            if skip_face[f] or w < to[i] - ext[i] - tol[i] or w > to[i] + ext[i] + tol[i]:
+                continue  # skipped, or O does not reach this face's plane
+            px[0] = -h[p]
+            py[0] = -h[q]
+            px[1] = h[p]
+            py[1] = -h[q]
+            px[2] = h[p]
+            py[2] = h[q]
+            px[3] = -h[p]
+            py[3] = h[q]
+            n = 4
+            for j in range(3):
+                for sj in range(2):
+                    if n == 0 or skip_plane[f] == 2 * j + sj:
+                        continue
+                    so = 2.0 * sj - 1.0
+                    c = so * uo[j] + ho[j] - so * R[i, j] * w
+                    n = _clip(px, py, n, so * R[p, j], so * R[q, j], c, qx, qy)
+                    px, qx = qx, px
+                    py, qy = qy, py
+            if n >= 3:
+                areas[f] = _area(px, py, n)
+
+
+@njit(cache=True, error_model="numpy")
+def _pair_volume(cA, hA, RA, volA, cB, hB, RB, volB, work):  # pragma: no cover - compiled
+    """Exact intersection volume of boxes A and B (centre, half-sizes, rotation, volume)."""
+    Rr, tu, aux, skip_face, skip_plane, areas, px, py, qx, qy = work
+    d0 = cB[0] - cA[0]
+    d1 = cB[1] - cA[1]
+    d2 = cB[2] - cA[2]
+    # Relative pose. Rr[0] = RA^T RB: B's axes in A's frame, Rr[1] its transpose; tu rows:
+    # t = RA^T d (B's centre in A's frame), u = RB^T d = Rr[0]^T t, then -u (A's centre in B's
+    # frame) and -t.
+    for i in range(3):
+        tu[0, i] = RA[0, i] * d0 + RA[1, i] * d1 + RA[2, i] * d2
+        for j in range(3):
+            r = RA[0, i] * RB[0, j] + RA[1, i] * RB[1, j] + RA[2, i] * RB[2, j]
+            Rr[0, i, j] = r
+            Rr[1, j, i] = r
+    for j in range(3):
+        tu[1, j] = Rr[0, 0, j] * tu[0, 0] + Rr[0, 1, j] * tu[0, 1] + Rr[0, 2, j] * tu[0, 2]
+        tu[2, j] = -tu[1, j]
+        tu[3, j] = -tu[0, j]
+    t = tu[0]
+    u = tu[1]
+    Rrel = Rr[0]
+    # Tolerances: geometric mean of the pair's size S and the thickness h across the plane in
+    # question, tol = C * sqrt(S * h). Snapping nearly coplanar faces errs by ~ tol / h relative
+    # to the volume, not snapping them by ~ eps * S / tol (ill-conditioned plane crossing); this
+    # balances the two, ~1e-8 * sqrt(S / h) relative, at every aspect ratio.
+    S = np.sqrt(hA[0] * hA[0] + hA[1] * hA[1] + hA[2] * hA[2])
+    S += np.sqrt(hB[0] * hB[0] + hB[1] * hB[1] + hB[2] * hB[2])
+    for i in range(3):  # rows 0, 1: B's half-extent along A's axis i, and its tolerance
+        ext = abs(Rrel[i, 0]) * hB[0] + abs(Rrel[i, 1]) * hB[1] + abs(Rrel[i, 2]) * hB[2]
+        aux[0, i] = ext
+        aux[1, i] = 2.0 * _TOL_C * np.sqrt(S * max(hA[i], ext))
+    for j in range(3):  # rows 2, 3: the same for A along B's axis j
+        ext = abs(Rrel[0, j]) * hA[0] + abs(Rrel[1, j]) * hA[1] + abs(Rrel[2, j]) * hA[2]
+        aux[2, j] = ext
+        aux[3, j] = 2.0 * _TOL_C * np.sqrt(S * max(hB[j], ext))
+
+    # Separating-axis test on the 6 face normals (touching counts as separated), and containment.
+    b_in_a = True
+    a_in_b = True
+    for i in range(3):
+        if abs(t[i]) >= hA[i] + aux[0, i] - aux[1, i]:
+            return 0.0
+        if abs(t[i]) + aux[0, i] > hA[i] + aux[1, i]:
+            b_in_a = False
+        if abs(u[i]) >= hB[i] + aux[2, i] - aux[3, i]:
+            return 0.0
+        if abs(u[i]) + aux[2, i] > hB[i] + aux[3, i]:
+            a_in_b = False
+    if b_in_a:
+        return volB
+    if a_in_b:
+        return volA
+
+    # Coplanar faces with the same outward normal: drop B's face, and do not clip A's face by it.
+    for f in range(6):
+        skip_face[0, f] = False
+        skip_face[1, f] = False
+        skip_plane[0, f] = -1
+        skip_plane[1, f] = -1
+    for i in range(3):
+        for j in range(3):
+            r = Rrel[i, j]
+            dev = 0.0  # how far B's face j strays from a plane normal to A's axis i
+            for k in range(3):
+                if k != j:
+                    dev += abs(Rrel[i, k]) * hB[k]
+            tol = _TOL_C * np.sqrt(S * max(hA[i], hB[j]))  # <= half of aux[1, i] and aux[3, j]
+            if dev > tol:
+                continue
+            for sai in range(2):
+                sa = 2.0 * sai - 1.0
+                for sbi in range(2):
+                    sb = 2.0 * sbi - 1.0
+                    if sa * sb * r > 0.0 and abs(t[i] + sb * hB[j] * r - sa * hA[i]) + dev <= tol:
+                        skip_face[1, 2 * j + sbi] = True
+                        skip_plane[0, 2 * i + sai] = 2 * j + sbi
+
+    # Divergence theorem about A's centre: face f of A lies at distance hA_i, face f of B at
+    # hB_j + sb * u_j.
+    _clipped_face_areas(
+        hA, hB, Rr[0], tu[0], tu[1], aux[0], aux[1], skip_face[0], skip_plane[0], areas[0],
+        px, py, qx, qy,
+    )  # fmt: skip
+    _clipped_face_areas(
+        hB, hA, Rr[1], tu[2], tu[3], aux[2], aux[3], skip_face[1], skip_plane[1], areas[1],
+        px, py, qx, qy,
+    )  # fmt: skip
+    vol = 0.0
+    for i in range(3):
+        vol += hA[i] * (areas[0, 2 * i] + areas[0, 2 * i + 1])
+        vol += hB[i] * (areas[1, 2 * i] + areas[1, 2 * i + 1])
+        vol += u[i] * (areas[1, 2 * i + 1] - areas[1, 2 * i])
+    vol /= 3.0
+    return min(max(vol, 0.0), min(volA, volB))
+
+
+@njit(cache=True, error_model="numpy")
+def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # pragma: no cover
+    """(N, M) intersection volumes, or IoUs when ``want_iou``; one pair at a time, no threads."""
+    N = cA.shape[0]
+    M = cB.shape[0]
+    out = np.zeros((N, M))
+    work = (
+        np.empty((2, 3, 3)),  # relative rotations
+        np.empty((4, 3)),  # relative translations
+        np.empty((4, 3)),  # extents and tolerances
+        np.empty((2, 6), dtype=np.bool_),  # skipped faces
+        np.empty((2, 6), dtype=np.int64),  # skipped clipping planes
+        np.empty((2, 6)),  # clipped face areas
+        np.empty(_POLY_CAP),
+        np.empty(_POLY_CAP),
+        np.empty(_POLY_CAP),
+        np.empty(_POLY_CAP),
+    )
+    rA = np.sqrt(hA[:, 0] ** 2 + hA[:, 1] ** 2 + hA[:, 2] ** 2)
+    rB = np.sqrt(hB[:, 0] ** 2 + hB[:, 1] ** 2 + hB[:, 2] ** 2)
+    for a in range(N):
+        if not okA[a]:
+            continue
+        for b in range(M):
+            if not okB[b]:
+                continue
+            d0 = cB[b, 0] - cA[a, 0]
+            d1 = cB[b, 1] - cA[a, 1]
+            d2 = cB[b, 2] - cA[a, 2]
+            rr = rA[a] + rB[b]
+            if d0 * d0 + d1 * d1 + d2 * d2 >= rr * rr:
+                continue  # bounding spheres apart
+            inter = _pair_volume(cA[a], hA[a], RA[a], volA[a], cB[b], hB[b], RB[b], volB[b], work)
+            if want_iou:
+                if inter > 0.0:
+                    out[a, b] = inter / (volA[a] + volB[b] - inter)
+            else:
+                out[a, b] = inter
+    return out
+
+
+def _matrix_3d(a: ArrayLike, b: ArrayLike, want_iou: bool) -> np.ndarray:
+    A = _prepare(a)
+    B = _prepare(b)
+    if len(A[0]) == 0 or len(B[0]) == 0:
+        return np.zeros((len(A[0]), len(B[0])))
+    return _volume_matrix(*A, *B, want_iou)
+
+
+def box3d_intersection_volume(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """Exact intersection volumes (N, M), cubic metres, of arbitrarily rotated boxes.
+
+    ``a`` is (N, 9) or (9,), ``b`` is (M, 9) or (9,). Degenerate boxes give 0.
+    """
+    return _matrix_3d(a, b, want_iou=False)
+
+
+def box3d_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """Exact 3D IoU (N, M) of arbitrarily rotated boxes (pitch, yaw and roll all honoured).
+
+    ``a`` is (N, 9) or (9,), ``b`` is (M, 9) or (9,). Degenerate boxes give 0; never NaN.
+    """
+    return _matrix_3d(a, b, want_iou=True)
+
+
+@njit(cache=True, error_model="numpy")
+def _bev_matrix(A, B):  # pragma: no cover - compiled
+    """(N, M) gravity-aligned IoU; rows of A, B are (x, y, z, hx, hy, hz, cos yaw, sin yaw, vol)."""
+    N = A.shape[0]
+    M = B.shape[0]
+    out = np.zeros((N, M))
+    px = np.empty(_POLY_CAP)
+    py = np.empty(_POLY_CAP)
+    qx = np.empty(_POLY_CAP)
+    qy = np.empty(_POLY_CAP)
+    for a in range(N):
+        xa, ya, za, hxa, hya, hza = A[a, 0], A[a, 1], A[a, 2], A[a, 3], A[a, 4], A[a, 5]
+        ca, sa, va = A[a, 6], A[a, 7], A[a, 8]
+        if va <= 0.0:
+            continue
+        ra = np.sqrt(hxa * hxa + hza * hza)
+        for b in range(M):
+            xb, yb, zb, hxb, hyb, hzb = B[b, 0], B[b, 1], B[b, 2], B[b, 3], B[b, 4], B[b, 5]
+            cb, sb, vb = B[b, 6], B[b, 7], B[b, 8]
+            if vb <= 0.0:
+                continue
+            hgt = min(ya + hya, yb + hyb) - max(ya - hya, yb - hyb)
+            if hgt <= 0.0:
+                continue
+            dx = xb - xa
+            dz = zb - za
+            rr = ra + np.sqrt(hxb * hxb + hzb * hzb)
+            if dx * dx + dz * dz >= rr * rr:
+                continue
+            # In A's local (X, Z) frame: local X is (cos, -sin) and local Z is (sin, cos) in world
+            # (X, Z), since Ry(yaw) maps local X to (cos, 0, -sin) and local Z to (sin, 0, cos).
+            tu = ca * dx - sa * dz
+            tv = sa * dx + ca * dz
+            e1u = ca * cb + sa * sb  # B's local X axis in A's frame
+            e1v = sa * cb - ca * sb
+            e2u = ca * sb - sa * cb  # B's local Z axis in A's frame
+            e2v = sa * sb + ca * cb
+            px[0] = -hxa
+            py[0] = -hza
+            px[1] = hxa
+            py[1] = -hza
+            px[2] = hxa
+            py[2] = hza
+            px[3] = -hxa
+            py[3] = hza
+            n = 4
+            for k in range(4):
+                if n == 0:
+                    break
+                sgn = 1.0 if k % 2 == 0 else -1.0
+                if k < 2:
+                    nu = sgn * e1u
+                    nv = sgn * e1v
+                    h = hxb
+                else:
+                    nu = sgn * e2u
+                    nv = sgn * e2v
+                    h = hzb
+                n = _clip(px, py, n, nu, nv, h + nu * tu + nv * tv, qx, qy)
+                px, qx = qx, px
+                py, qy = qy, py
+            if n < 3:
+                continue
+            inter = min(_area(px, py, n) * hgt, va, vb)
+            if inter > 0.0:
+                out[a, b] = inter / (va + vb - inter)
+    return out
+
+
+def _bev_table(boxes: ArrayLike) -> np.ndarray:
+    arr = as_boxes(boxes)
+    valid = _valid_mask(arr)
+    safe = np.where(valid[:, None], arr, _UNIT_BOX)
+    yaw = np.deg2rad(safe[:, 7])
+    vol = np.where(valid, box3d_volume(safe), 0.0)
+    cols = [safe[:, 0:3], safe[:, 3:6] / 2.0, np.cos(yaw)[:, None], np.sin(yaw)[:, None]]
+    return np.ascontiguousarray(np.concatenate([*cols, vol[:, None]], axis=1))
+
+
+def bev_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """IoU (N, M) of gravity-aligned boxes in the camera convention (gravity along +Y).
+
+    Each box is taken as its ``x_size`` by ``z_size`` rectangle in the X-Z plane, rotated by ``yaw``
+    about Y, extruded over ``y +- y_size / 2``; the intersection is the exact rectangle overlap area
+    times the Y-interval overlap, divided by the union of the box volumes. ``pitch`` and ``roll``
+    are IGNORED (treated as 0), so this equals :func:`box3d_iou` exactly when they are 0 and is an
+    approximation otherwise. Degenerate boxes (see module docstring) give 0.
+    """
+    A = _bev_table(a)
+    B = _bev_table(b)
+    if len(A) == 0 or len(B) == 0:
+        return np.zeros((len(A), len(B)))
+    return _bev_matrix(A, B)

@@ -1,0 +1,243 @@
+"""`vst scenes ...`: inspect and check scene directories (and, from sources, create them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from vst.scenes.errors import SceneError
+from vst.scenes.io import find_scene_dirs, load_scene
+from vst.scenes.validation import scene_problems
+
+app = typer.Typer(
+    help="Scene directories: validate, summarise, synthesise, show.", no_args_is_help=True
+)
+console = Console()
+
+
+def _scene_dirs_or_exit(root: Path) -> list[Path]:
+    if not root.exists():
+        console.print(f"[red]error:[/red] {root} does not exist")
+        raise typer.Exit(2)
+    dirs = find_scene_dirs(root)
+    if not dirs:
+        console.print(
+            f"[red]error:[/red] no scene directories (folders with scene.json) under {root}"
+        )
+        raise typer.Exit(2)
+    return dirs
+
+
+@app.command("validate")
+def validate_cmd(
+    root: Path = typer.Argument(..., help="A scene directory or a folder of scene directories."),
+    files: bool = typer.Option(True, "--files/--no-files", help="Also open images, depth, masks."),
+) -> None:
+    """Check every scene under ROOT; list each problem with its scene, frame and field."""
+    dirs = _scene_dirs_or_exit(root)
+    bad = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("validating", total=len(dirs))
+        for d in dirs:
+            try:
+                problems = scene_problems(load_scene(d), check_files=files)
+            except SceneError as exc:
+                problems = [str(exc)]
+            if problems:
+                bad += 1
+                console.print(f"[red]{d}[/red]: {len(problems)} problem(s)")
+                for p in problems:
+                    console.print(f"  - {p}", markup=False)
+            progress.advance(task)
+    console.print(f"{len(dirs) - bad} of {len(dirs)} scene(s) valid")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("info")
+def info_cmd(
+    root: Path = typer.Argument(..., help="A scene directory or a folder of scene directories."),
+) -> None:
+    """Summarise scenes: sources, frames, objects and categories."""
+    dirs = _scene_dirs_or_exit(root)
+    table = Table(title=f"{len(dirs)} scene(s) under {root}")
+    table.add_column("scene", no_wrap=True, min_width=max(len(d.name) for d in dirs))
+    for col in ("source", "split", "frames", "objects", "room m²", "vis/frame"):
+        table.add_column(col, justify="left" if col in ("source", "split") else "right")
+    totals: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    n_frames = n_objects = n_depth = n_mask = n_vis_frames = n_vis = 0
+    for d in dirs:
+        try:
+            scene = load_scene(d)
+        except SceneError as exc:
+            console.print(f"[red]skipped[/red] {exc}", markup=False)
+            continue
+        for label, count in scene.categories().items():
+            totals[label] = totals.get(label, 0) + count
+        n_frames += len(scene.frames)
+        n_objects += len(scene.objects)
+        vis = []
+        for f in scene.frames:
+            kind = f.id.rsplit("_", 1)[0] if "_" in f.id else "frame"
+            kind = "multiview" if kind.startswith("mv") else kind
+            kinds[kind] = kinds.get(kind, 0) + 1
+            size = f"{f.width}x{f.height}"
+            sizes[size] = sizes.get(size, 0) + 1
+            n_depth += f.depth is not None
+            n_mask += f.mask is not None
+            if f.visible_pixels:
+                vis.append(len(f.visible_pixels))
+        n_vis_frames += len(vis)
+        n_vis += sum(vis)
+        area = f"{scene.room.area:.1f}" if scene.room is not None else "-"
+        mean_vis = f"{sum(vis) / len(vis):.1f}" if vis else "-"
+        table.add_row(
+            scene.id,
+            scene.source,
+            scene.split,
+            str(len(scene.frames)),
+            str(len(scene.objects)),
+            area,
+            mean_vis,
+        )
+    console.print(table)
+    cats = Table(title=f"{len(totals)} categories, {n_objects} objects")
+    cats.add_column("category")
+    cats.add_column("objects", justify="right")
+    for label, count in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
+        cats.add_row(label, str(count))
+    console.print(cats)
+    frames = Table(title=f"{n_frames} frames")
+    frames.add_column("frames")
+    frames.add_column("count", justify="right")
+    for kind, count in sorted(kinds.items()):
+        frames.add_row(f"kind: {kind}", str(count))
+    for size, count in sorted(sizes.items()):
+        frames.add_row(f"size: {size}", str(count))
+    frames.add_row("with depth", str(n_depth))
+    frames.add_row("with instance mask", str(n_mask))
+    if n_vis_frames:
+        frames.add_row("objects visible per frame (mean)", f"{n_vis / n_vis_frames:.1f}")
+    console.print(frames)
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Path = typer.Option(..., "--out", help="Folder to write scene directories into."),
+    num_scenes: int = typer.Option(1, "--num-scenes", help="How many scenes."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random choice (>= 0)."),
+    start_index: int = typer.Option(0, "--start-index", help="Index of the first scene."),
+    width: int = typer.Option(640, "--width", help="Image width (pixels)."),
+    height: int = typer.Option(480, "--height", help="Image height (pixels)."),
+    single_views: int = typer.Option(2, "--single-views", help="Single views per scene."),
+    multiview_sets: int = typer.Option(1, "--multiview-sets", help="Multi-view sets per scene."),
+    views_per_set: int = typer.Option(2, "--views-per-set", help="Views per multi-view set."),
+    video_frames: int = typer.Option(
+        16, "--video-frames", help="Frames of the walk-through video (0: none)."
+    ),
+    categories: str | None = typer.Option(
+        None, "--categories", help="Comma-separated categories to use (default all)."
+    ),
+    room_types: str | None = typer.Option(
+        None, "--room-types", help="Comma-separated room types (default all)."
+    ),
+    room_shape: str = typer.Option("any", "--room-shape", help="any, rect or l."),
+    min_side: float = typer.Option(3.0, "--min-side", help="Smallest room side (m)."),
+    max_side: float = typer.Option(9.0, "--max-side", help="Largest room side (m)."),
+    shadows: bool = typer.Option(True, "--shadows/--no-shadows", help="Render shadows."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Regenerate scenes already in OUT (default: skip them)."
+    ),
+) -> None:
+    """Synthesise indoor scenes (MuJoCo, offscreen) with exact 3D ground truth."""
+    from pydantic import ValidationError
+
+    from vst.scenes.sources.synthetic.config import SynthConfig, format_validation_error
+
+    try:
+        cfg = SynthConfig(
+            num_scenes=num_scenes,
+            seed=seed,
+            start_index=start_index,
+            width=width,
+            height=height,
+            single_views=single_views,
+            multiview_sets=multiview_sets,
+            views_per_set=views_per_set,
+            video_frames=video_frames,
+            categories=_split_list(categories),
+            room_types=_split_list(room_types),
+            room_shape=room_shape,
+            room_side=(min_side, max_side),
+            shadows=shadows,
+        )
+    except ValidationError as exc:
+        console.print("[red]error:[/red] bad options:")
+        for line in format_validation_error(exc).splitlines():
+            console.print(f"  {line}", markup=False)
+        raise typer.Exit(2) from None
+
+    from vst.scenes.sources.synthetic.generate import GenerationError, write_scenes
+    from vst.scenes.sources.synthetic.render import RenderBackendError
+
+    done = {"made": 0, "skipped": 0}
+    with Progress(console=console) as progress:
+        task = progress.add_task("synthesising scenes", total=cfg.num_scenes)
+
+        def on_scene(path: Path, skipped: bool) -> None:
+            done["skipped" if skipped else "made"] += 1
+            progress.advance(task)
+
+        try:
+            write_scenes(cfg, out, overwrite=overwrite, on_scene=on_scene)
+        except RenderBackendError as exc:
+            progress.stop()
+            console.print(f"[red]error:[/red] {exc}", markup=False)
+            raise typer.Exit(3) from None
+        except GenerationError as exc:
+            progress.stop()
+            console.print(f"[red]error:[/red] {exc}", markup=False)
+            raise typer.Exit(1) from None
+    console.print(f"{done['made']} scene(s) written, {done['skipped']} already there, in {out}")
+
+
+@app.command("show")
+def show_cmd(
+    scene_dir: Path = typer.Argument(..., help="One scene directory."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    max_frames: int = typer.Option(12, "--max-frames", help="Frames on the sheet (spread out)."),
+    columns: int = typer.Option(4, "--columns", help="Thumbnails per row."),
+    bev: bool = typer.Option(True, "--bev/--no-bev", help="Add the top view (BEV)."),
+) -> None:
+    """Write a contact sheet: frames with projected 3D boxes and labels, plus the BEV."""
+    from vst.scenes.sources.synthetic.sheet import write_contact_sheet
+
+    dirs = _scene_dirs_or_exit(scene_dir)
+    if len(dirs) != 1:
+        console.print(
+            f"[red]error:[/red] {scene_dir} holds {len(dirs)} scenes; pass one scene "
+            f"directory, e.g. {dirs[0]}"
+        )
+        raise typer.Exit(2)
+    if max_frames < 1 or columns < 1:
+        console.print("[red]error:[/red] --max-frames and --columns must be >= 1")
+        raise typer.Exit(2)
+    try:
+        scene = load_scene(dirs[0])
+        path = write_contact_sheet(scene, out, max_frames=max_frames, columns=columns, bev=bev)
+    except SceneError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"wrote {path}")

@@ -1,0 +1,215 @@
+"""The scene model every source produces: :class:`Scene`, :class:`Frame`, :class:`Object3D`.
+
+Conventions:
+
+* World frame: right-handed, gravity-aligned with +Z up, metres (the convention of ScanNet,
+  ARKitScenes and EmbodiedScan; sources convert into it). The floor is at ``room.floor_z`` when
+  a room is known.
+* Object boxes are 9-DoF vst boxes (see :mod:`vst.geometry.boxes`) in that world frame:
+  ``[x, y, z, x_size, y_size, z_size, pitch, yaw, roll]``, metres and degrees, with the box's
+  local axes X = front, Y = left, Z = up for upright objects (so ``z_size`` is the height and an
+  upright object has angles ``[0, 0, heading]``), as in EmbodiedScan and ScanNet.
+  :meth:`Scene.boxes_in_camera` converts them to the VST camera convention (local Y vertical).
+* Camera frame: X right, Y down, Z forward. ``Frame.cam_to_world`` is the 4x4 rigid transform
+  taking camera-frame points to world points.
+* Depth is metric z-depth (distance along the optical axis, not along the ray), float32 metres,
+  0 where unknown. Instance masks hold :attr:`Object3D.id` per pixel, 0 for no object.
+* Pixels: ``K`` follows OpenCV (the centre of pixel row r, column c is at u = c, v = r).
+
+Frames keep their pixels lazily: ``image``/``depth``/``mask`` hold either an array already in
+memory or a path (relative to the scene directory ``root``) read on demand, so iterating over
+thousands of scenes does not hold their images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vst.geometry.boxes import as_boxes, world_boxes_to_camera
+from vst.scenes.errors import SceneFormatError
+
+PixelSource = np.ndarray | str | Path | None
+
+
+@dataclass
+class Object3D:
+    """An annotated object: ``id`` (int >= 1, also its value in instance masks), ``label``
+    (category name), ``box`` (9,) in the scene's world frame, free-form ``attributes``."""
+
+    id: int
+    label: str
+    box: np.ndarray
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.box = np.asarray(self.box, dtype=np.float64).reshape(-1)
+
+
+@dataclass
+class Room:
+    """The room's extent: floor polygon (K, 2) in world X-Y (metres, counter-clockwise seen from
+    above), floor height and ceiling height (world Z, metres)."""
+
+    floor_polygon: np.ndarray
+    floor_z: float = 0.0
+    ceiling_z: float | None = None
+
+    def __post_init__(self) -> None:
+        self.floor_polygon = np.asarray(self.floor_polygon, dtype=np.float64).reshape(-1, 2)
+
+    @property
+    def area(self) -> float:
+        """Floor area in square metres (shoelace formula)."""
+        x, y = self.floor_polygon[:, 0], self.floor_polygon[:, 1]
+        return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+    @property
+    def height(self) -> float | None:
+        """Floor-to-ceiling height in metres, if the ceiling is known."""
+        return None if self.ceiling_z is None else float(self.ceiling_z - self.floor_z)
+
+
+@dataclass
+class Frame:
+    """One camera view: intrinsics, pose and (lazily loaded) pixels.
+
+    ``visible_pixels`` maps object id -> number of mask pixels of that object in this frame;
+    ``truncation`` maps object id -> fraction (0..1) of the object's projected box outside the
+    image. Both are optional (empty when the source does not know them).
+    """
+
+    id: str
+    K: np.ndarray
+    width: int
+    height: int
+    cam_to_world: np.ndarray
+    timestamp: float | None = None
+    image: PixelSource = None
+    depth: PixelSource = None
+    mask: PixelSource = None
+    visible_pixels: dict[int, int] = field(default_factory=dict)
+    truncation: dict[int, float] = field(default_factory=dict)
+    root: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.K = np.asarray(self.K, dtype=np.float64)
+        self.cam_to_world = np.asarray(self.cam_to_world, dtype=np.float64)
+        self.width = int(self.width)
+        self.height = int(self.height)
+
+    # -- pixels -----------------------------------------------------------------------------
+    def path_of(self, source: PixelSource) -> Path | None:
+        """Absolute path of a path-valued pixel source (None for arrays or missing)."""
+        if source is None or isinstance(source, np.ndarray):
+            return None
+        path = Path(source)
+        if not path.is_absolute() and self.root is not None:
+            path = self.root / path
+        return path
+
+    def _read(self, kind: str, source: PixelSource) -> np.ndarray | None:
+        if source is None or isinstance(source, np.ndarray):
+            return source
+        path = self.path_of(source)
+        try:
+            if path.suffix == ".npz":
+                with np.load(path) as data:
+                    return data[kind]
+            with Image.open(path) as im:
+                if kind == "image":
+                    return np.asarray(im.convert("RGB"))
+                return np.asarray(im)
+        except (OSError, KeyError, ValueError) as exc:
+            raise SceneFormatError(
+                f"frame {self.id!r}: cannot read {kind} file {path}: {exc}"
+            ) from exc
+
+    def load_image(self) -> np.ndarray:
+        """RGB image, uint8 (H, W, 3). Raises SceneFormatError if missing or unreadable."""
+        img = self._read("image", self.image)
+        if img is None:
+            raise SceneFormatError(f"frame {self.id!r} has no image")
+        return img
+
+    def load_depth(self) -> np.ndarray | None:
+        """Metric z-depth, float32 (H, W) metres, 0 where unknown; None if the frame has none."""
+        depth = self._read("depth", self.depth)
+        return None if depth is None else depth.astype(np.float32, copy=False)
+
+    def load_mask(self) -> np.ndarray | None:
+        """Instance mask, int32 (H, W) of object ids, 0 for none; None if the frame has none."""
+        mask = self._read("mask", self.mask)
+        return None if mask is None else mask.astype(np.int32, copy=False)
+
+    # -- geometry ---------------------------------------------------------------------------
+    @property
+    def world_to_cam(self) -> np.ndarray:
+        """4x4 transform from world points to this camera's frame (closed-form rigid inverse)."""
+        R, t = self.cam_to_world[:3, :3], self.cam_to_world[:3, 3]
+        T = np.eye(4)
+        T[:3, :3] = R.T
+        T[:3, 3] = -R.T @ t
+        return T
+
+
+@dataclass
+class Scene:
+    """A 3D scene: objects in a gravity-aligned, Z-up world frame and the frames that see them.
+
+    ``source`` names the dataset (e.g. ``"synthetic"``, ``"scannet"``), ``split`` its split.
+    """
+
+    id: str
+    source: str
+    split: str = "train"
+    frames: list[Frame] = field(default_factory=list)
+    objects: list[Object3D] = field(default_factory=list)
+    room: Room | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+
+    def frame(self, frame_id: str) -> Frame:
+        """The frame with this id (KeyError naming the scene otherwise)."""
+        for f in self.frames:
+            if f.id == frame_id:
+                return f
+        raise KeyError(f"scene {self.id!r} has no frame {frame_id!r}")
+
+    def object(self, object_id: int) -> Object3D:
+        """The object with this id (KeyError naming the scene otherwise)."""
+        for o in self.objects:
+            if o.id == object_id:
+                return o
+        raise KeyError(f"scene {self.id!r} has no object {object_id!r}")
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """All object boxes in the world frame, (N, 9)."""
+        if not self.objects:
+            return np.zeros((0, 9))
+        return as_boxes(np.stack([o.box for o in self.objects]))
+
+    @property
+    def labels(self) -> list[str]:
+        """Object labels, in the order of :attr:`objects`."""
+        return [o.label for o in self.objects]
+
+    def boxes_in_camera(self, frame: Frame) -> np.ndarray:
+        """All object boxes (N, 9) in ``frame``'s camera frame (X right, Y down, Z forward) and
+        the VST box convention (local X front, Y vertical, Z lateral): the boxes a detection
+        answer states. Angles are re-derived; the corners are the world corners moved."""
+        if not self.objects:
+            return np.zeros((0, 9))
+        return world_boxes_to_camera(self.boxes, frame.world_to_cam)
+
+    def categories(self) -> dict[str, int]:
+        """Object count per label, sorted by label."""
+        counts: dict[str, int] = {}
+        for o in self.objects:
+            counts[o.label] = counts.get(o.label, 0) + 1
+        return dict(sorted(counts.items()))

@@ -1,11 +1,13 @@
 """Speed and accuracy of ``vst.geometry.iou`` against an independent scipy reference, on one core.
 
 Run: ``.venv/bin/python benchmarks/iou.py``. Prints pairs/s of :func:`box3d_iou` on a seeded
-1000 x 1000 matrix of clustered, arbitrarily rotated boxes (most pairs overlap, some boxes are far
-away), pairs/s of the scipy reference (halfspace intersection + convex hull) on 2000 pairs sampled
-from that matrix, the speedup, the max absolute IoU difference, and :func:`bev_iou` speed on the
-same boxes with pitch = roll = 0. Budgets: >= 200,000 pairs/s and max |diff| <= 1e-6; prints a
-PASS/FAIL line per budget and exits non-zero on any FAIL.
+1000 x 1000 matrix of clustered, arbitrarily rotated boxes (most pairs overlap, 10% of the boxes are
+far away) and on one with no far boxes; pairs/s of the scipy reference (LP interior point,
+halfspace intersection, convex hull) on 2000 pairs sampled from the first matrix, the speedup and
+the max absolute IoU difference; the same difference on 500 pairs with shared or touching face
+planes; and :func:`bev_iou` speed on the first boxes with pitch = roll = 0. Budgets: >= 200,000
+pairs/s (slower box3d_iou run) and max |diff| <= 1e-6 (both reference sets); prints a PASS/FAIL
+line per budget and exits non-zero on any FAIL. Pinned to one core; the kernels are serial.
 
 The reference (:func:`reference_intersection_volume`, :func:`reference_iou`) is importable without
 side effects; the tests use it too.
@@ -162,6 +164,13 @@ def main() -> int:
     rate, iou = _rate(lambda: box3d_iou(A, B), n * n)
     overlap = float(np.mean(iou > 0))
     print(f"box3d_iou {n}x{n}: {rate:,.0f} pairs/s  ({100 * overlap:.1f}% of pairs overlap)")
+    C = clustered_boxes(n, rng, far_fraction=0.0)
+    D = clustered_boxes(n, rng, far_fraction=0.0)
+    dense_rate, dense = _rate(lambda: box3d_iou(C, D), n * n, repeats=2)
+    print(
+        f"box3d_iou {n}x{n}, no far boxes: {dense_rate:,.0f} pairs/s  "
+        f"({100 * np.mean(dense > 0):.1f}% of pairs overlap)"
+    )
 
     k = 2000
     ia = rng.integers(0, n, k)
@@ -199,10 +208,17 @@ def main() -> int:
         f"max |bev_iou - box3d_iou| = {bev_diff:.2e}"
     )
 
-    ok_speed = rate >= SPEED_BUDGET
+    slowest = min(rate, dense_rate)
+    ok_speed = slowest >= SPEED_BUDGET
     ok_acc = diff <= ACCURACY_BUDGET
-    print(f"{'PASS' if ok_speed else 'FAIL'} speed: {rate:,.0f} >= {SPEED_BUDGET:,.0f} pairs/s")
-    print(f"{'PASS' if ok_acc else 'FAIL'} accuracy: {diff:.2e} <= {ACCURACY_BUDGET:.0e}")
+    print(
+        f"{'PASS' if ok_speed else 'FAIL'} speed (slower box3d_iou run): "
+        f"{slowest:,.0f} >= {SPEED_BUDGET:,.0f} pairs/s"
+    )
+    print(
+        f"{'PASS' if ok_acc else 'FAIL'} accuracy (both reference sets): "
+        f"{diff:.2e} <= {ACCURACY_BUDGET:.0e}"
+    )
     return 0 if ok_speed and ok_acc else 1
 
 

@@ -1,8 +1,9 @@
 """`vst demo`: the main job on the built-in default, end to end, on a CPU in a minute or two.
 
-Today the main job is the foundation: FoV unification of common dataset cameras, exact IoU of
-oriented boxes, the VST detection answer text and a bird's-eye view, written under ``out``.
-When the synthetic source is installed it also synthesises scenes and shows them.
+It synthesises MuJoCo rooms (the built-in default source), validates them and draws a contact
+sheet per scene, then shows the geometry layer at work: FoV unification of common dataset
+cameras, exact IoU of oriented boxes, the VST detection answer for one synthetic frame and a
+bird's-eye view. Everything is written under ``out``; the same seed gives the same files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from vst.geometry import (
@@ -22,6 +24,9 @@ from vst.geometry import (
     pan_tilt_roll_to_rotation,
     render_bev,
 )
+from vst.scenes import load_scene, validate_scene
+from vst.scenes.sources.synthetic import SynthConfig, write_scenes
+from vst.scenes.sources.synthetic.sheet import write_contact_sheet
 
 # Typical colour cameras of the datasets VST trains on: (name, width, height, fx, fy).
 DATASET_CAMERAS: list[tuple[str, int, int, float, float]] = [
@@ -63,12 +68,45 @@ def _example_boxes(seed: int) -> tuple[np.ndarray, list[str]]:
     return boxes, labels
 
 
-def run_demo(out: Path, seed: int = 0, console: Console | None = None) -> dict[str, Path]:
+def _synthesise(out: Path, seed: int, num_scenes: int, console: Console) -> list[Path]:
+    cfg = SynthConfig(num_scenes=num_scenes, seed=seed)
+    with Progress(console=console) as progress:
+        task = progress.add_task("synthesising MuJoCo scenes", total=num_scenes)
+        paths = write_scenes(cfg, out / "scenes", on_scene=lambda _p, _s: progress.advance(task))
+    sheets = []
+    for path in paths:
+        scene = validate_scene(load_scene(path))
+        sheets.append(write_contact_sheet(scene, out / "sheets" / f"{scene.id}.png"))
+        console.print(f"{scene.id}: {len(scene.frames)} frames, {len(scene.objects)} objects, "
+                      f"room {scene.room.area:.1f} m², valid")
+    return sheets
+
+
+def _detection_answer(scene_dir: Path, out: Path) -> Path:
+    """The VST 3D-detection answer for the first frame of a synthetic scene (camera frame)."""
+    scene = load_scene(scene_dir)
+    frame = scene.frames[0]
+    visible = [i for i, o in enumerate(scene.objects) if frame.visible_pixels.get(o.id, 0) > 0]
+    boxes = scene.boxes_in_camera(frame)[visible]
+    labels = [scene.objects[i].label for i in visible]
+    path = out / f"det3d_{scene.id}_{frame.id}.txt"
+    path.write_text(box3d_to_text(boxes, labels) + "\n", encoding="utf-8")
+    return path
+
+
+def run_demo(
+    out: Path, seed: int = 0, console: Console | None = None, num_scenes: int = 2
+) -> dict[str, Path]:
     """Run the demo into ``out``; return the written outputs by name."""
     console = console or Console()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
+
+    sheets = _synthesise(out, seed, num_scenes, console)
+    outputs["scenes"] = out / "scenes"
+    outputs["sheets"] = sheets[0].parent
+    outputs["det3d"] = _detection_answer(sorted(outputs["scenes"].iterdir())[0], out)
 
     fov_rows = _fov_table(console)
     boxes, labels = _example_boxes(seed)

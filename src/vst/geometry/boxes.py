@@ -108,19 +108,53 @@ def box3d_volume(boxes: np.ndarray) -> np.ndarray:
     return np.where(ok, np.prod(np.where(ok[:, None], sizes, 0.0), axis=1), 0.0)
 
 
+_BOX_SYMMETRIES = np.array(
+    [np.diag([1.0, 1.0, 1.0]), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]),
+     np.diag([-1.0, -1.0, 1.0])]
+)
+"""The half-turns about the box's own axes: they map a box onto itself with the same sizes."""
+
+
+def canonical_euler(rotations: np.ndarray) -> np.ndarray:
+    """``[pitch, yaw, roll]`` degrees (N, 3) of the box orientation, chosen among the four
+    equivalent rotations ``R @ D`` (``D`` a half-turn about a local axis, which leaves the box and
+    its sizes unchanged) to minimise ``|pitch| + |roll|``, then ``|yaw|``.
+
+    So an upright box seen by a level camera gets pitch = roll = 0 and yaw in [-90, 90] instead
+    of an equivalent like (178, 7, 178); the VST answer format needs one spelling per box.
+    """
+    mats = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    cands = np.einsum("nij,kjl->nkil", mats, _BOX_SYMMETRIES)  # (N, 4, 3, 3)
+    angles = matrix_to_euler(cands.reshape(-1, 3, 3)).reshape(-1, 4, 3)
+    # round the score so float noise cannot flip a tie between equivalent spellings
+    score = np.round(np.abs(angles[..., 0]) + np.abs(angles[..., 2]), 6) * 1e3 + np.abs(
+        angles[..., 1]
+    )
+    best = np.argmin(score, axis=1)
+    return angles[np.arange(len(mats)), best]
+
+
 def make_boxes(centers: np.ndarray, sizes: np.ndarray, rotations: np.ndarray) -> np.ndarray:
-    """Assemble (N, 9) boxes from centres (N, 3), sizes (N, 3) and rotation matrices (N, 3, 3)."""
+    """Assemble (N, 9) boxes from centres (N, 3), sizes (N, 3) and rotation matrices (N, 3, 3);
+    the angles are the canonical spelling of :func:`canonical_euler`."""
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 3)
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
-    angles = matrix_to_euler(np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3))
+    angles = canonical_euler(rotations)
     return np.concatenate([centers, sizes, angles], axis=1)
+
+
+def canonicalize_boxes(boxes: np.ndarray) -> np.ndarray:
+    """The same boxes (same corners as a set, same sizes) with canonical Euler angles."""
+    arr = as_boxes(boxes)
+    return make_boxes(arr[:, 0:3], arr[:, 3:6], box_rotations(arr))
 
 
 def transform_boxes(boxes: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Move boxes from frame A to frame B with the 4x4 rigid transform ``T`` (A -> B).
 
     Centres map as ``R_T @ c + t_T``, orientations as ``R_T @ R_box``; the Euler angles are
-    re-derived from the new rotation. Sizes are unchanged. ``T`` must be rigid (no scale).
+    re-derived from the new rotation (canonical spelling, see :func:`canonical_euler`). Sizes are
+    unchanged. ``T`` must be rigid (no scale).
     """
     arr = as_boxes(boxes)
     T = np.asarray(T, dtype=np.float64)
@@ -131,7 +165,7 @@ def transform_boxes(boxes: np.ndarray, T: np.ndarray) -> np.ndarray:
         raise ValueError("T's rotation block is not a proper rotation (orthonormal, det +1)")
     centers = arr[:, 0:3] @ R_T.T + t_T
     rot = np.einsum("ij,njk->nik", R_T, box_rotations(arr))
-    return make_boxes(centers, arr[:, 3:6], rot)
+    return make_boxes(centers, arr[:, 3:6], rot)  # canonical angles
 
 
 ZUP_TO_CAMERA_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])

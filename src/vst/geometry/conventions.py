@@ -32,7 +32,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
-from vst.geometry.boxes import as_boxes, box3d_corners, euler_to_matrix, make_boxes
+from vst.geometry.boxes import (
+    CORNER_SIGNS,
+    as_boxes,
+    euler_to_matrix,
+    make_boxes,
+)
 
 __all__ = [
     "CORNER_ATOL",
@@ -242,7 +247,10 @@ def from_corners(corners: ArrayLike, atol: float = CORNER_ATOL) -> np.ndarray:
     # Orthogonal Procrustes: rotation R minimising ||R @ diag(sizes) - edges||.
     R = _nearest_rotation(edges * sizes[None, :])
     box = _box(center, sizes, R)
-    err = float(np.max(np.abs(box3d_corners(box)[0] - pts)))
+    # check against the fitted rotation itself: the returned angles are the canonical spelling,
+    # whose corner order may start elsewhere
+    fitted = center + (CORNER_SIGNS * (sizes / 2.0)) @ R.T
+    err = float(np.max(np.abs(fitted - pts)))
     tol = atol + 1e-6 * float(np.max(np.abs(pts)))
     if err > tol:
         mirrored = np.all(sizes > tol) and np.linalg.det(edges) < 0

@@ -68,7 +68,7 @@ def _prepare(boxes: ArrayLike) -> tuple[np.ndarray, ...]:
     return np.ascontiguousarray(safe[:, 0:3]), half, np.ascontiguousarray(rots), vol, valid
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _clip(px, py, n, a, b, c, qx, qy):  # pragma: no cover - compiled
     """Clip polygon ``(px, py)[:n]`` to ``a*u + b*v <= c`` into ``(qx, qy)``; return its size."""
     m = 0
@@ -99,7 +99,7 @@ def _clip(px, py, n, a, b, c, qx, qy):  # pragma: no cover - compiled
     return m
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _area(px, py, n):  # pragma: no cover - compiled
     """Unsigned shoelace area of polygon ``(px, py)[:n]``, taken relative to vertex 0."""
     acc = 0.0
@@ -110,77 +110,28 @@ def _area(px, py, n):  # pragma: no cover - compiled
     return 0.5 * abs(acc)
 
 
-@njit(cache=True, error_model="numpy")
-def _clipped_face_areas(h, ho, R, to, uo, ext, tol, skip_face, skip_plane, areas, px, py, qx, qy):
-    """Areas of the 6 faces of box S clipped to box O, in S's frame (S centred, axis-aligned).
-
-    ``h``, ``ho``: half-sizes of S and O; ``R``: O's axes (columns) in S's frame; ``to``: O's
-    centre in S's frame, ``uo = R^T to``; ``ext``, ``tol``: O's half-extent along S's axes and the
-    matching tolerances. Face ``f = 2 * axis + (sign > 0)``; ``skip_face[f]`` drops a face and
-    ``skip_plane[f]`` names one of O's faces whose plane must not clip face ``f`` (or -1).
-    O's half-spaces are ``so * R[:, j] . x <= so * uo_j + ho_j``.
-    """  # pragma: no cover - compiled
-    for i in range(3):
-        p = (i + 1) % 3
-        q = (i + 2) % 3
-        for si in range(2):
-            f = 2 * i + si
-            areas[f] = 0.0
-            w = (2.0 * si - 1.0) * h[i]
-            if skip_face[f] or w < to[i] - ext[i] - tol[i] or w > to[i] + ext[i] + tol[i]:
-                continue  # skipped, or O does not reach this face's plane
-            px[0] = -h[p]
-            py[0] = -h[q]
-            px[1] = h[p]
-            py[1] = -h[q]
-            px[2] = h[p]
-            py[2] = h[q]
-            px[3] = -h[p]
-            py[3] = h[q]
-            n = 4
-            for j in range(3):
-                for sj in range(2):
-                    if n == 0 or skip_plane[f] == 2 * j + sj:
-                        continue
-                    so = 2.0 * sj - 1.0
-                    c = so * uo[j] + ho[j] - so * R[i, j] * w
-                    n = _clip(px, py, n, so * R[p, j], so * R[q, j], c, qx, qy)
-                    px, qx = qx, px
-                    py, qy = qy, py
-            if n >= 3:
-                areas[f] = _area(px, py, n)
-
-
-@njit(cache=True, error_model="numpy")
-def _pair_volume(cA, hA, RA, volA, cB, hB, RB, volB, work):  # pragma: no cover - compiled
+@njit(cache=True)
+def _pair_volume(
+    cA, hA, RA, volA, cB, hB, RB, volB, Rrel, t, u, aux, skip_b, skip_plane, px, py, qx, qy
+):  # pragma: no cover - compiled
     """Exact intersection volume of boxes A and B (centre, half-sizes, rotation, volume)."""
-    Rr, tu, aux, skip_face, skip_plane, areas, px, py, qx, qy = work
     d0 = cB[0] - cA[0]
     d1 = cB[1] - cA[1]
     d2 = cB[2] - cA[2]
-    # Relative pose. Rr[0] = RA^T RB: B's axes in A's frame, Rr[1] its transpose; tu rows:
-    # t = RA^T d (B's centre in A's frame), u = RB^T d = Rr[0]^T t, then -u (A's centre in B's
-    # frame) and -t.
+    # B's pose in A's frame: centre t = RA^T d, axes Rrel = RA^T RB; u = RB^T d.
     for i in range(3):
-        tu[0, i] = RA[0, i] * d0 + RA[1, i] * d1 + RA[2, i] * d2
+        t[i] = RA[0, i] * d0 + RA[1, i] * d1 + RA[2, i] * d2
         for j in range(3):
-            r = RA[0, i] * RB[0, j] + RA[1, i] * RB[1, j] + RA[2, i] * RB[2, j]
-            Rr[0, i, j] = r
-            Rr[1, j, i] = r
+            Rrel[i, j] = RA[0, i] * RB[0, j] + RA[1, i] * RB[1, j] + RA[2, i] * RB[2, j]
     for j in range(3):
-        tu[1, j] = Rr[0, 0, j] * tu[0, 0] + Rr[0, 1, j] * tu[0, 1] + Rr[0, 2, j] * tu[0, 2]
-        tu[2, j] = -tu[1, j]
-        tu[3, j] = -tu[0, j]
-    t = tu[0]
-    u = tu[1]
-    Rrel = Rr[0]
-    # Tolerances: geometric mean of the pair's size S and the thickness h across the plane in
+        u[j] = Rrel[0, j] * t[0] + Rrel[1, j] * t[1] + Rrel[2, j] * t[2]
+    # Tolerances: geometric mean of the pair's scale S and the thickness h across the plane in
     # question, tol = C * sqrt(S * h). Snapping nearly coplanar faces errs by ~ tol / h relative
     # to the volume, not snapping them by ~ eps * S / tol (ill-conditioned plane crossing); this
     # balances the two, ~1e-8 * sqrt(S / h) relative, at every aspect ratio.
     S = np.sqrt(hA[0] * hA[0] + hA[1] * hA[1] + hA[2] * hA[2])
     S += np.sqrt(hB[0] * hB[0] + hB[1] * hB[1] + hB[2] * hB[2])
-    for i in range(3):  # rows 0, 1: B's half-extent along A's axis i, and its tolerance
+    for i in range(3):  # row 0: B's half-extent along A's axis i; row 1: its tolerance
         ext = abs(Rrel[i, 0]) * hB[0] + abs(Rrel[i, 1]) * hB[1] + abs(Rrel[i, 2]) * hB[2]
         aux[0, i] = ext
         aux[1, i] = 2.0 * _TOL_C * np.sqrt(S * max(hA[i], ext))
@@ -206,12 +157,10 @@ def _pair_volume(cA, hA, RA, volA, cB, hB, RB, volB, work):  # pragma: no cover 
     if a_in_b:
         return volA
 
-    # Coplanar faces with the same outward normal: drop B's face, and do not clip A's face by it.
+    # Coplanar faces with the same outward normal: face index f = 2 * axis + (sign > 0).
     for f in range(6):
-        skip_face[0, f] = False
-        skip_face[1, f] = False
-        skip_plane[0, f] = -1
-        skip_plane[1, f] = -1
+        skip_b[f] = False
+        skip_plane[f] = -1
     for i in range(3):
         for j in range(3):
             r = Rrel[i, j]
@@ -226,47 +175,98 @@ def _pair_volume(cA, hA, RA, volA, cB, hB, RB, volB, work):  # pragma: no cover 
                 sa = 2.0 * sai - 1.0
                 for sbi in range(2):
                     sb = 2.0 * sbi - 1.0
-                    if sa * sb * r > 0.0 and abs(t[i] + sb * hB[j] * r - sa * hA[i]) + dev <= tol:
-                        skip_face[1, 2 * j + sbi] = True
-                        skip_plane[0, 2 * i + sai] = 2 * j + sbi
+                    if sa * sb * r <= 0.0:
+                        continue
+                    if abs(t[i] + sb * hB[j] * r - sa * hA[i]) + dev <= tol:
+                        skip_b[2 * j + sbi] = True
+                        skip_plane[2 * i + sai] = 2 * j + sbi
 
-    # Divergence theorem about A's centre: face f of A lies at distance hA_i, face f of B at
-    # hB_j + sb * u_j.
-    _clipped_face_areas(
-        hA, hB, Rr[0], tu[0], tu[1], aux[0], aux[1], skip_face[0], skip_plane[0], areas[0],
-        px, py, qx, qy,
-    )  # fmt: skip
-    _clipped_face_areas(
-        hB, hA, Rr[1], tu[2], tu[3], aux[2], aux[3], skip_face[1], skip_plane[1], areas[1],
-        px, py, qx, qy,
-    )  # fmt: skip
     vol = 0.0
+    # Faces of A (in A's frame) clipped by B's half-spaces  sb * Rrel[:, j] . x <= sb * u_j + hB_j.
     for i in range(3):
-        vol += hA[i] * (areas[0, 2 * i] + areas[0, 2 * i + 1])
-        vol += hB[i] * (areas[1, 2 * i] + areas[1, 2 * i + 1])
-        vol += u[i] * (areas[1, 2 * i + 1] - areas[1, 2 * i])
+        p = (i + 1) % 3
+        q = (i + 2) % 3
+        ext = aux[0, i]
+        tol = aux[1, i]
+        for sai in range(2):
+            sa = 2.0 * sai - 1.0
+            w = sa * hA[i]
+            if w < t[i] - ext - tol or w > t[i] + ext + tol:
+                continue  # B does not reach this face's plane
+            fa = 2 * i + sai
+            px[0] = -hA[p]
+            py[0] = -hA[q]
+            px[1] = hA[p]
+            py[1] = -hA[q]
+            px[2] = hA[p]
+            py[2] = hA[q]
+            px[3] = -hA[p]
+            py[3] = hA[q]
+            n = 4
+            for j in range(3):
+                for sbi in range(2):
+                    if n == 0 or skip_plane[fa] == 2 * j + sbi:
+                        continue
+                    sb = 2.0 * sbi - 1.0
+                    c = sb * u[j] + hB[j] - sb * Rrel[i, j] * w
+                    n = _clip(px, py, n, sb * Rrel[p, j], sb * Rrel[q, j], c, qx, qy)
+                    px, qx = qx, px
+                    py, qy = qy, py
+            if n >= 3:
+                vol += hA[i] * _area(px, py, n)
+    # Faces of B (in B's frame) clipped by A's half-spaces  sa * Rrel[i, :] . y <= hA_i - sa * t_i.
+    for j in range(3):
+        p = (j + 1) % 3
+        q = (j + 2) % 3
+        ext = aux[2, j]
+        tol = aux[3, j]
+        for sbi in range(2):
+            if skip_b[2 * j + sbi]:
+                continue
+            sb = 2.0 * sbi - 1.0
+            w = sb * hB[j]
+            if w < -u[j] - ext - tol or w > -u[j] + ext + tol:
+                continue  # A does not reach this face's plane
+            px[0] = -hB[p]
+            py[0] = -hB[q]
+            px[1] = hB[p]
+            py[1] = -hB[q]
+            px[2] = hB[p]
+            py[2] = hB[q]
+            px[3] = -hB[p]
+            py[3] = hB[q]
+            n = 4
+            for i in range(3):
+                for sai in range(2):
+                    if n == 0:
+                        continue
+                    sa = 2.0 * sai - 1.0
+                    c = hA[i] - sa * t[i] - sa * Rrel[i, j] * w
+                    n = _clip(px, py, n, sa * Rrel[i, p], sa * Rrel[i, q], c, qx, qy)
+                    px, qx = qx, px
+                    py, qy = qy, py
+            if n >= 3:
+                vol += (hB[j] + sb * u[j]) * _area(px, py, n)
     vol /= 3.0
     return min(max(vol, 0.0), min(volA, volB))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # pragma: no cover
     """(N, M) intersection volumes, or IoUs when ``want_iou``; one pair at a time, no threads."""
     N = cA.shape[0]
     M = cB.shape[0]
     out = np.zeros((N, M))
-    work = (
-        np.empty((2, 3, 3)),  # relative rotations
-        np.empty((4, 3)),  # relative translations
-        np.empty((4, 3)),  # extents and tolerances
-        np.empty((2, 6), dtype=np.bool_),  # skipped faces
-        np.empty((2, 6), dtype=np.int64),  # skipped clipping planes
-        np.empty((2, 6)),  # clipped face areas
-        np.empty(_POLY_CAP),
-        np.empty(_POLY_CAP),
-        np.empty(_POLY_CAP),
-        np.empty(_POLY_CAP),
-    )
+    Rrel = np.empty((3, 3))
+    t = np.empty(3)
+    u = np.empty(3)
+    aux = np.empty((4, 3))
+    skip_b = np.empty(6, dtype=np.bool_)
+    skip_plane = np.empty(6, dtype=np.int64)
+    px = np.empty(_POLY_CAP)
+    py = np.empty(_POLY_CAP)
+    qx = np.empty(_POLY_CAP)
+    qy = np.empty(_POLY_CAP)
     rA = np.sqrt(hA[:, 0] ** 2 + hA[:, 1] ** 2 + hA[:, 2] ** 2)
     rB = np.sqrt(hB[:, 0] ** 2 + hB[:, 1] ** 2 + hB[:, 2] ** 2)
     for a in range(N):
@@ -281,7 +281,10 @@ def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # p
             rr = rA[a] + rB[b]
             if d0 * d0 + d1 * d1 + d2 * d2 >= rr * rr:
                 continue  # bounding spheres apart
-            inter = _pair_volume(cA[a], hA[a], RA[a], volA[a], cB[b], hB[b], RB[b], volB[b], work)
+            inter = _pair_volume(
+                cA[a], hA[a], RA[a], volA[a], cB[b], hB[b], RB[b], volB[b],
+                Rrel, t, u, aux, skip_b, skip_plane, px, py, qx, qy,
+            )  # fmt: skip
             if want_iou:
                 if inter > 0.0:
                     out[a, b] = inter / (volA[a] + volB[b] - inter)
@@ -314,7 +317,7 @@ def box3d_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return _matrix_3d(a, b, want_iou=True)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _bev_matrix(A, B):  # pragma: no cover - compiled
     """(N, M) gravity-aligned IoU; rows of A, B are (x, y, z, hx, hy, hz, cos yaw, sin yaw, vol)."""
     N = A.shape[0]

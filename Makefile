@@ -1,5 +1,5 @@
 # Two entry points: `make demo` and `make test`. Both create .venv on a fresh machine.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/iou.py
+	MUJOCO_GL=egl $(PY) benchmarks/render.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -41,6 +41,7 @@ from PIL import Image
 
 from vst.geometry.boxes import as_boxes, box3d_corners, box_rotations
 from vst.geometry.cameras import Intrinsics
+from vst.geometry.polygons import convex_hull
 
 __all__ = [
     "BEV_COLORS",
@@ -113,33 +114,11 @@ def plane_coords(points: ArrayLike, frame: BevFrame = "camera") -> np.ndarray:
     return pts[..., [0, 2]] if frame == "camera" else pts[..., [0, 1]]
 
 
-def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Counter-clockwise convex hull (Andrew's monotone chain) of 2D points ``(N, 2)``."""
-    pts = np.unique(np.round(points, 12), axis=0)
-    if len(pts) <= 2:
-        return pts
-
-    def cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-        return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
-
-    lower: list[np.ndarray] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    upper: list[np.ndarray] = []
-    for p in pts[::-1]:
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1])
-
-
 def footprint(box: ArrayLike, frame: BevFrame = "camera") -> np.ndarray:
     """Footprint polygon ``(K, 2)`` (counter-clockwise on the page) of one box: the convex hull
     of its 8 corners projected onto the top-view plane."""
     corners = box3d_corners(as_boxes(box)[:1])[0]
-    return _convex_hull(plane_coords(corners, frame))
+    return convex_hull(plane_coords(corners, frame))
 
 
 def display_labels(labels: Sequence[str]) -> list[str]:

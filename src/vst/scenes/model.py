@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from vst.geometry.boxes import as_boxes, world_boxes_to_camera
+from vst.geometry.polygons import polygon_area
 from vst.scenes.errors import SceneFormatError
 
 PixelSource = np.ndarray | str | Path | None
@@ -65,8 +66,7 @@ class Room:
     @property
     def area(self) -> float:
         """Floor area in square metres (shoelace formula)."""
-        x, y = self.floor_polygon[:, 0], self.floor_polygon[:, 1]
-        return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+        return polygon_area(self.floor_polygon)
 
     @property
     def height(self) -> float | None:

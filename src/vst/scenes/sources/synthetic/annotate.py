@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.geometry.boxes import BOX_EDGES, box3d_corners
+from vst.geometry.polygons import convex_hull, polygon_area
 
 NEAR_CLIP = 1e-3
 """Depth (metres) at which boxes are clipped before projecting them."""
@@ -32,36 +33,6 @@ def clip_box_front(corners_cam: np.ndarray, near: float = NEAR_CLIP) -> np.ndarr
             t = (near - za) / (zb - za)
             pts.append((corners_cam[a] + t * (corners_cam[b] - corners_cam[a]))[None, :])
     return np.concatenate(pts, axis=0) if pts else np.zeros((0, 3))
-
-
-def convex_hull(points: np.ndarray) -> np.ndarray:
-    """Counter-clockwise convex hull (K, 2) of 2D points (Andrew's monotone chain)."""
-    pts = np.unique(np.asarray(points, dtype=np.float64), axis=0)
-    if len(pts) <= 2:
-        return pts
-
-    def cross(o, a, b) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower: list[np.ndarray] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    upper: list[np.ndarray] = []
-    for p in pts[::-1]:
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1])
-
-
-def polygon_area(poly: np.ndarray) -> float:
-    """Area of a simple polygon (K, 2) (shoelace)."""
-    if len(poly) < 3:
-        return 0.0
-    x, y = poly[:, 0], poly[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
 
 
 def clip_polygon_to_rect(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from test_scenes import make_scene
 from typer.testing import CliRunner
 
 import vst
+from test_scenes import make_scene
 from vst.cli import app
 from vst.scenes import save_scene
 

@@ -21,18 +21,33 @@ from vst.geometry.boxes import (
 
 angles = st.floats(-179.0, 179.0)
 boxes_st = st.tuples(
-    st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5),
-    st.floats(0.05, 3), st.floats(0.05, 3), st.floats(0.05, 3),
-    angles, st.floats(-89.0, 89.0), angles,
+    st.floats(-5, 5),
+    st.floats(-5, 5),
+    st.floats(-5, 5),
+    st.floats(0.05, 3),
+    st.floats(0.05, 3),
+    st.floats(0.05, 3),
+    angles,
+    st.floats(-89.0, 89.0),
+    angles,
 ).map(lambda t: np.array(t, dtype=np.float64))
 
 
 def test_axis_aligned_corners_in_documented_order():
     c = box3d_corners([1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 0, 0, 0])[0]
-    expected = np.array([
-        [0, 0, 0], [2, 0, 0], [2, 4, 0], [0, 4, 0],
-        [0, 0, 6], [2, 0, 6], [2, 4, 6], [0, 4, 6],
-    ], dtype=float)
+    expected = np.array(
+        [
+            [0, 0, 0],
+            [2, 0, 0],
+            [2, 4, 0],
+            [0, 4, 0],
+            [0, 0, 6],
+            [2, 0, 6],
+            [2, 4, 6],
+            [0, 4, 6],
+        ],
+        dtype=float,
+    )
     np.testing.assert_allclose(c, expected)
     # every edge is parallel to one axis and has the size along it
     lengths = np.linalg.norm(c[BOX_EDGES[:, 0]] - c[BOX_EDGES[:, 1]], axis=1)
@@ -81,7 +96,8 @@ def test_transform_boxes_moves_corners_rigidly(box, rot, trans):
     expected = box3d_corners(box)[0] @ T[:3, :3].T + T[:3, 3]
     # same corners as a set (the canonical angles may start the corner order elsewhere)
     np.testing.assert_allclose(
-        np.sort(box3d_corners(moved)[0].round(6), axis=0), np.sort(expected.round(6), axis=0),
+        np.sort(box3d_corners(moved)[0].round(6), axis=0),
+        np.sort(expected.round(6), axis=0),
         atol=2e-6,
     )
     np.testing.assert_allclose(moved[0, 3:6], box[3:6])
@@ -105,8 +121,14 @@ def test_transform_rejects_non_rigid():
 def test_shapes_and_volume():
     with pytest.raises(ValueError, match=r"\(N, 9\)"):
         as_boxes(np.zeros((2, 7)))
-    vols = box3d_volume([[0, 0, 0, 1, 2, 3, 0, 0, 0], [0, 0, 0, 1, 0, 3, 0, 0, 0],
-                         [0, 0, 0, 1, np.nan, 3, 0, 0, 0], [0, 0, 0, -1, -2, 3, 0, 0, 0]])
+    vols = box3d_volume(
+        [
+            [0, 0, 0, 1, 2, 3, 0, 0, 0],
+            [0, 0, 0, 1, 0, 3, 0, 0, 0],
+            [0, 0, 0, 1, np.nan, 3, 0, 0, 0],
+            [0, 0, 0, -1, -2, 3, 0, 0, 0],
+        ]
+    )
     np.testing.assert_array_equal(vols, [6.0, 0.0, 0.0, 0.0])
     assert box3d_corners(np.zeros((0, 9))).shape == (0, 8, 3)
 

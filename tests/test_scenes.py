@@ -66,8 +66,15 @@ def make_scene(rng: np.random.Generator | None = None) -> Scene:
         Object3D(2, "table", [0.0, 3.0, 0.4, 1.2, 0.8, 0.8, 0.0, 0.0, -15.0]),
     ]
     room = Room(floor_polygon=[[-2, 0], [3, 0], [3, 4], [-2, 4]], floor_z=0.0, ceiling_z=2.7)
-    return Scene(id="unit_scene", source="test", split="train", frames=frames, objects=objects,
-                 room=room, attributes={"seed": 0})
+    return Scene(
+        id="unit_scene",
+        source="test",
+        split="train",
+        frames=frames,
+        objects=objects,
+        room=room,
+        attributes={"seed": 0},
+    )
 
 
 def test_room_area_and_height():
@@ -82,7 +89,11 @@ def test_save_load_round_trip_is_identical(tmp_path: Path):
     save_scene(scene, tmp_path / "s")
     loaded = load_scene(tmp_path / "s")
     assert (loaded.id, loaded.source, loaded.split, loaded.attributes) == (
-        "unit_scene", "test", "train", {"seed": 0})
+        "unit_scene",
+        "test",
+        "train",
+        {"seed": 0},
+    )
     assert loaded.room.area == pytest.approx(20.0)
     assert loaded.room.ceiling_z == 2.7
     np.testing.assert_array_equal(loaded.boxes, scene.boxes)
@@ -106,10 +117,12 @@ def test_save_load_round_trip_is_identical(tmp_path: Path):
 def test_save_is_byte_deterministic(tmp_path: Path):
     save_scene(make_scene(np.random.default_rng(3)), tmp_path / "a")
     save_scene(make_scene(np.random.default_rng(3)), tmp_path / "b")
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
-                     if p.is_file())
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")
-                     if p.is_file())
+    files_a = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    files_b = sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
     assert files_a == files_b
     assert len(files_a) == 1 + 3 * 2
     for rel in files_a:
@@ -222,8 +235,15 @@ def test_load_errors_name_file_and_field(tmp_path: Path):
 
 
 def test_lazy_frame_reports_unreadable_file(tmp_path: Path):
-    frame = Frame(id="x", K=np.eye(3), width=2, height=2, cam_to_world=np.eye(4),
-                  image="missing.png", root=tmp_path)
+    frame = Frame(
+        id="x",
+        K=np.eye(3),
+        width=2,
+        height=2,
+        cam_to_world=np.eye(4),
+        image="missing.png",
+        root=tmp_path,
+    )
     with pytest.raises(SceneFormatError, match=r"frame 'x'.*missing\.png"):
         frame.load_image()
 

@@ -45,11 +45,26 @@ def _fov_table(console: Console) -> list[dict]:
     rows = []
     for name, w, h, fx, fy in DATASET_CAMERAS:
         u = fov_unify(w, h, fx, fy)
-        rows.append({"camera": name, "width": w, "height": h, "fx": fx, "fy": fy,
-                     "hfov": round(u.source_hfov, 2), "vfov": round(u.source_vfov, 2),
-                     "unified_width": u.width, "unified_height": u.height})
-        table.add_row(name, f"{w}x{h}", f"{u.source_hfov:.2f}", f"{u.source_vfov:.2f}",
-                      f"{u.width}x{u.height}")
+        rows.append(
+            {
+                "camera": name,
+                "width": w,
+                "height": h,
+                "fx": fx,
+                "fy": fy,
+                "hfov": round(u.source_hfov, 2),
+                "vfov": round(u.source_vfov, 2),
+                "unified_width": u.width,
+                "unified_height": u.height,
+            }
+        )
+        table.add_row(
+            name,
+            f"{w}x{h}",
+            f"{u.source_hfov:.2f}",
+            f"{u.source_vfov:.2f}",
+            f"{u.width}x{u.height}",
+        )
     console.print(table)
     return rows
 
@@ -58,10 +73,12 @@ def _example_boxes(seed: int) -> tuple[np.ndarray, list[str]]:
     """A small seeded layout in camera 1's frame (X right, Y down, Z forward)."""
     rng = np.random.default_rng(seed)
     labels = ["table", "chair", "chair", "sofa", "lamp"]
-    sizes = np.array([[1.2, 0.75, 0.8], [0.5, 0.9, 0.5], [0.5, 0.9, 0.5],
-                      [0.9, 0.85, 2.0], [0.35, 1.6, 0.35]])
-    centers = np.array([[0.0, 1.0, 3.0], [-0.9, 1.05, 3.1], [0.9, 1.05, 2.9],
-                        [-2.0, 1.07, 4.5], [1.8, 0.7, 4.8]])
+    sizes = np.array(
+        [[1.2, 0.75, 0.8], [0.5, 0.9, 0.5], [0.5, 0.9, 0.5], [0.9, 0.85, 2.0], [0.35, 1.6, 0.35]]
+    )
+    centers = np.array(
+        [[0.0, 1.0, 3.0], [-0.9, 1.05, 3.1], [0.9, 1.05, 2.9], [-2.0, 1.07, 4.5], [1.8, 0.7, 4.8]]
+    )
     centers[:, [0, 2]] += rng.normal(0.0, 0.05, size=(5, 2))
     yaws = rng.uniform(-30.0, 30.0, size=5)
     boxes = np.concatenate([centers, sizes, np.stack([np.zeros(5), yaws, np.zeros(5)], 1)], 1)
@@ -77,8 +94,10 @@ def _synthesise(out: Path, seed: int, num_scenes: int, console: Console) -> list
     for path in paths:
         scene = validate_scene(load_scene(path))
         sheets.append(write_contact_sheet(scene, out / "sheets" / f"{scene.id}.png"))
-        console.print(f"{scene.id}: {len(scene.frames)} frames, {len(scene.objects)} objects, "
-                      f"room {scene.room.area:.1f} m², valid")
+        console.print(
+            f"{scene.id}: {len(scene.frames)} frames, {len(scene.objects)} objects, "
+            f"room {scene.room.area:.1f} m², valid"
+        )
     return sheets
 
 
@@ -113,18 +132,28 @@ def run_demo(
     iou = box3d_iou(boxes, boxes)
     cameras = [np.eye(4), make_pose(pan_tilt_roll_to_rotation(35.0, 0.0, 0.0), [-1.0, 0.0, 0.5])]
     outputs["bev"] = out / "bev.png"
-    render_bev(boxes, labels, cameras=cameras, path=outputs["bev"],
-               title="demo layout in camera 1's frame")
+    render_bev(
+        boxes, labels, cameras=cameras, path=outputs["bev"], title="demo layout in camera 1's frame"
+    )
     outputs["answer"] = out / "det3d_answer.txt"
     outputs["answer"].write_text(box3d_to_text(boxes, labels) + "\n", encoding="utf-8")
     outputs["geometry"] = out / "geometry.json"
-    outputs["geometry"].write_text(json.dumps({
-        "seed": seed,
-        "fov_unification": fov_rows,
-        "boxes": boxes.round(6).tolist(),
-        "labels": labels,
-        "iou": iou.round(6).tolist(),
-    }, indent=1) + "\n", encoding="utf-8")
-    console.print(f"exact 3D IoU of the {len(labels)} demo boxes: max off-diagonal "
-                  f"{(iou - np.eye(len(labels))).max():.3f}")
+    outputs["geometry"].write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "fov_unification": fov_rows,
+                "boxes": boxes.round(6).tolist(),
+                "labels": labels,
+                "iou": iou.round(6).tolist(),
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    console.print(
+        f"exact 3D IoU of the {len(labels)} demo boxes: max off-diagonal "
+        f"{(iou - np.eye(len(labels))).max():.3f}"
+    )
     return outputs

@@ -109,8 +109,12 @@ def box3d_volume(boxes: np.ndarray) -> np.ndarray:
 
 
 _BOX_SYMMETRIES = np.array(
-    [np.diag([1.0, 1.0, 1.0]), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]),
-     np.diag([-1.0, -1.0, 1.0])]
+    [
+        np.diag([1.0, 1.0, 1.0]),
+        np.diag([1.0, -1.0, -1.0]),
+        np.diag([-1.0, 1.0, -1.0]),
+        np.diag([-1.0, -1.0, 1.0]),
+    ]
 )
 """The half-turns about the box's own axes: they map a box onto itself with the same sizes."""
 

@@ -25,25 +25,34 @@ def _check_frame_geometry(frame: Frame, where: str) -> list[str]:
     problems: list[str] = []
     K = frame.K
     if frame.width <= 0 or frame.height <= 0:
-        problems.append(f"{where}, field 'width'/'height': must be positive, got "
-                        f"{frame.width}x{frame.height}")
+        problems.append(
+            f"{where}, field 'width'/'height': must be positive, got {frame.width}x{frame.height}"
+        )
     if K.shape != (3, 3):
         problems.append(f"{where}, field 'K': expected shape (3, 3), got {K.shape}")
     elif not np.all(np.isfinite(K)):
         problems.append(f"{where}, field 'K': non-finite values")
     else:
         if K[0, 0] <= 0 or K[1, 1] <= 0:
-            problems.append(f"{where}, field 'K': focal lengths must be positive, got "
-                            f"fx={K[0, 0]:g}, fy={K[1, 1]:g}")
+            problems.append(
+                f"{where}, field 'K': focal lengths must be positive, got "
+                f"fx={K[0, 0]:g}, fy={K[1, 1]:g}"
+            )
         if not np.allclose(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0:
-            problems.append(f"{where}, field 'K': not an intrinsics matrix (last row must be "
-                            f"[0, 0, 1] and K[1, 0] = 0), got {K.tolist()}")
+            problems.append(
+                f"{where}, field 'K': not an intrinsics matrix (last row must be "
+                f"[0, 0, 1] and K[1, 0] = 0), got {K.tolist()}"
+            )
         if frame.width > 0 and not (0.0 <= K[0, 2] <= frame.width):
-            problems.append(f"{where}, field 'K': principal point cx={K[0, 2]:g} outside the "
-                            f"image width {frame.width}")
+            problems.append(
+                f"{where}, field 'K': principal point cx={K[0, 2]:g} outside the "
+                f"image width {frame.width}"
+            )
         if frame.height > 0 and not (0.0 <= K[1, 2] <= frame.height):
-            problems.append(f"{where}, field 'K': principal point cy={K[1, 2]:g} outside the "
-                            f"image height {frame.height}")
+            problems.append(
+                f"{where}, field 'K': principal point cy={K[1, 2]:g} outside the "
+                f"image height {frame.height}"
+            )
     T = frame.cam_to_world
     if T.shape != (4, 4):
         problems.append(f"{where}, field 'cam_to_world': expected shape (4, 4), got {T.shape}")
@@ -52,13 +61,16 @@ def _check_frame_geometry(frame: Frame, where: str) -> list[str]:
     else:
         R = T[:3, :3]
         if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0]):
-            problems.append(f"{where}, field 'cam_to_world': last row must be [0, 0, 0, 1], "
-                            f"got {T[3].tolist()}")
+            problems.append(
+                f"{where}, field 'cam_to_world': last row must be [0, 0, 0, 1], got {T[3].tolist()}"
+            )
         err = float(np.abs(R @ R.T - np.eye(3)).max())
         det = float(np.linalg.det(R))
         if err > ROTATION_ATOL or abs(det - 1.0) > ROTATION_ATOL:
-            problems.append(f"{where}, field 'cam_to_world': rotation is not orthonormal with "
-                            f"det +1 (max |R R^T - I| = {err:.2e}, det = {det:.6f})")
+            problems.append(
+                f"{where}, field 'cam_to_world': rotation is not orthonormal with "
+                f"det +1 (max |R R^T - I| = {err:.2e}, det = {det:.6f})"
+            )
     return problems
 
 
@@ -67,8 +79,10 @@ def _image_size(frame: Frame, where: str, problems: list[str]) -> None:
     if isinstance(frame.image, np.ndarray):
         shape = frame.image.shape
         if frame.image.ndim != 3 or shape[2] != 3 or shape[:2] != (frame.height, frame.width):
-            problems.append(f"{where}, field 'image': array shape {shape} does not match "
-                            f"({frame.height}, {frame.width}, 3)")
+            problems.append(
+                f"{where}, field 'image': array shape {shape} does not match "
+                f"({frame.height}, {frame.width}, 3)"
+            )
         return
     path = frame.path_of(frame.image)
     if path is None:
@@ -84,8 +98,10 @@ def _image_size(frame: Frame, where: str, problems: list[str]) -> None:
         problems.append(f"{where}, field 'image': cannot read {path}: {exc}")
         return
     if size != (frame.width, frame.height):
-        problems.append(f"{where}, field 'image': {path} is {size[0]}x{size[1]}, the frame says "
-                        f"{frame.width}x{frame.height}")
+        problems.append(
+            f"{where}, field 'image': {path} is {size[0]}x{size[1]}, the frame says "
+            f"{frame.width}x{frame.height}"
+        )
 
 
 def _check_pixels(frame: Frame, where: str, object_ids: set[int]) -> list[str]:
@@ -105,20 +121,25 @@ def _check_pixels(frame: Frame, where: str, object_ids: set[int]) -> list[str]:
             problems.append(f"{where}, field {kind!r}: {exc}")
             continue
         if arr.shape != (frame.height, frame.width):
-            problems.append(f"{where}, field {kind!r}: shape {arr.shape} does not match the image "
-                            f"({frame.height}, {frame.width})" + (f" in {path}" if path else ""))
+            problems.append(
+                f"{where}, field {kind!r}: shape {arr.shape} does not match the image "
+                f"({frame.height}, {frame.width})" + (f" in {path}" if path else "")
+            )
             continue
         if kind == "depth":
             if not np.all(np.isfinite(arr)):
-                problems.append(f"{where}, field 'depth': {int((~np.isfinite(arr)).sum())} "
-                                f"non-finite values (use 0 for unknown depth)")
+                problems.append(
+                    f"{where}, field 'depth': {int((~np.isfinite(arr)).sum())} "
+                    f"non-finite values (use 0 for unknown depth)"
+                )
             elif (arr < 0).any():
                 problems.append(f"{where}, field 'depth': negative values (min {arr.min():g})")
         else:
             unknown = sorted(set(np.unique(arr).tolist()) - object_ids - {0})
             if unknown:
-                problems.append(f"{where}, field 'mask': ids {unknown[:10]} are not objects of "
-                                f"the scene")
+                problems.append(
+                    f"{where}, field 'mask': ids {unknown[:10]} are not objects of the scene"
+                )
     return problems
 
 
@@ -138,8 +159,9 @@ def scene_problems(scene: Scene, check_files: bool = True) -> list[str]:
     for obj in scene.objects:
         where = f"{sid}, object {obj.id} ({obj.label!r})"
         if not isinstance(obj.id, int | np.integer) or obj.id < 1:
-            problems.append(f"{where}, field 'id': must be an integer >= 1 (0 marks background "
-                            f"in masks)")
+            problems.append(
+                f"{where}, field 'id': must be an integer >= 1 (0 marks background in masks)"
+            )
         if obj.id in seen_objects:
             problems.append(f"{where}, field 'id': duplicate object id")
         seen_objects.add(obj.id)
@@ -152,8 +174,9 @@ def scene_problems(scene: Scene, check_files: bool = True) -> list[str]:
         if not np.all(np.isfinite(box)):
             problems.append(f"{where}, field 'box': non-finite values {box.tolist()}")
         elif np.any(box[3:6] <= 0):
-            problems.append(f"{where}, field 'box': sizes must be positive, got "
-                            f"{box[3:6].tolist()}")
+            problems.append(
+                f"{where}, field 'box': sizes must be positive, got {box[3:6].tolist()}"
+            )
 
     if scene.room is not None:
         poly = scene.room.floor_polygon
@@ -168,8 +191,10 @@ def scene_problems(scene: Scene, check_files: bool = True) -> list[str]:
     for frame in scene.frames:
         where = f"{sid}, frame {frame.id!r}"
         if not frame.id or not _SAFE_ID.match(frame.id):
-            problems.append(f"{where}, field 'id': must be non-empty letters, digits, '_', '-', "
-                            f"'.' (it names files)")
+            problems.append(
+                f"{where}, field 'id': must be non-empty letters, digits, '_', '-', "
+                f"'.' (it names files)"
+            )
         if frame.id in seen_frames:
             problems.append(f"{where}, field 'id': duplicate frame id")
         seen_frames.add(frame.id)
@@ -178,17 +203,18 @@ def scene_problems(scene: Scene, check_files: bool = True) -> list[str]:
         problems.extend(_check_frame_geometry(frame, where))
         for key, count in frame.visible_pixels.items():
             if key not in seen_objects:
-                problems.append(f"{where}, field 'visible_pixels': object {key} is not in the "
-                                f"scene")
+                problems.append(
+                    f"{where}, field 'visible_pixels': object {key} is not in the scene"
+                )
             elif count < 0:
-                problems.append(f"{where}, field 'visible_pixels': negative count for object "
-                                f"{key}")
+                problems.append(f"{where}, field 'visible_pixels': negative count for object {key}")
         for key, frac in frame.truncation.items():
             if key not in seen_objects:
                 problems.append(f"{where}, field 'truncation': object {key} is not in the scene")
             elif not 0.0 <= frac <= 1.0:
-                problems.append(f"{where}, field 'truncation': object {key} has {frac}, "
-                                f"expected 0..1")
+                problems.append(
+                    f"{where}, field 'truncation': object {key} has {frac}, expected 0..1"
+                )
         if check_files:
             problems.extend(_check_pixels(frame, where, seen_objects))
     return problems

@@ -191,3 +191,24 @@ def test_does_not_touch_pyplot_or_backend() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_room_polygon_is_drawn_under_the_boxes(tmp_path) -> None:
+    from vst.geometry.bev import render_bev_with_layout
+
+    room = np.array([[-4.0, -1.0], [4.0, -1.0], [4.0, 7.0], [-4.0, 7.0]])
+    box = np.array([[0.0, 0.0, 3.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]])
+    img, layout = render_bev_with_layout(
+        box, ["table"], frame="camera", room=room, colors=["#0000ff"]
+    )
+    arr = np.asarray(img)
+    # a point inside the room but away from the box has the floor colour #f3efe6
+    u, v = layout.pixel_of(np.array([[-3.0, 0.0, 6.0]]))[0]
+    assert tuple(arr[int(round(v)), int(round(u))]) == (0xF3, 0xEF, 0xE6)
+    # the room widens the view: its corners are inside the plot
+    x0, y0, x1, y1 = layout.plot_area
+    for corner in room:
+        cu, cv = layout.pixel_of(np.array([[corner[0], 0.0, corner[1]]]))[0]
+        assert x0 <= cu <= x1 and y0 <= cv <= y1
+    with pytest.raises(ValueError, match="room"):
+        render_bev_with_layout(box, ["table"], room=np.zeros((3, 3)))

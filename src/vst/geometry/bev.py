@@ -270,6 +270,7 @@ def render_bev_with_layout(
     figsize: tuple[float, float] = (8.0, 8.0),
     dpi: int = 100,
     frustum_length: float | None = None,
+    room: ArrayLike | None = None,
 ) -> tuple[Image.Image, BevLayout]:
     """Like :func:`render_bev`, also returning the :class:`BevLayout` (data -> pixel map)."""
     _check_frame(frame)
@@ -293,7 +294,12 @@ def render_bev_with_layout(
     feet = [footprint(b, frame) for b in arr]
     centers = plane_coords(arr[:, 0:3], frame) if len(arr) else np.zeros((0, 2))
     cam_xy = plane_coords(poses[:, :3, 3], frame) if len(poses) else np.zeros((0, 2))
-    pts = np.concatenate([*feet, cam_xy, np.zeros((0, 2))], axis=0)
+    room_xy = np.zeros((0, 2)) if room is None else np.asarray(room, dtype=np.float64)
+    if room_xy.ndim != 2 or room_xy.shape[1] != 2 or not np.all(np.isfinite(room_xy)):
+        raise ValueError(
+            f"room must be a finite (K, 2) polygon in the view plane, got {room_xy.shape}"
+        )
+    pts = np.concatenate([*feet, cam_xy, room_xy], axis=0)
     if len(pts) == 0:
         pts = np.array([[-1.0, -1.0], [1.0, 1.0]])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
@@ -326,6 +332,19 @@ def render_bev_with_layout(
     ax.set_title(title or f"Bird's-eye view ({frame} frame)", fontsize=14)
     ax.axhline(0.0, color="#9a9a9a", linewidth=1.0, zorder=0.5)
     ax.axvline(0.0, color="#9a9a9a", linewidth=1.0, zorder=0.5)
+
+    if len(room_xy) >= 3:  # the room's floor: drawn under everything
+        ax.add_patch(
+            Polygon(
+                room_xy,
+                closed=True,
+                facecolor="#f3efe6",
+                edgecolor="#555555",
+                linewidth=2.0,
+                zorder=0.8,
+                label="room floor",
+            )
+        )
 
     # boxes: footprint, front arrow, label
     rots = box_rotations(arr) if len(arr) else np.zeros((0, 3, 3))
@@ -499,6 +518,7 @@ def render_bev(
     title: str | None = None,
     intrinsics: Intrinsics | Sequence[Intrinsics] | None = None,
     colors: Sequence[str | tuple[float, float, float]] | None = None,
+    room: ArrayLike | None = None,
 ) -> Image.Image:
     """Render a top view of ``boxes`` ``(N, 9)`` and camera poses; save a PNG to ``path``.
 
@@ -508,7 +528,9 @@ def render_bev(
     the hfov of ``intrinsics`` (one :class:`~vst.geometry.cameras.Intrinsics` for all cameras or
     one per camera; 60 degrees if None). ``frame`` picks the view plane (see the module
     docstring): ``"camera"`` X right / Z up the page, ``"world_z_up"`` X right / Y up the page.
-    ``colors`` overrides the box colours (any matplotlib colour). Returns an 800x800 RGB image.
+    ``colors`` overrides the box colours (any matplotlib colour). ``room`` is an optional floor
+    polygon ``(K, 2)`` in the view plane's coordinates (e.g. ``Room.floor_polygon`` for
+    ``"world_z_up"``), drawn under the boxes. Returns an 800x800 RGB image.
     """
     image, _ = render_bev_with_layout(
         boxes,
@@ -519,5 +541,6 @@ def render_bev(
         title=title,
         intrinsics=intrinsics,
         colors=colors,
+        room=room,
     )
     return image

@@ -203,6 +203,7 @@ def _bev(scene: Scene, frames: list[Frame]) -> Image.Image | None:
         title=f"{scene.id}: top view (world, Z up)",
         intrinsics=intr,
         colors=[tuple(c / 255 for c in color_of(o.id)) for o in scene.objects],
+        room=None if scene.room is None else scene.room.floor_polygon,
     )
 
 

@@ -204,7 +204,7 @@ def test_room_polygon_is_drawn_under_the_boxes(tmp_path) -> None:
     arr = np.asarray(img)
     # a point inside the room but away from the box has the floor colour #f3efe6
     u, v = layout.pixel_of(np.array([[-3.0, 0.0, 6.0]]))[0]
-    assert tuple(arr[int(round(v)), int(round(u))]) == (0xF3, 0xEF, 0xE6)
+    assert tuple(arr[int(np.rint(v)), int(np.rint(u))]) == (0xF3, 0xEF, 0xE6)
     # the room widens the view: its corners are inside the plot
     x0, y0, x1, y1 = layout.plot_area
     for corner in room:

@@ -1,0 +1,212 @@
+"""What tasks share while generating: the run's settings and per-frame views with caches.
+
+:class:`FrameView` answers the questions every single-image task asks of a frame — which
+objects are visible enough to ask about, their boxes in the camera frame (VST convention),
+their 2D boxes and a pixel on each from the instance mask, their depth — and gives the image
+as the model will see it, with the map from frame pixels to model pixels.
+
+Pixel convention: OpenCV (centre of pixel row r, column c at u = c, v = r). 2D boxes are
+``[x1, y1, x2, y2]`` inclusive pixel bounds; on model images they are rounded to integers, as
+Qwen2.5-VL grounds in absolute pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from PIL import Image
+
+from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
+from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
+from vst.scenes.model import Frame, Object3D, Scene
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Settings every task reads. ``min_object_pixels``: an object must cover at least this many
+    mask pixels in a frame (at the frame's own resolution) to be asked about;
+    ``max_truncation``: and have at most this fraction of its projected box outside the image."""
+
+    unified_focal: float = DEFAULT_UNIFIED_FOCAL
+    min_pixels: int = DEFAULT_MIN_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    image_factor: int = PATCH_FACTOR
+    min_object_pixels: int = 400
+    max_truncation: float = 0.5
+
+
+@dataclass
+class EngineContext:
+    """Run settings plus a per-scene cache of frame views (call :meth:`reset` between scenes)."""
+
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    _views: dict[tuple[str, str], FrameView] = field(default_factory=dict, repr=False)
+
+    def view(self, scene: Scene, frame: Frame) -> FrameView:
+        """The (cached) view of ``frame`` of ``scene``."""
+        key = (scene.id, frame.id)
+        if key not in self._views:
+            self._views[key] = FrameView(scene, frame, self.settings)
+        return self._views[key]
+
+    def reset(self) -> None:
+        """Drop cached views (and their pixels): call when moving to the next scene."""
+        self._views.clear()
+
+
+class FrameView:
+    """One frame of one scene as single-image tasks see it (lazy, cached)."""
+
+    def __init__(self, scene: Scene, frame: Frame, settings: EngineSettings):
+        self.scene = scene
+        self.frame = frame
+        self.settings = settings
+        self._objects = {o.id: o for o in scene.objects}
+        self._index = {o.id: i for i, o in enumerate(scene.objects)}
+
+    # -- pixels --------------------------------------------------------------------------
+    @cached_property
+    def image(self) -> np.ndarray:
+        """RGB uint8 (H, W, 3) at the frame's resolution."""
+        return self.frame.load_image()
+
+    @cached_property
+    def depth(self) -> np.ndarray | None:
+        """Metric z-depth float32 (H, W), 0 = unknown; None if the frame has none."""
+        return self.frame.load_depth()
+
+    @cached_property
+    def mask(self) -> np.ndarray | None:
+        """Instance mask int32 (H, W) of object ids; None if the frame has none."""
+        return self.frame.load_mask()
+
+    # -- objects -------------------------------------------------------------------------
+    def object(self, object_id: int) -> Object3D:
+        return self._objects[object_id]
+
+    @cached_property
+    def boxes_cam(self) -> np.ndarray:
+        """All scene objects' boxes (N, 9) in this camera's frame, VST convention (local Y
+        vertical), aligned with ``scene.objects``."""
+        return self.scene.boxes_in_camera(self.frame)
+
+    def box_cam(self, object_id: int) -> np.ndarray:
+        """One object's (9,) box in this camera's frame."""
+        return self.boxes_cam[self._index[object_id]]
+
+    @cached_property
+    def pixel_counts(self) -> dict[int, int]:
+        """Visible mask pixels per object (from the frame's annotation, else from the mask)."""
+        if self.frame.visible_pixels:
+            return dict(self.frame.visible_pixels)
+        if self.mask is None:
+            return {}
+        ids, counts = np.unique(self.mask[self.mask > 0], return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts, strict=True)}
+
+    @cached_property
+    def visible_ids(self) -> list[int]:
+        """Objects visible enough to ask about: enough mask pixels, not too truncated, centre in
+        front of the camera. Sorted by id."""
+        s = self.settings
+        out = []
+        for oid, count in sorted(self.pixel_counts.items()):
+            if oid not in self._objects or count < s.min_object_pixels:
+                continue
+            if self.frame.truncation.get(oid, 0.0) > s.max_truncation:
+                continue
+            if self.box_cam(oid)[2] <= 0:
+                continue
+            out.append(oid)
+        return out
+
+    def label_is_unique(self, object_id: int) -> bool:
+        """True if no other object with the same label is visible at all in this frame (any
+        pixel count), so naming it alone refers to it unambiguously."""
+        label = self._objects[object_id].label
+        return not any(
+            self._objects[o].label == label
+            for o, c in self.pixel_counts.items()
+            if o != object_id and c > 0 and o in self._objects
+        )
+
+    def bbox2d(self, object_id: int) -> tuple[int, int, int, int]:
+        """Tight 2D box ``(x1, y1, x2, y2)`` of the object's mask pixels (frame pixels)."""
+        ys, xs = np.nonzero(self._require_mask() == object_id)
+        if len(xs) == 0:
+            raise ValueError(f"object {object_id} has no mask pixels in frame {self.frame.id!r}")
+        return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+    def inner_pixel(self, object_id: int) -> tuple[int, int]:
+        """``(u, v)`` of a mask pixel of the object, the one deepest inside the mask (farthest
+        from its border), so a point drawn there lands on the object."""
+        from scipy.ndimage import distance_transform_edt
+
+        m = self._require_mask() == object_id
+        if not m.any():
+            raise ValueError(f"object {object_id} has no mask pixels in frame {self.frame.id!r}")
+        x1, y1, x2, y2 = self.bbox2d(object_id)
+        crop = np.pad(m[y1 : y2 + 1, x1 : x2 + 1], 1)
+        dist = distance_transform_edt(crop)
+        r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        return int(x1 + c - 1), int(y1 + r - 1)
+
+    def object_depth(self, object_id: int) -> float:
+        """Median z-depth (m) of the object's visible pixels; the box centre's z if the frame
+        has no depth map."""
+        if self.depth is None or self.mask is None:
+            return float(self.box_cam(object_id)[2])
+        vals = self.depth[(self.mask == object_id) & (self.depth > 0)]
+        if len(vals) == 0:
+            return float(self.box_cam(object_id)[2])
+        return float(np.median(vals))
+
+    def _require_mask(self) -> np.ndarray:
+        if self.mask is None:
+            raise ValueError(f"frame {self.frame.id!r} of scene {self.scene.id!r} has no mask")
+        return self.mask
+
+    # -- the image the model sees ----------------------------------------------------------
+    @cached_property
+    def model_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the image as stored in samples (Qwen2.5-VL smart size)."""
+        s = self.settings
+        h, w = smart_resize(
+            self.frame.height, self.frame.width, s.image_factor, s.min_pixels, s.max_pixels
+        )
+        return w, h
+
+    @property
+    def model_scale(self) -> tuple[float, float]:
+        """``(sx, sy)``: model pixels per frame pixel along x and y."""
+        w, h = self.model_size
+        return w / self.frame.width, h / self.frame.height
+
+    def model_image(self) -> Image.Image:
+        """A fresh RGB PIL image at :attr:`model_size` (bicubic), safe to draw on."""
+        img = Image.fromarray(self.image, "RGB")
+        if img.size != self.model_size:
+            img = img.resize(self.model_size, Image.Resampling.BICUBIC)
+        return img
+
+    def to_model_xy(self, u: float, v: float) -> tuple[int, int]:
+        """Frame pixel ``(u, v)`` -> integer model-image pixel (pixel centres map to centres)."""
+        sx, sy = self.model_scale
+        w, h = self.model_size
+        x = int(np.clip(round((u + 0.5) * sx - 0.5), 0, w - 1))
+        y = int(np.clip(round((v + 0.5) * sy - 0.5), 0, h - 1))
+        return x, y
+
+    def model_bbox2d(self, object_id: int) -> tuple[int, int, int, int]:
+        """:meth:`bbox2d` in model-image pixels (outer edges scaled, then rounded)."""
+        x1, y1, x2, y2 = self.bbox2d(object_id)
+        sx, sy = self.model_scale
+        w, h = self.model_size
+        return (
+            int(np.clip(round(x1 * sx), 0, w - 1)),
+            int(np.clip(round(y1 * sy), 0, h - 1)),
+            int(np.clip(round((x2 + 1) * sx) - 1, 0, w - 1)),
+            int(np.clip(round((y2 + 1) * sy) - 1, 0, h - 1)),
+        )

@@ -1,0 +1,1 @@
+"""Single-image VST-P tasks (answers in the camera frame of that image)."""

@@ -1,0 +1,37 @@
+"""Shared fixtures: small synthetic scenes rendered once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ENGINE_SYNTH = dict(
+    num_scenes=3,
+    seed=5,
+    width=320,
+    height=240,
+    single_views=3,
+    multiview_sets=1,
+    views_per_set=2,
+    video_frames=8,
+)
+"""Synthetic scenes the engine tests share: 3 rooms, 320x240 frames (single views, one
+two-view set, an 8-frame video each)."""
+
+
+@pytest.fixture(scope="session")
+def engine_scene_dirs(tmp_path_factory) -> list[Path]:
+    """Directories of the shared synthetic scenes (rendered once per session)."""
+    from vst.scenes.sources.synthetic import SynthConfig, write_scenes
+
+    out = tmp_path_factory.mktemp("engine_scenes")
+    return write_scenes(SynthConfig(**ENGINE_SYNTH), out)
+
+
+@pytest.fixture(scope="session")
+def engine_scenes(engine_scene_dirs):
+    """The shared synthetic scenes, loaded (pixels stay on disk until asked for)."""
+    from vst.scenes import load_scene
+
+    return [load_scene(p) for p in engine_scene_dirs]

@@ -138,3 +138,12 @@ def test_frame_view_on_synthetic_scene(engine_scenes):
         assert 0 <= mx1 <= mx2 < w and 0 <= my1 <= my2 < h
     assert view.model_image().size == view.model_size
     assert view.model_size == (308, 252)  # 320/28 = 11.4 -> 11*28; 240/28 = 8.6 -> 9*28
+
+
+def test_point_tag_at_right_edge_does_not_cover_the_point():
+    img = Image.new("RGB", (120, 80), (128, 128, 128))
+    out = np.asarray(draw_marks(img, [PointMark((114, 40), "blue", "point-A")]))
+    assert tuple(out[40, 114]) == (30, 90, 230)  # the centre dot is still visible
+    # the tag went to the left of the point
+    tag_cols = np.nonzero((out[:, :100] == (30, 90, 230)).all(axis=2).any(axis=0))[0]
+    assert tag_cols.size and tag_cols.max() < 114 - 4

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 import vst
+from vst.engine.cli import data_app, generate_app
 from vst.scenes.cli import app as scenes_app
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(scenes_app, name="scenes")
+app.add_typer(generate_app)  # `vst generate CONFIG`
+app.add_typer(data_app, name="data")
 console = Console()
 
 

@@ -125,7 +125,14 @@ def draw_marks(
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=fill, width=line)
             draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=fill)
             if mark.label:
-                _tag(draw, (x + radius + 2, y - radius - 2), mark.label, fill, font, img.size)
+                # right of the point; flipped to its left where the image edge would push the
+                # tag back over the point
+                left, _, right, _ = draw.textbbox((0, 0), mark.label, font=font)
+                tag_w = right - left + 6
+                tx = x + radius + 2
+                if tx + tag_w > img.size[0]:
+                    tx = x - radius - 2 - tag_w
+                _tag(draw, (tx, y - radius - 2), mark.label, fill, font, img.size)
         else:
             raise TypeError(f"not a mark: {mark!r}")
     return img

@@ -1,0 +1,288 @@
+"""Data-engine speed and memory: samples per second per core for every registered task, and
+peak RSS of whole runs against the number of scenes.
+
+Run: ``.venv/bin/python benchmarks/engine.py [--num-scenes 4] [--budget 48] [--memory-n 4]``
+(``--scenes DIR`` reuses rendered scenes; otherwise they are synthesised once into a temporary
+folder: 640x480, 4 single views each).
+
+The process pins itself to one core (``os.sched_setaffinity``, one BLAS/OpenMP/numba thread), so
+"per core" = samples / CPU seconds (``time.process_time``). For each task, on the same loaded
+scenes (``Scene`` objects; pixels load lazily through the frame views):
+
+* ``generate``: what the runner does, image encoding off: one :class:`EngineContext` per
+  scene (``ctx.reset()`` between scenes), ``task.generate(scene, rng, budget, ctx)``; the
+  frames' PNG/npz reads are included (once per frame per scene);
+* ``warm``: the same pass again with the frame caches already filled (template work only);
+* baseline ``no cache``: a fresh ``EngineContext`` per sample (``budget = 1``), i.e. every
+  sample re-reads and re-derives its frame (what a generator without shared views pays);
+* ``encode``: image encoding + row building of those samples alone (JPEG q95,
+  :func:`vst.engine.writer.sample_row`), measured apart;
+* ``end to end``: generate + encode, ``1 / (1/generate + 1/encode)``.
+
+Memory: ``run(config)`` in a fresh subprocess per size, on N and 10N scenes (the 10N are the N
+rendered scenes repeated under new ids, pixels shared on disk), every registered single-image
+task, in-process (one worker); peak RSS from ``VmHWM`` (``resource.getrusage`` off Linux).
+
+Budgets: template tasks >= 1,000 samples/s per core (``generate``, image encoding aside);
+peak RSS < 2 GB per worker and flat in the number of scenes (10N within 15% + 64 MB of N).
+Prints PASS/FAIL and exits 1 on FAIL.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+RATE_BUDGET = 1000.0
+"""Required samples per second per core for template tasks (image encoding aside)."""
+RSS_BUDGET_MB = 2048.0
+"""Peak RSS allowed per worker."""
+FLAT_REL, FLAT_ABS_MB = 0.15, 64.0
+"""Peak RSS on 10N scenes may exceed that on N by at most 15% + 64 MB."""
+
+
+def _pin() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _cpu(fn) -> tuple[float, object]:
+    c0 = time.process_time()
+    out = fn()
+    return time.process_time() - c0, out
+
+
+def make_scenes(folder: Path, n: int, seed: int = 7) -> list[Path]:
+    from vst.scenes.sources.synthetic import SynthConfig, write_scenes
+
+    cfg = SynthConfig(
+        num_scenes=n,
+        seed=seed,
+        width=640,
+        height=480,
+        single_views=4,
+        multiview_sets=0,
+        video_frames=0,
+    )
+    return write_scenes(cfg, folder)
+
+
+def replicate(scene_dirs: list[Path], count: int, folder: Path) -> Path:
+    """``count`` scene directories cycling through ``scene_dirs`` under new ids; pixel files
+    are referenced by absolute path (nothing copied)."""
+    for i in range(count):
+        src = scene_dirs[i % len(scene_dirs)]
+        rec = json.loads((src / "scene.json").read_text())
+        rec["id"] = f"{rec['id']}_r{i:04d}"
+        for fr in rec["frames"]:
+            for kind in ("image", "depth", "mask"):
+                if fr.get(kind):
+                    fr[kind] = str((src / fr[kind]).resolve())
+        out = folder / rec["id"]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scene.json").write_text(json.dumps(rec))
+    return folder
+
+
+# -- speed ---------------------------------------------------------------------------------
+def bench_task(name: str, scenes: list, budget: int, n_encode: int, n_base: int) -> dict:
+    import numpy as np
+
+    from vst.engine.context import EngineContext
+    from vst.engine.registry import get_task
+    from vst.engine.runner import derive_seed
+    from vst.engine.writer import sample_row
+
+    task = get_task(name)
+    ctxs = []
+
+    def generate(rep: int, fresh: bool) -> list:
+        out = []
+        for i, scene in enumerate(scenes):
+            if fresh:
+                ctx = EngineContext()
+                ctxs.append(ctx)
+            else:
+                ctx = ctxs[i]
+            rng = np.random.default_rng(derive_seed(rep, scene.id, name))
+            out.extend(task.generate(scene, rng, budget, ctx))
+        return out
+
+    cold_s, samples = _cpu(lambda: generate(0, True))
+    warm_s, warm_samples = _cpu(lambda: generate(1, False))
+    for c in ctxs:
+        c.reset()
+
+    subset = samples[:n_encode]
+    enc_s, _ = _cpu(lambda: [sample_row(s, "JPEG", 95) for s in subset])
+
+    def baseline() -> int:
+        made = 0
+        for k in range(n_base):
+            scene = scenes[k % len(scenes)]
+            rng = np.random.default_rng(derive_seed(2, scene.id, f"{name}:{k}"))
+            made += sum(1 for _ in task.generate(scene, rng, 1, EngineContext()))
+        return made
+
+    base_s, base_n = _cpu(baseline)
+    rate = len(samples) / cold_s if cold_s else float("inf")
+    enc_rate = len(subset) / enc_s if enc_s else float("inf")
+    return {
+        "task": name,
+        "samples": len(samples),
+        "generate": rate,
+        "warm": len(warm_samples) / warm_s if warm_s else float("inf"),
+        "no_cache": base_n / base_s if base_s else float("inf"),
+        "encode": enc_rate,
+        "end_to_end": 1.0 / (1.0 / rate + 1.0 / enc_rate),
+    }
+
+
+# -- memory --------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """Peak RSS of this process in MB: ``VmHWM`` of ``/proc/self/status`` where there is one
+    (Linux carries ``ru_maxrss`` over ``execve``, so a child started by a big parent would
+    report the parent's peak), else ``getrusage``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_child(scenes: str, out: str) -> None:
+    """Run the engine on ``scenes`` (in this process) and print peak RSS as JSON."""
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+
+    t0 = time.perf_counter()
+    cfg = parse_config(
+        {
+            "output": out,
+            "seed": 0,
+            "sources": [{"kind": "scenes", "path": scenes}],
+            "tasks": [{"name": "si_*", "per_scene": 8}],
+            "scenes_per_shard": 8,
+            "workers": 1,
+        }
+    )
+    report = run(cfg, progress=False)
+    rss_mb = peak_rss_mb()
+    print(
+        json.dumps(
+            {
+                "scenes": report.scenes_total,
+                "samples": report.samples_total,
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_mb": rss_mb,
+            }
+        )
+    )
+
+
+def measure_memory(scene_dirs: list[Path], n: int, tmp: Path) -> list[dict]:
+    rows = []
+    for count in (n, 10 * n):
+        folder = replicate(scene_dirs, count, tmp / f"mem_{count}" / "scenes")
+        out = tmp / f"mem_{count}" / "run"
+        proc = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(folder), str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory run on {count} scenes failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", type=Path, help="Folder of rendered scenes to reuse.")
+    ap.add_argument("--num-scenes", type=int, default=4)
+    ap.add_argument("--budget", type=int, default=48, help="Samples asked per scene and task.")
+    ap.add_argument("--encode", type=int, default=48, help="Samples encoded per task.")
+    ap.add_argument("--baseline", type=int, default=24, help="Samples of the no-cache baseline.")
+    ap.add_argument("--memory-n", type=int, default=4, help="N of the N / 10N memory runs.")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    _pin()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return 0
+
+    from vst.engine.registry import task_names
+    from vst.scenes import find_scene_dirs, load_scene
+
+    tmp_holder = tempfile.TemporaryDirectory(prefix="vst-bench-engine-")
+    tmp = Path(tmp_holder.name)
+    if args.scenes:
+        scene_dirs = find_scene_dirs(args.scenes)[: args.num_scenes]
+    else:
+        t0 = time.perf_counter()
+        scene_dirs = make_scenes(tmp / "scenes", args.num_scenes)
+        print(f"rendered {len(scene_dirs)} scenes in {time.perf_counter() - t0:.1f} s")
+    scenes = [load_scene(d) for d in scene_dirs]
+    names = task_names()
+    print(
+        f"{len(names)} tasks, {len(scenes)} scenes (640x480, {len(scenes[0].frames)} frames "
+        f"each), budget {args.budget} per scene and task, one core\n"
+    )
+
+    header = (
+        f"{'task':<20} {'samples':>7} {'generate/s':>11} {'warm/s':>9} {'no cache/s':>11} "
+        f"{'speedup':>8} {'encode/s':>9} {'end to end/s':>13}  budget"
+    )
+    print(header)
+    print("-" * len(header))
+    failed = False
+    for name in names:
+        r = bench_task(name, scenes, args.budget, args.encode, args.baseline)
+        ok = r["generate"] >= RATE_BUDGET
+        failed |= not ok
+        print(
+            f"{name:<20} {r['samples']:>7} {r['generate']:>11,.0f} {r['warm']:>9,.0f} "
+            f"{r['no_cache']:>11,.0f} {r['generate'] / r['no_cache']:>7.1f}x "
+            f"{r['encode']:>9,.0f} {r['end_to_end']:>13,.0f}  {'PASS' if ok else 'FAIL'}"
+        )
+    print(f"\nbudget: generate >= {RATE_BUDGET:,.0f} samples/s per core (image encoding aside)")
+
+    if not args.skip_memory:
+        print("\npeak RSS of a whole run (in-process, every si_* task, 8 asked per scene):")
+        rows = measure_memory(scene_dirs, args.memory_n, tmp)
+        for row in rows:
+            print(
+                f"  {row['scenes']:>4} scenes: {row['samples']:>6} samples in "
+                f"{row['seconds']:6.1f} s, peak RSS {row['peak_rss_mb']:7.1f} MB"
+            )
+        small, big = rows[0]["peak_rss_mb"], rows[1]["peak_rss_mb"]
+        flat = big <= small * (1 + FLAT_REL) + FLAT_ABS_MB
+        under = big < RSS_BUDGET_MB
+        failed |= not (flat and under)
+        print(
+            f"  flat (10N <= N * {1 + FLAT_REL:.2f} + {FLAT_ABS_MB:.0f} MB): "
+            f"{'PASS' if flat else 'FAIL'} ({big - small:+.1f} MB); "
+            f"< {RSS_BUDGET_MB:,.0f} MB per worker: {'PASS' if under else 'FAIL'}"
+        )
+    tmp_holder.cleanup()
+    print("\nOVERALL:", "FAIL" if failed else "PASS")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

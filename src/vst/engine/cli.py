@@ -1,0 +1,333 @@
+"""`vst generate` (run the data engine from a YAML config) and `vst data ...` (inspect, verify
+and export the shards it writes).
+
+Register in ``vst/cli.py``::
+
+    app.add_typer(generate_app)              # adds the `generate` command
+    app.add_typer(data_app, name="data")     # adds `data info|verify|export`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from vst.engine.writer import image_extension, iter_rows, list_shards
+
+generate_app = typer.Typer(no_args_is_help=True)
+data_app = typer.Typer(
+    help="Generated datasets (folders of Parquet shards): info, verify, export.",
+    no_args_is_help=True,
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print("[red]error:[/red]", message, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return names or None
+
+
+# -- generate --------------------------------------------------------------------------------
+@generate_app.command("generate")
+def generate_cmd(
+    config: Path = typer.Argument(..., help="Run configuration (YAML), e.g. configs/demo.yaml."),
+    out: Path | None = typer.Option(None, "--out", help="Override `output` (the run folder)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override `seed`."),
+    workers: int | None = typer.Option(None, "--workers", help="Override `workers`."),
+    strict: bool | None = typer.Option(
+        None, "--strict/--no-strict", help="Fail on an invalid scene instead of skipping it."
+    ),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="Only these tasks (comma-separated names or globs)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Generate VST samples from scenes into Parquet shards (resumable: rerun to continue)."""
+    from vst.engine.config import ConfigError, load_config
+    from vst.engine.runner import EngineError, run
+
+    try:
+        cfg = load_config(config)
+        if any(v is not None for v in (out, seed, workers, strict, tasks)):
+            cfg = cfg.with_overrides(
+                output=out,
+                seed=seed,
+                workers=workers,
+                strict=strict,
+                tasks=_split(tasks),
+                where=f"{config} with command-line overrides",
+            )
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        report = run(cfg, progress=not quiet, console=err_console)
+    except EngineError as exc:
+        _fail(str(exc), 1)
+
+    table = Table(title=f"{report.samples_total} samples in {cfg.data_dir}")
+    table.add_column("task")
+    table.add_column("scenario")
+    table.add_column("samples", justify="right")
+    for task, n in report.samples_per_task.items():
+        table.add_row(task, report.scenario_of_task.get(task, ""), str(n))
+    console.print(table)
+    console.print(
+        f"shards: {report.shards_written} written, {report.shards_reused} reused; "
+        f"scenes: {report.scenes_used} of {report.scenes_total} used"
+    )
+    for s in report.skipped_scenes:
+        console.print(f"[yellow]skipped scene[/yellow] {s['dir']}:", highlight=False)
+        for r in s["reasons"][:5]:
+            console.print(f"  - {r}", markup=False, highlight=False)
+    for e in report.task_errors:
+        console.print(
+            f"[red]task error[/red] {e['task']} on {e['scene_id']}: {e['error']}", highlight=False
+        )
+    console.print(f"report: {cfg.output / 'report.md'}")
+    if report.task_errors:
+        raise typer.Exit(1)
+
+
+# -- data info -------------------------------------------------------------------------------
+def _shards_or_exit(folder: Path) -> list[Path]:
+    if not folder.exists():
+        _fail(f"{folder} does not exist")
+    shards = list_shards(folder)
+    if not shards:
+        _fail(f"no shards (shard-*.parquet) in {folder} or {folder / 'data'}")
+    return shards
+
+
+def _short(text: str, n: int = 240) -> str:
+    text = text.replace("\n", " / ")
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+@data_app.command("info")
+def info_cmd(
+    folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
+) -> None:
+    """Samples per task and scenario, shards and sizes, and one example of each task."""
+    shards = _shards_or_exit(folder)
+    per_task: Counter[str] = Counter()
+    per_scenario: Counter[str] = Counter()
+    first_shard: dict[str, Path] = {}
+    sizes = [p.stat().st_size for p in shards]
+    total_bytes = sum(sizes)
+    for p in shards:
+        t = pq.read_table(p, columns=["task", "scenario"]).to_pydict()
+        per_task.update(t["task"])
+        per_scenario.update(t["scenario"])
+        for name in t["task"]:
+            first_shard.setdefault(name, p)
+    n = sum(per_task.values())
+    console.print(
+        f"{n} samples in {len(shards)} shard(s), {total_bytes / 1e6:.1f} MB "
+        f"({total_bytes / max(n, 1) / 1e3:.1f} kB per sample; shards "
+        f"{min(sizes) / 1e6:.2f}-{max(sizes) / 1e6:.2f} MB)"
+    )
+    table = Table(title="samples per task")
+    table.add_column("task")
+    table.add_column("samples", justify="right")
+    for k, v in sorted(per_task.items()):
+        table.add_row(k, str(v))
+    console.print(table)
+    table = Table(title="samples per scenario")
+    table.add_column("scenario")
+    table.add_column("samples", justify="right")
+    for k, v in sorted(per_scenario.items()):
+        table.add_row(k, str(v))
+    console.print(table)
+    for name in sorted(first_shard):
+        row = next(
+            r
+            for r in iter_rows(first_shard[name], ["id", "task", "messages", "answer", "images"])
+            if r["task"] == name
+        )
+        console.print(f"\n[bold]{name}[/bold] (id {row['id']}, {len(row['images'])} image(s))")
+        for m in row["messages"]:
+            parts = ["<image>" if c["type"] == "image" else (c["text"] or "") for c in m["content"]]
+            console.print(f"  {m['role']}: {_short(' '.join(parts))}", markup=False)
+        console.print(f"  answer: {_short(row['answer'], 120)}", markup=False)
+
+
+# -- data verify -----------------------------------------------------------------------------
+class _SceneIndex:
+    """Scenes under a folder by id (directory name first, else each scene.json's id)."""
+
+    def __init__(self, root: Path):
+        from vst.scenes.io import find_scene_dirs
+
+        self.dirs = find_scene_dirs(root)
+        self.by_name = {d.name: d for d in self.dirs}
+        self.by_id: dict[str, Path] | None = None
+        self.cache: OrderedDict[str, Any] = OrderedDict()
+
+    def _full_index(self) -> dict[str, Path]:
+        if self.by_id is None:
+            self.by_id = {}
+            for d in self.dirs:
+                try:
+                    rec = json.loads((d / "scene.json").read_text(encoding="utf-8"))
+                    self.by_id.setdefault(str(rec.get("id")), d)
+                except (OSError, ValueError):
+                    continue
+        return self.by_id
+
+    def get(self, scene_id: str):
+        from vst.scenes.io import load_scene
+
+        if scene_id in self.cache:
+            self.cache.move_to_end(scene_id)
+            return self.cache[scene_id]
+        d = self.by_name.get(scene_id)
+        scene = load_scene(d) if d is not None else None
+        if scene is None or scene.id != scene_id:
+            d = self._full_index().get(scene_id)
+            if d is None:
+                raise KeyError(f"scene {scene_id!r} is not under the scenes folder")
+            scene = load_scene(d)
+        self.cache[scene_id] = scene
+        if len(self.cache) > 8:
+            self.cache.popitem(last=False)
+        return scene
+
+
+@data_app.command("verify")
+def verify_cmd(
+    folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
+    scenes: Path = typer.Option(..., "--scenes", help="Folder holding the scene directories."),
+    show: int = typer.Option(20, "--show", help="Mismatches to list."),
+) -> None:
+    """Recompute every answer from the scenes' ground truth (`derive_answer(scene, meta)`) and
+    compare with the stored one; exit 1 on any mismatch or failure."""
+    from vst.engine.registry import get_task
+
+    shards = _shards_or_exit(folder)
+    if not scenes.exists():
+        _fail(f"--scenes: {scenes} does not exist")
+    index = _SceneIndex(scenes)
+    if not index.dirs:
+        _fail(f"--scenes: no scene directories (folders with scene.json) under {scenes}")
+    tasks: dict[str, Any] = {}
+    checked = 0
+    mismatches: list[dict[str, str]] = []
+    failures: list[dict[str, str]] = []
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
+    with Progress(console=err_console, transient=True) as bar:
+        job = bar.add_task("verifying", total=total)
+        for p in shards:
+            for row in iter_rows(p, ["id", "task", "answer", "meta"]):
+                bar.advance(job)
+                checked += 1
+                where = {"id": row["id"], "task": row["task"], "shard": p.name}
+                try:
+                    meta = json.loads(row["meta"])
+                    where["scene"] = str(meta.get("scene_id"))
+                    if row["task"] not in tasks:
+                        tasks[row["task"]] = get_task(row["task"])
+                    scene = index.get(meta["scene_id"])
+                    derived = tasks[row["task"]].derive_answer(scene, meta)
+                except Exception as exc:  # each failing sample is reported, then we go on
+                    failures.append({**where, "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                if derived != row["answer"]:
+                    mismatches.append({**where, "stored": row["answer"], "derived": derived})
+    if mismatches:
+        table = Table(title=f"{len(mismatches)} mismatch(es)")
+        for col in ("sample id", "task", "scene", "stored", "derived"):
+            table.add_column(col, overflow="fold")
+        for m in mismatches[:show]:
+            table.add_row(
+                m["id"], m["task"], m["scene"], _short(m["stored"], 80), _short(m["derived"], 80)
+            )
+        console.print(table)
+    for f in failures[:show]:
+        console.print(
+            f"[red]cannot verify[/red] sample {f['id']} ({f['task']}, {f['shard']}): {f['error']}",
+            highlight=False,
+        )
+    console.print(
+        f"checked {checked} samples: {len(mismatches)} mismatch(es), "
+        f"{len(failures)} could not be verified"
+    )
+    if mismatches or failures:
+        raise typer.Exit(1)
+
+
+# -- data export -----------------------------------------------------------------------------
+EXPORT_FORMATS = ("llava",)
+
+
+def llava_record(row: dict[str, Any], image_paths: list[str]) -> dict[str, Any]:
+    """The LLaVA ``conversations`` record of a shard row: user -> ``human``, assistant ->
+    ``gpt``; each image item becomes an ``<image>`` token in place (one per image)."""
+    conversations = []
+    for m in row["messages"]:
+        parts = ["<image>" if c["type"] == "image" else (c["text"] or "") for c in m["content"]]
+        role = {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"])
+        conversations.append({"from": role, "value": "\n".join(parts)})
+    record: dict[str, Any] = {"id": row["id"]}
+    if len(image_paths) == 1:
+        record["image"] = image_paths[0]
+    elif image_paths:
+        record["image"] = image_paths
+    record["conversations"] = conversations
+    return record
+
+
+@data_app.command("export")
+def export_cmd(
+    folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
+    fmt: str = typer.Option("llava", "--format", help=f"One of: {', '.join(EXPORT_FORMATS)}."),
+    out: Path = typer.Option(..., "--out", help="Folder to write into."),
+) -> None:
+    """Export to the LLaVA form: OUT/data.json (a list of {id, image, conversations}) and the
+    images under OUT/images/ (paths in data.json are relative to OUT)."""
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"--format: unknown format {fmt!r}; supported: {', '.join(EXPORT_FORMATS)}")
+    shards = _shards_or_exit(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".data.json.", suffix=".tmp")
+    n = n_images = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("[")
+            for p in shards:
+                for row in iter_rows(p, ["id", "messages", "images"], batch_size=32):
+                    paths = []
+                    for k, img in enumerate(row["images"]):
+                        ext = image_extension(img["bytes"])
+                        rel = f"images/{row['id'][:2]}/{row['id']}_{k}.{ext}"
+                        target = out / rel
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(img["bytes"])
+                        paths.append(rel)
+                    fh.write(",\n" if n else "\n")
+                    fh.write(json.dumps(llava_record(row, paths), ensure_ascii=False))
+                    n += 1
+                    n_images += len(paths)
+            fh.write("\n]\n")
+        os.replace(tmp, out / "data.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    console.print(f"wrote {n} samples and {n_images} images to {out} (data.json, images/)")

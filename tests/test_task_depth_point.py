@@ -12,7 +12,7 @@ import pytest
 from scipy.ndimage import distance_transform_edt
 
 from vst.engine.choices import LETTERS
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, FrameView
 from vst.engine.registry import get_task
 from vst.engine.tasks.single_image.depth_point import COMPARE_PHRASES, TEMPLATES, DepthPoint
 from vst.engine.visual_prompts import PALETTE
@@ -117,9 +117,13 @@ def test_points_are_placed_where_the_meta_says(samples):
             if p["source"] == "object":
                 oid = p["object_id"]
                 assert mask[v, u] == oid
-                # the mask centre: the pixel deepest inside the object's mask
+                # the mask centre: (about) the pixel deepest inside the object's mask; big masks
+                # are searched on a strided grid, which costs at most ~2 grid steps of depth
                 dist = inside_distance(scene, frame.id, oid)
-                assert dist[v, u] == dist.max()
+                ys, xs = np.nonzero(mask == oid)
+                area = (xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1)
+                step = max(1, int(np.ceil(np.sqrt(area / FrameView.INNER_PIXEL_MAX_CELLS))))
+                assert dist[v, u] >= dist.max() - 2 * step
             else:
                 assert p["object_id"] is None
         xy = np.array([p["xy"] for p in m["points"]], float)

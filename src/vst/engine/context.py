@@ -23,6 +23,11 @@ from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
 
 
+def _clamp(value: float, hi: int) -> int:
+    """``value`` as an int in ``[0, hi]`` (scalar: cheaper than ``np.clip`` per call)."""
+    return min(max(int(value), 0), hi)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """Settings every task reads. ``min_object_pixels``: an object must cover at least this many
@@ -132,36 +137,62 @@ class FrameView:
             if o != object_id and c > 0 and o in self._objects
         )
 
+    @cached_property
+    def _bboxes2d(self) -> dict[int, tuple[int, int, int, int]]:
+        """Tight 2D boxes of every object in the mask, from one pass over it."""
+        from scipy.ndimage import find_objects
+
+        mask = self._require_mask()
+        out = {}
+        for index, slc in enumerate(find_objects(np.maximum(mask, 0))):
+            if slc is not None:
+                rows, cols = slc
+                out[index + 1] = (cols.start, rows.start, cols.stop - 1, rows.stop - 1)
+        return out
+
     def bbox2d(self, object_id: int) -> tuple[int, int, int, int]:
         """Tight 2D box ``(x1, y1, x2, y2)`` of the object's mask pixels (frame pixels)."""
-        ys, xs = np.nonzero(self._require_mask() == object_id)
-        if len(xs) == 0:
+        box = self._bboxes2d.get(int(object_id))
+        if box is None:
             raise ValueError(f"object {object_id} has no mask pixels in frame {self.frame.id!r}")
-        return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+        return box
+
+    INNER_PIXEL_MAX_CELLS = 4096
+    """Masks larger than this many pixels are strided before the distance transform (the
+    chosen pixel is still a mask pixel; it is the deepest one on the strided grid)."""
 
     def inner_pixel(self, object_id: int) -> tuple[int, int]:
         """``(u, v)`` of a mask pixel of the object, the one deepest inside the mask (farthest
-        from its border), so a point drawn there lands on the object."""
-        from scipy.ndimage import distance_transform_edt
+        from its border), so a point drawn there lands on the object. Cached per object."""
+        cache = self.__dict__.setdefault("_inner_pixels", {})
+        if object_id not in cache:
+            from scipy.ndimage import distance_transform_edt
 
-        m = self._require_mask() == object_id
-        if not m.any():
-            raise ValueError(f"object {object_id} has no mask pixels in frame {self.frame.id!r}")
-        x1, y1, x2, y2 = self.bbox2d(object_id)
-        crop = np.pad(m[y1 : y2 + 1, x1 : x2 + 1], 1)
-        dist = distance_transform_edt(crop)
-        r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        return int(x1 + c - 1), int(y1 + r - 1)
+            x1, y1, x2, y2 = self.bbox2d(object_id)
+            area = (x2 - x1 + 1) * (y2 - y1 + 1)
+            step = max(1, int(np.ceil(np.sqrt(area / self.INNER_PIXEL_MAX_CELLS))))
+            crop = self._require_mask()[y1 : y2 + 1 : step, x1 : x2 + 1 : step] == object_id
+            dist = distance_transform_edt(np.pad(crop, 1))
+            r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+            cache[object_id] = (int(x1 + (c - 1) * step), int(y1 + (r - 1) * step))
+        return cache[object_id]
 
     def object_depth(self, object_id: int) -> float:
         """Median z-depth (m) of the object's visible pixels; the box centre's z if the frame
-        has no depth map."""
-        if self.depth is None or self.mask is None:
-            return float(self.box_cam(object_id)[2])
-        vals = self.depth[(self.mask == object_id) & (self.depth > 0)]
-        if len(vals) == 0:
-            return float(self.box_cam(object_id)[2])
-        return float(np.median(vals))
+        has no depth map. Cached per object."""
+        cache = self.__dict__.setdefault("_object_depths", {})
+        if object_id not in cache:
+            value = float(self.box_cam(object_id)[2])
+            if self.depth is not None and self.mask is not None:
+                box = self._bboxes2d.get(int(object_id))
+                if box is not None:
+                    x1, y1, x2, y2 = box
+                    d = self.depth[y1 : y2 + 1, x1 : x2 + 1]
+                    vals = d[(self.mask[y1 : y2 + 1, x1 : x2 + 1] == object_id) & (d > 0)]
+                    if len(vals):
+                        value = float(np.median(vals))
+            cache[object_id] = value
+        return cache[object_id]
 
     def _require_mask(self) -> np.ndarray:
         if self.mask is None:
@@ -184,19 +215,29 @@ class FrameView:
         w, h = self.model_size
         return w / self.frame.width, h / self.frame.height
 
-    def model_image(self) -> Image.Image:
-        """A fresh RGB PIL image at :attr:`model_size` (bicubic), safe to draw on."""
+    @cached_property
+    def _model_image(self) -> Image.Image:
         img = Image.fromarray(self.image, "RGB")
         if img.size != self.model_size:
             img = img.resize(self.model_size, Image.Resampling.BICUBIC)
         return img
 
+    def model_image(self) -> Image.Image:
+        """A fresh copy of the RGB image at :attr:`model_size` (bicubic, resized once per
+        frame), safe to draw on."""
+        return self._model_image.copy()
+
+    def shared_model_image(self) -> Image.Image:
+        """The frame's model image itself, shared by every sample that shows it unmarked. Do
+        not draw on it (``draw_marks`` copies by default)."""
+        return self._model_image
+
     def to_model_xy(self, u: float, v: float) -> tuple[int, int]:
         """Frame pixel ``(u, v)`` -> integer model-image pixel (pixel centres map to centres)."""
         sx, sy = self.model_scale
         w, h = self.model_size
-        x = int(np.clip(round((u + 0.5) * sx - 0.5), 0, w - 1))
-        y = int(np.clip(round((v + 0.5) * sy - 0.5), 0, h - 1))
+        x = _clamp(round((u + 0.5) * sx - 0.5), w - 1)
+        y = _clamp(round((v + 0.5) * sy - 0.5), h - 1)
         return x, y
 
     def model_bbox2d(self, object_id: int) -> tuple[int, int, int, int]:
@@ -205,8 +246,8 @@ class FrameView:
         sx, sy = self.model_scale
         w, h = self.model_size
         return (
-            int(np.clip(round(x1 * sx), 0, w - 1)),
-            int(np.clip(round(y1 * sy), 0, h - 1)),
-            int(np.clip(round((x2 + 1) * sx) - 1, 0, w - 1)),
-            int(np.clip(round((y2 + 1) * sy) - 1, 0, h - 1)),
+            _clamp(round(x1 * sx), w - 1),
+            _clamp(round(y1 * sy), h - 1),
+            _clamp(round((x2 + 1) * sx) - 1, w - 1),
+            _clamp(round((y2 + 1) * sy) - 1, h - 1),
         )

@@ -59,26 +59,26 @@ def assistant(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
-def to_jsonable(value: Any) -> Any:
-    """Numpy scalars/arrays and tuples -> plain JSON types (floats kept at full precision)."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+def _json_default(value: Any) -> Any:
+    """JSON fallback for numpy values (arrays -> lists, numpy scalars -> Python scalars)."""
     if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Numpy scalars/arrays, tuples and non-string keys -> plain JSON types (floats keep full
+    precision). A JSON round trip: the walk runs in the C encoder, not in Python."""
+    return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
 
 
 def canonical_json(value: Any) -> str:
     """Deterministic JSON (sorted keys, no spaces) of a JSON-able value."""
-    return json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
 
 
 @dataclass

@@ -62,6 +62,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+@lru_cache(maxsize=4096)
+def _text_box(text: str, size: int) -> tuple[int, int, int, int]:
+    """``textbbox`` of ``text`` at font ``size``, origin (0, 0) (cached: labels repeat)."""
+    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=_font(size))
+
+
 def _rgb(color: str) -> tuple[int, int, int]:
     if color not in PALETTE:
         raise ValueError(f"unknown mark colour {color!r}; choose from {', '.join(PALETTE)}")
@@ -78,16 +84,16 @@ def _tag(
     xy: tuple[float, float],
     text: str,
     fill: tuple[int, int, int],
-    font,
+    font_size: int,
     img_size: tuple[int, int],
 ) -> None:
     """Draw a filled label tag with its top-left corner at ``xy``, kept inside the image."""
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    left, top, right, bottom = _text_box(text, font_size)
     w, h = right - left + 6, bottom - top + 4
     x = min(max(0.0, xy[0]), img_size[0] - w)
     y = min(max(0.0, xy[1]), img_size[1] - h)
     draw.rectangle((x, y, x + w, y + h), fill=fill)
-    draw.text((x + 3 - left, y + 2 - top), text, fill=_text_color(fill), font=font)
+    draw.text((x + 3 - left, y + 2 - top), text, fill=_text_color(fill), font=_font(font_size))
 
 
 def mark_sizes(image_size: tuple[int, int]) -> tuple[int, int, int]:
@@ -105,17 +111,23 @@ def draw_marks(
     img = img.convert("RGB") if img.mode != "RGB" else img
     draw = ImageDraw.Draw(img)
     line, radius, font_size = mark_sizes(img.size)
-    font = _font(font_size)
     for mark in marks:
         fill = _rgb(mark.color)
         if isinstance(mark, BoxMark):
             x1, y1, x2, y2 = mark.box
             draw.rectangle((x1, y1, x2, y2), outline=fill, width=line)
             if mark.label:
-                _, t, _, b = draw.textbbox((0, 0), mark.label, font=font)
+                _, t, _, b = _text_box(mark.label, font_size)
                 tag_h = b - t + 4
                 above = y1 - tag_h - 1
-                _tag(draw, (x1, above if above >= 0 else y2 + 2), mark.label, fill, font, img.size)
+                _tag(
+                    draw,
+                    (x1, above if above >= 0 else y2 + 2),
+                    mark.label,
+                    fill,
+                    font_size,
+                    img.size,
+                )
         elif isinstance(mark, PointMark):
             x, y = mark.xy
             contrast = _text_color(fill)
@@ -127,12 +139,12 @@ def draw_marks(
             if mark.label:
                 # right of the point; flipped to its left where the image edge would push the
                 # tag back over the point
-                left, _, right, _ = draw.textbbox((0, 0), mark.label, font=font)
+                left, _, right, _ = _text_box(mark.label, font_size)
                 tag_w = right - left + 6
                 tx = x + radius + 2
                 if tx + tag_w > img.size[0]:
                     tx = x - radius - 2 - tag_w
-                _tag(draw, (tx, y - radius - 2), mark.label, fill, font, img.size)
+                _tag(draw, (tx, y - radius - 2), mark.label, fill, font_size, img.size)
         else:
             raise TypeError(f"not a mark: {mark!r}")
     return img

@@ -120,7 +120,6 @@ class FrameObjects:
         self._depth: dict[int, float] = {}
         self._box: dict[int, tuple[int, int, int, int]] = {}
         self._pixel: dict[int, tuple[int, int]] = {}
-        self._base: Image.Image | None = None
 
     @property
     def view(self) -> FrameView:
@@ -152,10 +151,8 @@ class FrameObjects:
         return self.view.to_model_xy(*self.pixel(object_id))
 
     def image(self) -> Image.Image:
-        """A fresh copy of the model image (resized once per frame)."""
-        if self._base is None:
-            self._base = self.view.model_image()
-        return self._base.copy()
+        """A fresh copy of the model image (resized once per frame), safe to draw on."""
+        return self.view.model_image()
 
 
 _GT_VIEWS: OrderedDict[tuple[int, str], tuple[Scene, FrameView]] = OrderedDict()
@@ -309,7 +306,8 @@ def refer(
 
 
 def render(view: FrameView, refs: Sequence[Ref]) -> Image.Image:
-    """The model image of ``view`` with the marks of ``refs`` drawn (a fresh image)."""
-    img = frame_objects(view).image()
+    """The model image of ``view`` with the marks of ``refs`` drawn (a fresh image), or the
+    frame's shared model image when nothing is drawn (no copy: samples never draw on it)."""
     marks = [r.mark for r in refs if r.mark is not None]
-    return draw_marks(img, marks, copy=False) if marks else img
+    shared = view.shared_model_image()
+    return draw_marks(shared, marks) if marks else shared

@@ -32,7 +32,7 @@ def version() -> None:
 def demo(
     out: Path = typer.Option(Path("outputs/demo"), "--out", help="Where to write the outputs."),
     seed: int = typer.Option(0, help="Seed of every random choice."),
-    num_scenes: int = typer.Option(2, "--num-scenes", min=1, help="Synthetic scenes to make."),
+    num_scenes: int = typer.Option(3, "--num-scenes", min=1, help="Synthetic scenes to make."),
 ) -> None:
     """Run the main job on the built-in synthetic default and print where its outputs are."""
     from vst.demo import run_demo

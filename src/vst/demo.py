@@ -1,31 +1,26 @@
 """`vst demo`: the main job on the built-in default, end to end, on a CPU in a minute or two.
 
-It synthesises MuJoCo rooms (the built-in default source), validates them and draws a contact
-sheet per scene, then shows the geometry layer at work: FoV unification of common dataset
-cameras, exact IoU of oriented boxes, the VST detection answer for one synthetic frame and a
-bird's-eye view. Everything is written under ``out``; the same seed gives the same files.
+It synthesises MuJoCo rooms (the built-in default source), runs the data engine over them with
+every registered task (Parquet shards + a report), re-derives every answer from the scenes'
+ground truth, and draws a contact sheet per scene. Everything is written under ``out``; the same
+seed gives the same files, and a rerun reuses what is already there.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from vst.geometry import (
-    box3d_iou,
-    box3d_to_text,
-    fov_unify,
-    make_pose,
-    pan_tilt_roll_to_rotation,
-    render_bev,
-)
-from vst.scenes import load_scene, validate_scene
-from vst.scenes.sources.synthetic import SynthConfig, write_scenes
+from vst.engine.config import parse_config
+from vst.engine.runner import run
+from vst.engine.verify import SceneIndex, verify_shards
+from vst.engine.writer import list_shards
+from vst.geometry import fov_unify
+from vst.scenes import load_scene
+from vst.scenes.io import find_scene_dirs
 from vst.scenes.sources.synthetic.sheet import write_contact_sheet
 
 # Typical colour cameras of the datasets VST trains on: (name, width, height, fx, fy).
@@ -38,26 +33,12 @@ DATASET_CAMERAS: list[tuple[str, int, int, float, float]] = [
 ]
 
 
-def _fov_table(console: Console) -> list[dict]:
-    table = Table(title="FoV unification (paper Algorithm 1, f = 696.3 px)")
+def _fov_table(console: Console) -> None:
+    table = Table(title="FoV unification of common cameras (paper Algorithm 1, f = 696.3 px)")
     for col in ("camera", "size", "hfov", "vfov", "unified size"):
         table.add_column(col)
-    rows = []
     for name, w, h, fx, fy in DATASET_CAMERAS:
         u = fov_unify(w, h, fx, fy)
-        rows.append(
-            {
-                "camera": name,
-                "width": w,
-                "height": h,
-                "fx": fx,
-                "fy": fy,
-                "hfov": round(u.source_hfov, 2),
-                "vfov": round(u.source_vfov, 2),
-                "unified_width": u.width,
-                "unified_height": u.height,
-            }
-        )
         table.add_row(
             name,
             f"{w}x{h}",
@@ -66,94 +47,63 @@ def _fov_table(console: Console) -> list[dict]:
             f"{u.width}x{u.height}",
         )
     console.print(table)
-    return rows
 
 
-def _example_boxes(seed: int) -> tuple[np.ndarray, list[str]]:
-    """A small seeded layout in camera 1's frame (X right, Y down, Z forward)."""
-    rng = np.random.default_rng(seed)
-    labels = ["table", "chair", "chair", "sofa", "lamp"]
-    sizes = np.array(
-        [[1.2, 0.75, 0.8], [0.5, 0.9, 0.5], [0.5, 0.9, 0.5], [0.9, 0.85, 2.0], [0.35, 1.6, 0.35]]
-    )
-    centers = np.array(
-        [[0.0, 1.0, 3.0], [-0.9, 1.05, 3.1], [0.9, 1.05, 2.9], [-2.0, 1.07, 4.5], [1.8, 0.7, 4.8]]
-    )
-    centers[:, [0, 2]] += rng.normal(0.0, 0.05, size=(5, 2))
-    yaws = rng.uniform(-30.0, 30.0, size=5)
-    boxes = np.concatenate([centers, sizes, np.stack([np.zeros(5), yaws, np.zeros(5)], 1)], 1)
-    return boxes, labels
-
-
-def _synthesise(out: Path, seed: int, num_scenes: int, console: Console) -> list[Path]:
-    cfg = SynthConfig(num_scenes=num_scenes, seed=seed)
-    with Progress(console=console) as progress:
-        task = progress.add_task("synthesising MuJoCo scenes", total=num_scenes)
-        paths = write_scenes(cfg, out / "scenes", on_scene=lambda _p, _s: progress.advance(task))
-    sheets = []
-    for path in paths:
-        scene = validate_scene(load_scene(path))
-        sheets.append(write_contact_sheet(scene, out / "sheets" / f"{scene.id}.png"))
-        console.print(
-            f"{scene.id}: {len(scene.frames)} frames, {len(scene.objects)} objects, "
-            f"room {scene.room.area:.1f} m², valid"
-        )
-    return sheets
-
-
-def _detection_answer(scene_dir: Path, out: Path) -> Path:
-    """The VST 3D-detection answer for the first frame of a synthetic scene (camera frame)."""
-    scene = load_scene(scene_dir)
-    frame = scene.frames[0]
-    visible = [i for i, o in enumerate(scene.objects) if frame.visible_pixels.get(o.id, 0) > 0]
-    boxes = scene.boxes_in_camera(frame)[visible]
-    labels = [scene.objects[i].label for i in visible]
-    path = out / f"det3d_{scene.id}_{frame.id}.txt"
-    path.write_text(box3d_to_text(boxes, labels) + "\n", encoding="utf-8")
-    return path
+def demo_config(out: Path, seed: int, num_scenes: int, workers: int) -> dict:
+    """The demo's engine config: ``num_scenes`` synthetic rooms, every registered task."""
+    return {
+        "output": str(out),
+        "seed": seed,
+        "sources": [
+            {
+                "kind": "synthetic",
+                "num_scenes": num_scenes,
+                "width": 640,
+                "height": 480,
+                "single_views": 3,
+                "multiview_sets": 1,
+                "video_frames": 8,
+            }
+        ],
+        "tasks": [{"name": "*", "per_scene": 6}],
+        "scenes_per_shard": 1,
+        "workers": workers,
+    }
 
 
 def run_demo(
-    out: Path, seed: int = 0, console: Console | None = None, num_scenes: int = 2
+    out: Path, seed: int = 0, console: Console | None = None, num_scenes: int = 3
 ) -> dict[str, Path]:
     """Run the demo into ``out``; return the written outputs by name."""
     console = console or Console()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    outputs: dict[str, Path] = {}
+    workers = max(1, min(2, os.cpu_count() or 1))
+    config = parse_config(demo_config(out, seed, num_scenes, workers), "vst demo")
+    report = run(config, console=console)
 
-    sheets = _synthesise(out, seed, num_scenes, console)
-    outputs["scenes"] = out / "scenes"
-    outputs["sheets"] = sheets[0].parent
-    outputs["det3d"] = _detection_answer(sorted(outputs["scenes"].iterdir())[0], out)
+    table = Table(title=f"{report.samples_total} samples from {report.scenes_used} scene(s)")
+    table.add_column("task")
+    table.add_column("samples", justify="right")
+    for task, n in sorted(report.samples_per_task.items()):
+        table.add_row(task, str(n))
+    console.print(table)
 
-    fov_rows = _fov_table(console)
-    boxes, labels = _example_boxes(seed)
-    iou = box3d_iou(boxes, boxes)
-    cameras = [np.eye(4), make_pose(pan_tilt_roll_to_rotation(35.0, 0.0, 0.0), [-1.0, 0.0, 0.5])]
-    outputs["bev"] = out / "bev.png"
-    render_bev(
-        boxes, labels, cameras=cameras, path=outputs["bev"], title="demo layout in camera 1's frame"
-    )
-    outputs["answer"] = out / "det3d_answer.txt"
-    outputs["answer"].write_text(box3d_to_text(boxes, labels) + "\n", encoding="utf-8")
-    outputs["geometry"] = out / "geometry.json"
-    outputs["geometry"].write_text(
-        json.dumps(
-            {
-                "seed": seed,
-                "fov_unification": fov_rows,
-                "boxes": boxes.round(6).tolist(),
-                "labels": labels,
-                "iou": iou.round(6).tolist(),
-            },
-            indent=1,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    scenes_dir = out / "scenes"
+    check = verify_shards(list_shards(out / "data"), SceneIndex(scenes_dir))
     console.print(
-        f"exact 3D IoU of the {len(labels)} demo boxes: max off-diagonal "
-        f"{(iou - np.eye(len(labels))).max():.3f}"
+        f"verified {check.checked} answers against the scenes' ground truth: "
+        f"{len(check.mismatches)} mismatch(es), {len(check.failures)} unverifiable"
     )
-    return outputs
+
+    sheets = out / "sheets"
+    for scene_dir in find_scene_dirs(scenes_dir):
+        scene = load_scene(scene_dir)
+        write_contact_sheet(scene, sheets / f"{scene.id}.png")
+    _fov_table(console)
+    return {
+        "dataset": out / "data",
+        "report": out / "report.md",
+        "scenes": scenes_dir,
+        "sheets": sheets,
+    }

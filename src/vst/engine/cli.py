@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import Counter, OrderedDict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from vst.engine.verify import SceneIndex, verify_shards
 from vst.engine.writer import image_extension, iter_rows, list_shards
 
 generate_app = typer.Typer(no_args_is_help=True)
@@ -170,47 +171,6 @@ def info_cmd(
 
 
 # -- data verify -----------------------------------------------------------------------------
-class _SceneIndex:
-    """Scenes under a folder by id (directory name first, else each scene.json's id)."""
-
-    def __init__(self, root: Path):
-        from vst.scenes.io import find_scene_dirs
-
-        self.dirs = find_scene_dirs(root)
-        self.by_name = {d.name: d for d in self.dirs}
-        self.by_id: dict[str, Path] | None = None
-        self.cache: OrderedDict[str, Any] = OrderedDict()
-
-    def _full_index(self) -> dict[str, Path]:
-        if self.by_id is None:
-            self.by_id = {}
-            for d in self.dirs:
-                try:
-                    rec = json.loads((d / "scene.json").read_text(encoding="utf-8"))
-                    self.by_id.setdefault(str(rec.get("id")), d)
-                except (OSError, ValueError):
-                    continue
-        return self.by_id
-
-    def get(self, scene_id: str):
-        from vst.scenes.io import load_scene
-
-        if scene_id in self.cache:
-            self.cache.move_to_end(scene_id)
-            return self.cache[scene_id]
-        d = self.by_name.get(scene_id)
-        scene = load_scene(d) if d is not None else None
-        if scene is None or scene.id != scene_id:
-            d = self._full_index().get(scene_id)
-            if d is None:
-                raise KeyError(f"scene {scene_id!r} is not under the scenes folder")
-            scene = load_scene(d)
-        self.cache[scene_id] = scene
-        if len(self.cache) > 8:
-            self.cache.popitem(last=False)
-        return scene
-
-
 @data_app.command("verify")
 def verify_cmd(
     folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
@@ -219,38 +179,17 @@ def verify_cmd(
 ) -> None:
     """Recompute every answer from the scenes' ground truth (`derive_answer(scene, meta)`) and
     compare with the stored one; exit 1 on any mismatch or failure."""
-    from vst.engine.registry import get_task
-
     shards = _shards_or_exit(folder)
     if not scenes.exists():
         _fail(f"--scenes: {scenes} does not exist")
-    index = _SceneIndex(scenes)
+    index = SceneIndex(scenes)
     if not index.dirs:
         _fail(f"--scenes: no scene directories (folders with scene.json) under {scenes}")
-    tasks: dict[str, Any] = {}
-    checked = 0
-    mismatches: list[dict[str, str]] = []
-    failures: list[dict[str, str]] = []
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
     with Progress(console=err_console, transient=True) as bar:
         job = bar.add_task("verifying", total=total)
-        for p in shards:
-            for row in iter_rows(p, ["id", "task", "answer", "meta"]):
-                bar.advance(job)
-                checked += 1
-                where = {"id": row["id"], "task": row["task"], "shard": p.name}
-                try:
-                    meta = json.loads(row["meta"])
-                    where["scene"] = str(meta.get("scene_id"))
-                    if row["task"] not in tasks:
-                        tasks[row["task"]] = get_task(row["task"])
-                    scene = index.get(meta["scene_id"])
-                    derived = tasks[row["task"]].derive_answer(scene, meta)
-                except Exception as exc:  # each failing sample is reported, then we go on
-                    failures.append({**where, "error": f"{type(exc).__name__}: {exc}"})
-                    continue
-                if derived != row["answer"]:
-                    mismatches.append({**where, "stored": row["answer"], "derived": derived})
+        result = verify_shards(shards, index, on_sample=lambda: bar.advance(job))
+    checked, mismatches, failures = result.checked, result.mismatches, result.failures
     if mismatches:
         table = Table(title=f"{len(mismatches)} mismatch(es)")
         for col in ("sample id", "task", "scene", "stored", "derived"):

@@ -79,21 +79,30 @@ def _text_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > 140 else (255, 255, 255)
 
 
+@lru_cache(maxsize=4096)
+def _tag_image(text: str, fill: tuple[int, int, int], font_size: int) -> Image.Image:
+    """A label tag: ``text`` on a filled rectangle (cached: the same tags recur on thousands of
+    images, and pasting a small bitmap is far cheaper than rendering glyphs each time)."""
+    left, top, right, bottom = _text_box(text, font_size)
+    tag = Image.new("RGB", (right - left + 7, bottom - top + 5), fill)
+    ImageDraw.Draw(tag).text(
+        (3 - left, 2 - top), text, fill=_text_color(fill), font=_font(font_size)
+    )
+    return tag
+
+
 def _tag(
-    draw: ImageDraw.ImageDraw,
+    img: Image.Image,
     xy: tuple[float, float],
     text: str,
     fill: tuple[int, int, int],
     font_size: int,
-    img_size: tuple[int, int],
 ) -> None:
-    """Draw a filled label tag with its top-left corner at ``xy``, kept inside the image."""
-    left, top, right, bottom = _text_box(text, font_size)
-    w, h = right - left + 6, bottom - top + 4
-    x = min(max(0.0, xy[0]), img_size[0] - w)
-    y = min(max(0.0, xy[1]), img_size[1] - h)
-    draw.rectangle((x, y, x + w, y + h), fill=fill)
-    draw.text((x + 3 - left, y + 2 - top), text, fill=_text_color(fill), font=_font(font_size))
+    """Paste a filled label tag with its top-left corner at ``xy``, kept inside the image."""
+    tag = _tag_image(text, fill, font_size)
+    x = min(max(0, round(xy[0])), img.size[0] - tag.size[0])
+    y = min(max(0, round(xy[1])), img.size[1] - tag.size[1])
+    img.paste(tag, (max(0, x), max(0, y)))
 
 
 def mark_sizes(image_size: tuple[int, int]) -> tuple[int, int, int]:
@@ -120,14 +129,7 @@ def draw_marks(
                 _, t, _, b = _text_box(mark.label, font_size)
                 tag_h = b - t + 4
                 above = y1 - tag_h - 1
-                _tag(
-                    draw,
-                    (x1, above if above >= 0 else y2 + 2),
-                    mark.label,
-                    fill,
-                    font_size,
-                    img.size,
-                )
+                _tag(img, (x1, above if above >= 0 else y2 + 2), mark.label, fill, font_size)
         elif isinstance(mark, PointMark):
             x, y = mark.xy
             contrast = _text_color(fill)
@@ -144,7 +146,7 @@ def draw_marks(
                 tx = x + radius + 2
                 if tx + tag_w > img.size[0]:
                     tx = x - radius - 2 - tag_w
-                _tag(draw, (tx, y - radius - 2), mark.label, fill, font_size, img.size)
+                _tag(img, (tx, y - radius - 2), mark.label, fill, font_size)
         else:
             raise TypeError(f"not a mark: {mark!r}")
     return img

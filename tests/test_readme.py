@@ -19,7 +19,8 @@ def test_readme_has_setup_commands():
     assert "make demo" in text and "make test" in text
 
 
-def test_readme_python_examples_run():
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples write under outputs/: keep them out of the repo
     blocks = _python_blocks()
     assert blocks, "README has no python example"
     for block in blocks:
@@ -29,4 +30,6 @@ def test_readme_python_examples_run():
         printed = out.getvalue()
         # the printed values the README promises in its comments
         for expected in re.findall(r"# (\[\[.*\]\])", block):
+            assert expected in printed, (expected, printed)
+        for expected in re.findall(r"print\(.*\)\s+# (\d+ \w+ \(\d+, \d+\))", block):
             assert expected in printed, (expected, printed)

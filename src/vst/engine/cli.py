@@ -216,12 +216,16 @@ def verify_cmd(
 EXPORT_FORMATS = ("llava",)
 
 
-def llava_record(row: dict[str, Any], image_paths: list[str]) -> dict[str, Any]:
+def llava_record(
+    row: dict[str, Any], image_paths: list[str], video_paths: list[list[str]] | None = None
+) -> dict[str, Any]:
     """The LLaVA ``conversations`` record of a shard row: user -> ``human``, assistant ->
-    ``gpt``; each image item becomes an ``<image>`` token in place (one per image)."""
+    ``gpt``; each image item becomes an ``<image>`` token in place (one per image), each video
+    item a ``<video>`` token, its frames listed under ``video`` (one frame list per video)."""
+    tokens = {"image": "<image>", "video": "<video>"}
     conversations = []
     for m in row["messages"]:
-        parts = ["<image>" if c["type"] == "image" else (c["text"] or "") for c in m["content"]]
+        parts = [tokens.get(c["type"]) or (c["text"] or "") for c in m["content"]]
         role = {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"])
         conversations.append({"from": role, "value": "\n".join(parts)})
     record: dict[str, Any] = {"id": row["id"]}
@@ -229,8 +233,19 @@ def llava_record(row: dict[str, Any], image_paths: list[str]) -> dict[str, Any]:
         record["image"] = image_paths[0]
     elif image_paths:
         record["image"] = image_paths
+    if video_paths:
+        record["video"] = video_paths[0] if len(video_paths) == 1 else video_paths
     record["conversations"] = conversations
     return record
+
+
+def _export_image(out: Path, stem: str, image: dict[str, Any]) -> str:
+    """Write one encoded image under ``out`` as ``stem.<ext>``; return the relative path."""
+    rel = f"{stem}.{image_extension(image['bytes'])}"
+    target = out / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(image["bytes"])
+    return rel
 
 
 @data_app.command("export")
@@ -251,22 +266,27 @@ def export_cmd(
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("[")
             for p in shards:
-                for row in iter_rows(p, ["id", "messages", "images"], batch_size=32):
-                    paths = []
-                    for k, img in enumerate(row["images"]):
-                        ext = image_extension(img["bytes"])
-                        rel = f"images/{row['id'][:2]}/{row['id']}_{k}.{ext}"
-                        target = out / rel
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_bytes(img["bytes"])
-                        paths.append(rel)
+                for row in iter_rows(p, ["id", "messages", "images", "videos"], batch_size=32):
+                    paths = [
+                        _export_image(out, f"images/{row['id'][:2]}/{row['id']}_{k}", img)
+                        for k, img in enumerate(row["images"])
+                    ]
+                    videos = [
+                        [
+                            _export_image(out, f"videos/{row['id'][:2]}/{row['id']}_{v}/{t:04d}", f)
+                            for t, f in enumerate(frames)
+                        ]
+                        for v, frames in enumerate(row.get("videos") or [])
+                    ]
                     fh.write(",\n" if n else "\n")
-                    fh.write(json.dumps(llava_record(row, paths), ensure_ascii=False))
+                    fh.write(json.dumps(llava_record(row, paths, videos), ensure_ascii=False))
                     n += 1
-                    n_images += len(paths)
+                    n_images += len(paths) + sum(len(v) for v in videos)
             fh.write("\n]\n")
         os.replace(tmp, out / "data.json")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    console.print(f"wrote {n} samples and {n_images} images to {out} (data.json, images/)")
+    console.print(
+        f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
+    )

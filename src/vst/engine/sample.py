@@ -8,10 +8,13 @@
       [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "..."}]},
        {"role": "assistant", "content": [{"type": "text", "text": "..."}]}, ...]
 
-  Each ``{"type": "image"}`` item consumes the next entry of ``images`` in order. Multi-turn
-  tasks alternate user/assistant turns; the images all come in the first user turn.
+  Each ``{"type": "image"}`` item consumes the next entry of ``images`` in order, each
+  ``{"type": "video"}`` item the next entry of ``videos``. Multi-turn tasks alternate
+  user/assistant turns; the images and videos all come in the first user turn.
 * ``images``: the pictures as the model sees them (PIL images in memory; encoded bytes in
   shards). 2D coordinates in the text are absolute pixels of these images.
+* ``videos``: frame lists (one list of PIL images per video item), in time order; their frame
+  rate is ``meta["video_fps"]`` (Qwen2.5-VL reads a video as such a list of frames + fps).
 * ``answer``: the final answer of the last turn, for rule checking.
 * ``reward``: ``{"mode": ..., "ground_truth": ...}`` for the RL stage (see :data:`REWARD_MODES`).
 * ``meta``: JSON-able provenance and the computed quantities behind the answer; it holds
@@ -41,14 +44,22 @@ GENERATOR_VERSION = "0.1.0"
 """Bumped when any task's output for the same scene and seed changes."""
 
 
-def user(*items: str | Image.Image | np.ndarray | None) -> dict[str, Any]:
-    """A user turn. Strings become text items; images (or ``None`` as a placeholder) become
-    ``{"type": "image"}`` items in place. Returns the message dict (images not included: pass
-    them to :class:`Sample` in the same order)."""
+VIDEO = object()
+"""Placeholder for :func:`user`: a ``{"type": "video"}`` item (the frames go in
+``Sample.videos``)."""
+
+
+def user(*items: Any) -> dict[str, Any]:
+    """A user turn. Strings become text items; :data:`VIDEO` or a list/tuple of frames becomes a
+    ``{"type": "video"}`` item; anything else (an image, or ``None`` as a placeholder) becomes an
+    ``{"type": "image"}`` item, in place. Returns the message dict (pixels not included: pass
+    them to :class:`Sample` as ``images`` / ``videos`` in the same order)."""
     content: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, str):
             content.append({"type": "text", "text": item})
+        elif item is VIDEO or isinstance(item, list | tuple):
+            content.append({"type": "video"})
         else:
             content.append({"type": "image"})
     return {"role": "user", "content": content}
@@ -92,20 +103,24 @@ class Sample:
     answer: str
     reward: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
+    videos: list[list[Image.Image]] = field(default_factory=list)
     id: str = ""
 
     def __post_init__(self) -> None:
-        n_slots = sum(
-            1
-            for m in self.messages
-            for c in m["content"]
-            if isinstance(c, dict) and c.get("type") == "image"
-        )
-        if n_slots != len(self.images):
-            raise ValueError(
-                f"task {self.task!r}: messages have {n_slots} image slots but "
-                f"{len(self.images)} images were given"
+        for kind, given in (("image", self.images), ("video", self.videos)):
+            n_slots = sum(
+                1
+                for m in self.messages
+                for c in m["content"]
+                if isinstance(c, dict) and c.get("type") == kind
             )
+            if n_slots != len(given):
+                raise ValueError(
+                    f"task {self.task!r}: messages have {n_slots} {kind} slots but "
+                    f"{len(given)} {kind}s were given"
+                )
+        if any(len(frames) == 0 for frames in self.videos):
+            raise ValueError(f"task {self.task!r}: a video has no frames")
         if self.reward.get("mode") not in REWARD_MODES:
             raise ValueError(f"task {self.task!r}: unknown reward mode {self.reward.get('mode')!r}")
         self.meta = to_jsonable(self.meta)

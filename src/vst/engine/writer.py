@@ -7,6 +7,7 @@ Schema (one row per :class:`~vst.engine.sample.Sample`)::
     scenario  string
     messages  list<struct<role: string, content: list<struct<type: string, text: string>>>>
     images    list<struct<bytes: binary, path: string>>   (encoded JPEG/PNG, path null)
+    videos    list<list<struct<bytes: binary, path: string>>>   (frames of each video)
     answer    string
     reward    string   (canonical JSON: {"mode", "ground_truth"})
     meta      string   (canonical JSON)
@@ -43,7 +44,7 @@ import pyarrow.parquet as pq
 from vst.engine.imaging import encode_image
 from vst.engine.sample import Sample, canonical_json
 
-SHARD_FORMAT_VERSION = 1
+SHARD_FORMAT_VERSION = 2
 """Bumped when the shard schema or encoding changes."""
 
 ROW_GROUP_SIZE = 128
@@ -70,6 +71,7 @@ HF_FEATURES: dict[str, Any] = {
     # lists of structs / of images in the list form every datasets version reads
     "messages": [{"role": _V, "content": [{"type": _V, "text": _V}]}],
     "images": [{"_type": "Image"}],
+    "videos": [[{"_type": "Image"}]],
     "answer": _V,
     "reward": _V,
     "meta": _V,
@@ -83,6 +85,7 @@ SCHEMA = pa.schema(
         ("scenario", pa.string()),
         ("messages", pa.list_(_MESSAGE)),
         ("images", pa.list_(_IMAGE)),
+        ("videos", pa.list_(pa.list_(_IMAGE))),
         ("answer", pa.string()),
         ("reward", pa.string()),
         ("meta", pa.string()),
@@ -148,6 +151,10 @@ def sample_row(sample: Sample, image_format: str = "JPEG", quality: int = 95) ->
         "images": [
             {"bytes": encode_image(img, image_format, quality), "path": None}
             for img in sample.images
+        ],
+        "videos": [
+            [{"bytes": encode_image(f, image_format, quality), "path": None} for f in frames]
+            for frames in sample.videos
         ],
         "answer": sample.answer,
         "reward": canonical_json(sample.reward),

@@ -1,0 +1,1 @@
+"""Video VST-P tasks (frame sequences from a scene's trajectory)."""

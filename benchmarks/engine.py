@@ -3,7 +3,7 @@ peak RSS of whole runs against the number of scenes.
 
 Run: ``.venv/bin/python benchmarks/engine.py [--num-scenes 4] [--budget 48] [--memory-n 4]``
 (``--scenes DIR`` reuses rendered scenes; otherwise they are synthesised once into a temporary
-folder: 640x480, 4 single views each).
+folder: 640x480, 4 single views, a 2-view set and a 16-frame video each).
 
 The process pins itself to one core (``os.sched_setaffinity``, one BLAS/OpenMP/numba thread), so
 "per core" = samples / CPU seconds (``time.process_time``). For each task, on the same loaded
@@ -84,8 +84,9 @@ def make_scenes(folder: Path, n: int, seed: int = 7) -> list[Path]:
         width=640,
         height=480,
         single_views=4,
-        multiview_sets=0,
-        video_frames=0,
+        multiview_sets=1,
+        views_per_set=2,
+        video_frames=16,
     )
     return write_scenes(cfg, folder)
 

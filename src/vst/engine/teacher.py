@@ -26,7 +26,13 @@ the object's visible pixels; ``center`` is its 3D box centre; ``distance`` is ``
 are ``[x1, y1, x2, y2]`` pixels of the image as sent.
 
 Multi-image prompts extend this by giving several images, setting ``ObjectFact.views`` (the
-0-based images an object is seen in) and passing ``context`` lines (e.g. camera poses).
+0-based images an object is seen in) and passing ``context`` lines (e.g. camera poses). For a
+:class:`~vst.engine.multiview.MultiView` (frame 1's camera frame is the world frame):
+:func:`multiview_object_facts` (centres and sizes in frame 1, the images each object is seen
+in and its 2D box in each), :func:`camera_context` (each camera's pose and pan/tilt/roll
+relative to camera 1, in words and numbers), :func:`multiview_bev` (a top view of the objects
+and cameras in frame 1, the paper's "prompting with BEV annotation", Tables 18-19) and
+:func:`build_multiview_caption_prompt` / :func:`multiview_caption_prompt`.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.context import FrameView
+from vst.engine.multiview import MultiView
 from vst.engine.sample import user
+from vst.geometry.cameras import rotation_to_pan_tilt_roll
 
 __all__ = [
+    "MULTIVIEW_CAPTION_GUIDELINES",
     "RELATION_KINDS",
     "TEACHER_MARGINS",
     "ObjectFact",
@@ -51,8 +60,14 @@ __all__ = [
     "RelationMargins",
     "TeacherPrompt",
     "build_caption_prompt",
+    "build_multiview_caption_prompt",
+    "camera_context",
     "caption_instruction",
     "frame_caption_prompt",
+    "multiview_bev",
+    "multiview_caption_instruction",
+    "multiview_caption_prompt",
+    "multiview_object_facts",
     "object_facts",
     "parse_caption",
     "render_object_facts",
@@ -81,6 +96,9 @@ class ObjectFact:
     bbox2d: tuple[int, int, int, int] | None = None
     mark: str | None = None
     views: tuple[int, ...] = (0,)
+    view_boxes: tuple[tuple[int, int, int, int] | None, ...] = ()
+    """Multi-image facts: the object's 2D box in each image (None where it is not seen);
+    empty for single-image facts (``bbox2d`` is the box then)."""
 
     def to_meta(self) -> dict[str, Any]:
         """JSON-able record."""
@@ -95,6 +113,7 @@ class ObjectFact:
             "bbox2d": None if self.bbox2d is None else list(self.bbox2d),
             "mark": self.mark,
             "views": list(self.views),
+            "view_boxes": [None if b is None else list(b) for b in self.view_boxes],
         }
 
 
@@ -144,8 +163,8 @@ class TeacherPrompt:
 
     @property
     def text(self) -> str:
-        """The instruction text of the prompt."""
-        return "".join(c["text"] for c in self.messages[0]["content"] if c["type"] == "text")
+        """The prompt's text items, one per line (e.g. "Image 1:", "Image 2:", instructions)."""
+        return "\n".join(c["text"] for c in self.messages[0]["content"] if c["type"] == "text")
 
 
 # -- facts ---------------------------------------------------------------------------------------
@@ -277,7 +296,8 @@ def render_object_facts(facts: Sequence[ObjectFact], multi_view: bool = False) -
           height 0.86, length 0.53 m; depth 1.72 m; distance to camera 1.87 m;
           2D box [12, 40, 88, 130]
 
-    (one line in the output). ``multi_view`` adds the images each object is seen in (1-based).
+    (one line in the output). ``multi_view`` adds the images each object is seen in (1-based)
+    and, when the facts carry ``view_boxes``, its 2D box in each of them instead of ``bbox2d``.
     """
     lines = []
     for f in facts:
@@ -289,7 +309,11 @@ def render_object_facts(facts: Sequence[ObjectFact], multi_view: bool = False) -
             f"depth {_m(f.depth)} m",
             f"distance to camera {_m(f.distance)} m",
         ]
-        if f.bbox2d is not None:
+        if multi_view and f.view_boxes:
+            for k, b in enumerate(f.view_boxes):
+                if b is not None:
+                    parts.append(f"2D box in image {k + 1} [" + ", ".join(map(str, b)) + "]")
+        elif f.bbox2d is not None:
             parts.append("2D box [" + ", ".join(str(int(v)) for v in f.bbox2d) + "]")
         if multi_view:
             parts.append("seen in image " + ", ".join(str(v + 1) for v in f.views))
@@ -447,3 +471,222 @@ def parse_caption(reply: str) -> str | None:
         return None
     text = " ".join(m.group(1).split())
     return text or None
+
+
+# -- several images (frame 1's camera frame is the world frame) ----------------------------------
+def multiview_object_facts(
+    mv: MultiView,
+    object_ids: Sequence[int],
+    names: Mapping[int, str] | None = None,
+    marks: Mapping[int, str] | None = None,
+) -> list[ObjectFact]:
+    """Facts of ``object_ids`` (in this order) for a multi-view set, in the reference (first)
+    camera's frame: ``center``/``size`` from :meth:`MultiView.box_ref`; ``distance`` to camera
+    1; ``depth`` the median visible z-depth in image 1 when the object is seen there, else its
+    centre's z in frame 1; ``views`` the images it is visible enough in
+    (:meth:`MultiView.seen_in`, 0-based); ``view_boxes`` its model-image 2D box in each of them
+    (None elsewhere); ``bbox2d`` the box in the first image that sees it."""
+    out = []
+    for oid in object_ids:
+        oid = int(oid)
+        box = mv.box_ref(oid)
+        center = (float(box[0]), float(box[1]), float(box[2]))
+        seen = tuple(mv.seen_in(oid))
+        boxes = tuple(
+            tuple(int(v) for v in mv.views[k].model_bbox2d(oid)) if k in seen else None
+            for k in range(len(mv.frames))
+        )
+        depth = mv.views[0].object_depth(oid) if 0 in seen else center[2]
+        first = next((b for b in boxes if b is not None), None)
+        out.append(
+            ObjectFact(
+                object_id=oid,
+                label=mv.scene.object(oid).label,
+                name=names[oid] if names is not None else mv.scene.object(oid).label,
+                center=center,
+                size=(float(box[5]), float(box[4]), float(box[3])),
+                depth=float(depth),
+                distance=float(math.sqrt(sum(c * c for c in center))),
+                bbox2d=first,
+                mark=None if marks is None else marks.get(oid),
+                views=seen,
+                view_boxes=boxes,
+            )
+        )
+    return out
+
+
+def _signed(value: float, negative: str, positive: str, unit: str, digits: int) -> str:
+    word = positive if value >= 0 else negative
+    return f"{abs(value):.{digits}f}{unit} {word}"
+
+
+def camera_context(mv: MultiView) -> list[str]:
+    """One line per camera after the first: its centre in camera 1's frame and its rotation
+    relative to camera 1 as pan / tilt / roll
+    (:func:`~vst.geometry.cameras.rotation_to_pan_tilt_roll`: pan > 0 turns right, tilt > 0
+    tilts up, roll > 0 rolls clockwise seen from behind the camera), e.g.::
+
+        image 2: camera centre at (x 0.30, y 0.00, z 1.10) m in image 1's camera frame
+        (0.30 m right, 0.00 m down, 1.10 m forward); rotation relative to image 1: pan 27.3 deg
+        (turned right), tilt -0.8 deg (tilted down), roll 2.4 deg (rolled clockwise)
+    """
+    lines = ["image 1: the reference camera, at (0, 0, 0) looking along +z"]
+    for k in range(1, len(mv.frames)):
+        T = mv.camera_pose(k)
+        x, y, z = (float(v) for v in T[:3, 3])
+        pan, tilt, roll = rotation_to_pan_tilt_roll(T[:3, :3])
+        lines.append(
+            f"image {k + 1}: camera centre at (x {_m(x)}, y {_m(y)}, z {_m(z)}) m in image 1's "
+            f"camera frame ({_signed(x, 'left', 'right', ' m', 2)}, "
+            f"{_signed(y, 'up', 'down', ' m', 2)}, {_signed(z, 'backward', 'forward', ' m', 2)});"
+            f" rotation relative to image 1: pan {pan:.1f} deg "
+            f"(turned {'right' if pan >= 0 else 'left'}), tilt {tilt:.1f} deg "
+            f"(tilted {'up' if tilt >= 0 else 'down'}), roll {roll:.1f} deg "
+            f"(rolled {'clockwise' if roll >= 0 else 'counter-clockwise'})"
+        )
+    return lines
+
+
+def multiview_bev(
+    mv: MultiView, object_ids: Sequence[int], names: Mapping[int, str] | None = None
+) -> Image.Image:
+    """Top view (:func:`~vst.geometry.bev.render_bev`, ``frame="camera"``) of the objects'
+    boxes and every camera of ``mv``, in camera 1's frame (X right, Z forward up the page),
+    boxes labelled with ``names`` (default: labels), cameras "cam 1", "cam 2", ... with their
+    horizontal FoV. 800x800 RGB."""
+    from vst.geometry.bev import render_bev
+    from vst.geometry.cameras import Intrinsics
+
+    ids = [int(o) for o in object_ids]
+    boxes = np.array([mv.box_ref(o) for o in ids]).reshape(-1, 9)
+    labels = [names[o] if names is not None else mv.scene.object(o).label for o in ids]
+    poses = [mv.camera_pose(k) for k in range(len(mv.frames))]
+    intr = [Intrinsics.from_K(f.K, f.width, f.height) for f in mv.frames]
+    return render_bev(boxes, labels, poses, frame="camera", intrinsics=intr)
+
+
+MULTIVIEW_CAPTION_GUIDELINES: tuple[str, ...] = (
+    "First describe what the first image shows, then what the second image shows, pointing "
+    "out which objects are the same in both and which are new.",
+    "Say which objects stay in view, which leave the view and which come into view from the "
+    "first image to the second.",
+    "Describe how the camera moved between the shots in words with numbers (for example "
+    "'the camera moved about 1.1 m forward and turned 20 degrees to the right'), using the "
+    "camera lines above.",
+    "Then summarise the layout of the whole scene as seen from the first camera: where the "
+    "objects of the second image lie relative to the first camera and to the objects of the "
+    "first image (left/right, in front/behind, distances in metres).",
+    "Use left and right strictly from the first camera's point of view. Treat a horizontal "
+    "gap above 0.5 m as clearly left or right and a depth gap above 1 m as clearly in front "
+    "or behind.",
+    "Mention every pairwise relation and group listed above, and most of the distances, "
+    "shorter ones (under 3 m) first.",
+    "When the listed relations and the raw numbers seem to disagree, trust the listed "
+    "relations; use distances to add numbers, never to change a direction.",
+    "Write between 4 and 20 sentences of plain prose: no lists, no markdown, no headings.",
+    "Refer to each object exactly by the name given above, including its mark in brackets "
+    "if it has one.",
+    "Give a unit with every number, and say what the number is (distance, gap, angle).",
+    "Do not mention coordinates, axes, 'the data', 'the relations', the object list or the "
+    "top view; do not copy the lists.",
+)
+"""What the teacher is asked to do for a multi-image caption (paper Tables 19 and 26 describe
+the content; the wording is ours)."""
+
+
+def multiview_caption_instruction(
+    facts: Sequence[ObjectFact],
+    relations: Sequence[Relation],
+    n_images: int,
+    context: Sequence[str] = (),
+    with_bev: bool = False,
+    guidelines: Sequence[str] = MULTIVIEW_CAPTION_GUIDELINES,
+) -> str:
+    """The instruction text of a multi-image caption request (see
+    :func:`build_multiview_caption_prompt`)."""
+    sections = [
+        "You are an expert in 3D scene understanding. The images above were taken one after "
+        f"the other in the same scene ({n_images} views). Write a description of what each "
+        "view shows, how the view changed, and the spatial layout of the scene.",
+        "Reference frame: the first image's camera sits at the origin (0, 0, 0); x grows to "
+        "its right, y grows downwards and z grows forwards along its viewing direction. All "
+        "positions are in this frame, in metres.",
+        "Each object below has: its name as the text must write it; its 3D centre (x, y, z); "
+        "its size (width, height, length); its depth (how far it lies along the first "
+        "camera's viewing direction); its straight-line distance from the first camera to its "
+        "centre; its 2D box [x1, y1, x2, y2] in pixels of each image it is seen in; and the "
+        "images it is clearly seen in.",
+    ]
+    if context:
+        sections.append("Cameras:\n" + "\n".join(f"- {c}" for c in context))
+    if with_bev:
+        sections.append(
+            "The top view shows the same objects and cameras from above in the first camera's "
+            "frame: x to the right, the first camera's viewing direction up the page; each "
+            "camera is a triangle spanning its field of view. Use it to keep every spatial "
+            "statement consistent with the layout."
+        )
+    sections.append("Objects:\n" + render_object_facts(facts, multi_view=True))
+    rel_text = render_relations(relations, facts)
+    if rel_text:
+        sections.append(rel_text.replace("(camera viewpoint)", "(first camera's viewpoint)"))
+    sections.append("Guidelines:\n" + "\n".join(f"{k}. {g}" for k, g in enumerate(guidelines, 1)))
+    sections.append(
+        "Now write the description, using what you see in the images and the facts above, "
+        "and put it between <caption> and </caption>."
+    )
+    return "\n\n".join(sections)
+
+
+def build_multiview_caption_prompt(
+    images: Sequence[Image.Image],
+    facts: Sequence[ObjectFact],
+    context: Sequence[str] = (),
+    bev: Image.Image | None = None,
+    relations: Sequence[Relation] | None = None,
+    margins: RelationMargins | None = None,
+) -> TeacherPrompt:
+    """A multi-image caption request: ``"Image 1:"``, image 1, ``"Image 2:"``, image 2, ...,
+    optionally a top-view (BEV) image, then the instruction with every object fact (use
+    :func:`multiview_object_facts`), the camera ``context`` lines (:func:`camera_context`) and
+    the relations in the first camera's frame (default: :func:`spatial_relations` with
+    ``margins``, default :data:`TEACHER_MARGINS`). ``images`` of the returned prompt are the
+    views in order, then the BEV image if any."""
+    imgs = list(images)
+    if relations is None:
+        relations = spatial_relations(facts, margins or TEACHER_MARGINS)
+    rels = list(relations)
+    items: list[Any] = []
+    for k, img in enumerate(imgs):
+        items += [f"Image {k + 1}:", img]
+    if bev is not None:
+        items += ["Top view of the objects and cameras (first camera's frame):", bev]
+    text = multiview_caption_instruction(
+        facts, rels, len(imgs), context=context, with_bev=bev is not None
+    )
+    messages = [user(*items, text)]
+    all_imgs = imgs + ([bev] if bev is not None else [])
+    return TeacherPrompt(messages=messages, images=all_imgs, objects=list(facts), relations=rels)
+
+
+def multiview_caption_prompt(
+    mv: MultiView,
+    object_ids: Sequence[int] | None = None,
+    names: Mapping[int, str] | None = None,
+    marks: Mapping[int, str] | None = None,
+    images: Sequence[Image.Image] | None = None,
+    bev: bool = True,
+    margins: RelationMargins | None = None,
+) -> TeacherPrompt:
+    """:func:`build_multiview_caption_prompt` for a :class:`MultiView`: facts of
+    ``object_ids`` (default: ``mv.visible_any``) with their ``names``/``marks``, the camera
+    context, a BEV image of those objects and the cameras when ``bev``, on ``images`` (default:
+    the plain model images; pass the marked images when the names mention marks)."""
+    ids = list(mv.visible_any if object_ids is None else object_ids)
+    facts = multiview_object_facts(mv, ids, names=names, marks=marks)
+    imgs = list(images) if images is not None else [v.model_image() for v in mv.views]
+    bev_img = multiview_bev(mv, ids, names) if bev and ids else None
+    return build_multiview_caption_prompt(
+        imgs, facts, context=camera_context(mv), bev=bev_img, margins=margins
+    )

@@ -1,0 +1,270 @@
+"""``video_appearance_order``: order in which 3-4 categories are first seen in a video
+(VSI-Bench "appearance order").
+
+Clips as in :mod:`.count`: the whole trajectory plus :attr:`AppearanceOrder.WINDOWS` random
+windows, subsampled evenly to at most :attr:`AppearanceOrder.MAX_FRAMES` frames
+(``meta["frame_ids"]``, ``meta["video_fps"]``).
+
+When a category is first seen (pixel counts are instance-mask pixels at frame resolution, see
+:func:`~vst.engine.tasks.video._clips.label_sightings`):
+
+* ``first_clear``: the first clip frame where any instance covers ``>= clear`` pixels
+  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) — the category's
+  appearance time; categories never seen clearly are not asked about;
+* ``first_faint``: the first frame where any instance covers ``>= faint`` pixels
+  (``faint`` = ``clear`` x :attr:`AppearanceOrder.FAINT_FRACTION`): a glimpse, from which on
+  the appearance time is uncertain.
+
+A set of categories is asked about only if, ordered by ``first_clear``, each category is
+clearly seen at least :attr:`AppearanceOrder.MIN_FRAME_GAP` frames before the next one is even
+glimpsed (``first_faint(next) - first_clear(prev) >= MIN_FRAME_GAP``): no near ties.
+
+Styles (``meta["style"]``): ``order`` (answer ``"window, door, bed"``, reward ``order`` over
+the labels) and ``mcq`` (four candidate orderings, shuffled with the sample's rng; answer the
+letter, reward ``mcq``). The categories are listed in the question in a random order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
+from vst.engine.context import EngineContext
+from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.sample import VIDEO, Sample, assistant, user
+from vst.engine.tasks.single_image._refer import join_items
+from vst.engine.tasks.video._clips import (
+    DEFAULT_MAX_FRAMES,
+    MIN_CLIP_FRAMES,
+    Clip,
+    Sightings,
+    candidate_clips,
+    clip_from_meta,
+    label_sightings,
+)
+from vst.scenes.model import Scene
+
+ORDER_QUESTIONS: tuple[str, ...] = (
+    "In what order do these objects first appear in the video: {items}?",
+    "Sort the following categories by the moment they are first seen in the video: {items}.",
+    "Arrange {items} by when each of them first comes into view, earliest first.",
+    "Give the order of first appearance in this video for {items}, from earliest to latest.",
+    "As the camera moves through the scene, in which order are the following first seen: {items}?",
+    "Which of {items} shows up first in the video, which next, and so on? List them in order "
+    "of first appearance.",
+)
+ORDER_SUFFIXES: tuple[str, ...] = (
+    " Answer with the names separated by commas.",
+    " List the names from first to last, separated by commas.",
+    " Reply with the category names in order, comma-separated.",
+    " Give only the ordered names, separated by commas.",
+    " Write the names in order of appearance, separated by commas.",
+)
+MCQ_QUESTIONS: tuple[str, ...] = (
+    "What is the order in which these objects first appear in the video: {items}?",
+    "Which option gives the first-appearance order of {items} in this video?",
+    "Provide the order of the first sighting of these objects in the video: {items}.",
+    "Arrange these categories by the timestamp of their first appearance in the video: {items}.",
+    "While watching the video, in which order do you first see {items}?",
+    "Which sequence lists {items} by when each first appears in the video?",
+)
+MCQ_SUFFIXES: tuple[str, ...] = (
+    "\nAnswer with the option's letter.",
+    "\nReply with the letter of the correct option.",
+    "\nChoose one option and give its letter.",
+    "\nAnswer with the letter only.",
+    "\nSelect the correct order and answer with its letter.",
+)
+STYLES: tuple[str, ...] = ("order", "mcq")
+
+
+def clear_order(sights: Sequence[Sightings], min_gap: int) -> list[str] | None:
+    """Labels of ``sights`` in order of first clear sighting, or None when the order has a near
+    tie (some category glimpsed less than ``min_gap`` frames after the previous one is clearly
+    seen) or a category is never seen clearly."""
+    if any(s.first_clear is None for s in sights):
+        return None
+    ordered = sorted(sights, key=lambda s: (s.first_clear, s.label))
+    for prev, nxt in itertools.pairwise(ordered):
+        if nxt.first_faint - prev.first_clear < min_gap:
+            return None
+    return [s.label for s in ordered]
+
+
+def format_answer(
+    style: str, order: Sequence[str], options: Sequence[Sequence[str]] | None
+) -> tuple[str, object]:
+    """``(answer text, reward ground truth)``."""
+    if style == "order":
+        return ", ".join(order), list(order)
+    if style == "mcq":
+        if options is None:
+            raise ValueError("mcq style needs options")
+        letter = LETTERS[[list(o) for o in options].index(list(order))]
+        return letter, letter
+    raise ValueError(f"unknown style {style!r}")
+
+
+@register
+class AppearanceOrder(Task):
+    """Order of first appearance of 3-4 categories in a video (see the module docstring)."""
+
+    name = "video_appearance_order"
+    scenario = "video"
+    needs = TaskNeeds(mask=True, min_frames=MIN_CLIP_FRAMES)
+    version = "1"
+
+    MAX_FRAMES: ClassVar[int] = DEFAULT_MAX_FRAMES
+    """Clips show at most this many frames (subsampled evenly)."""
+    WINDOWS: ClassVar[int] = 3
+    """Random windows of the trajectory tried besides the whole video."""
+    FAINT_FRACTION: ClassVar[float] = 0.125
+    """``faint`` = ``ceil(clear * FAINT_FRACTION)`` pixels: a glimpse of a category."""
+    MIN_FRAME_GAP: ClassVar[int] = 2
+    """Consecutive categories: the later one is first glimpsed at least this many clip frames
+    after the earlier one is first clearly seen."""
+    SIZES: ClassVar[tuple[int, ...]] = (3, 4)
+    """How many categories a question orders."""
+    MAX_SETS: ClassVar[int] = 2000
+    """Category sets checked per clip and size (all of them when there are fewer; else a
+    random sample of this many)."""
+    MCQ_OPTIONS: ClassVar[int] = 4
+    STYLES: ClassVar[tuple[str, ...]] = STYLES
+
+    def thresholds(self, ctx: EngineContext) -> tuple[int, int]:
+        """``(clear, faint)`` pixel thresholds of a run."""
+        clear = int(ctx.settings.min_object_pixels)
+        return clear, max(1, math.ceil(clear * self.FAINT_FRACTION))
+
+    def candidate_sets(
+        self,
+        clip: Clip,
+        ctx: EngineContext,
+        clear: int,
+        faint: int,
+        rng: np.random.Generator,
+    ) -> list[list[str]]:
+        """Category sets of ``clip`` with a clear order (each in that order), by size then in
+        enumeration order."""
+        if not clip.has_pixel_info:
+            return []
+        sights = label_sightings(clip.views(ctx), clear, faint)
+        labels = [k for k, s in sights.items() if s.first_clear is not None]
+        out: list[list[str]] = []
+        for size in self.SIZES:
+            if len(labels) < size:
+                continue
+            if math.comb(len(labels), size) <= self.MAX_SETS:
+                combos = itertools.combinations(labels, size)
+            else:
+                combos = (
+                    tuple(labels[int(i)] for i in sorted(rng.choice(len(labels), size, False)))
+                    for _ in range(self.MAX_SETS)
+                )
+            seen: set[tuple[str, ...]] = set()
+            for combo in combos:
+                if combo in seen:
+                    continue
+                seen.add(combo)
+                order = clear_order([sights[k] for k in combo], self.MIN_FRAME_GAP)
+                if order is not None:
+                    out.append(order)
+        return out
+
+    def generate(
+        self, scene: Scene, rng: np.random.Generator, budget: int, ctx: EngineContext
+    ) -> Iterator[Sample]:
+        if budget <= 0:
+            return
+        clips = candidate_clips(scene, rng, self.WINDOWS, max_frames=self.MAX_FRAMES)
+        clear, faint = self.thresholds(ctx)
+        pool: list[tuple[int, list[str], str]] = []
+        asked: set[tuple[str, ...]] = set()
+        for c, clip in enumerate(clips):
+            for order in self.candidate_sets(clip, ctx, clear, faint, rng):
+                if tuple(order) in asked:  # same set, same order in an earlier clip
+                    continue
+                asked.add(tuple(order))
+                pool.extend((c, order, style) for style in self.STYLES)
+        for k in rng.permutation(len(pool))[:budget]:
+            c, order, style = pool[int(k)]
+            yield self._build(clips[c], ctx, order, style, clear, faint, rng)
+
+    def _build(
+        self,
+        clip: Clip,
+        ctx: EngineContext,
+        order: list[str],
+        style: str,
+        clear: int,
+        faint: int,
+        rng: np.random.Generator,
+    ) -> Sample:
+        listed = [order[int(i)] for i in rng.permutation(len(order))]
+        items = join_items(listed)
+        options = None
+        if style == "mcq":
+            q_idx, template = pick(rng, MCQ_QUESTIONS)
+            options = self._orderings(order, rng)
+            s_idx, suffix = pick(rng, MCQ_SUFFIXES)
+            question = (
+                template.format(items=items)
+                + "\nOptions:\n"
+                + format_options([", ".join(o) for o in options])
+                + suffix
+            )
+        else:
+            q_idx, template = pick(rng, ORDER_QUESTIONS)
+            s_idx, suffix = pick(rng, ORDER_SUFFIXES)
+            question = template.format(items=items) + suffix
+        answer, truth = format_answer(style, order, options)
+        sights = label_sightings(clip.views(ctx), clear, faint)
+        meta = {
+            "scene_id": clip.scene.id,
+            **clip.meta(),
+            "labels": listed,
+            "order": order,
+            "first_clear": {k: sights[k].first_clear for k in order},
+            "first_faint": {k: sights[k].first_faint for k in order},
+            "object_ids": {k: list(sights[k].clear_ids) for k in order},
+            "clear_pixels": clear,
+            "faint_pixels": faint,
+            "style": style,
+            "phrasing": [q_idx, s_idx],
+            "options": options,
+        }
+        return Sample(
+            task=self.name,
+            scenario=self.scenario,
+            messages=[user(VIDEO, question), assistant(answer)],
+            images=[],
+            videos=[clip.images(ctx)],
+            answer=answer,
+            reward={"mode": "order" if style == "order" else "mcq", "ground_truth": truth},
+            meta=meta,
+        )
+
+    def _orderings(self, order: list[str], rng: np.random.Generator) -> list[list[str]]:
+        """The true order plus ``MCQ_OPTIONS - 1`` distinct wrong permutations, shuffled."""
+        wrong = [list(p) for p in itertools.permutations(order) if list(p) != order]
+        n_wrong = min(len(wrong), self.MCQ_OPTIONS - 1)
+        chosen = [wrong[int(i)] for i in sorted(rng.choice(len(wrong), n_wrong, replace=False))]
+        options, _, _ = shuffle_options([list(order), *chosen], 0, rng)
+        return options
+
+    def derive_answer(self, scene: Scene, meta: dict) -> str:
+        """Recompute each category's first clear sighting from the clip frames' pixel counts and
+        order the categories by it."""
+        clip = clip_from_meta(scene, meta)
+        sights = label_sightings(clip.gt_views(), meta["clear_pixels"], meta["faint_pixels"])
+        labels = list(meta["labels"])
+        missing = [k for k in labels if k not in sights or sights[k].first_clear is None]
+        if missing:
+            raise ValueError(f"categories {missing} are not clearly seen in the clip")
+        order = sorted(labels, key=lambda k: (sights[k].first_clear, k))
+        return format_answer(meta["style"], order, meta["options"])[0]

@@ -393,3 +393,19 @@ def test_sunrgbd_kinect_v2_is_the_paper_prompt_example() -> None:
     u = fov_unify(730, 530, 529.5, 529.5)
     assert (u.width, u.height) == (959, 696)
     assert (round(u.source_hfov, 2), round(u.source_vfov, 2)) == (69.16, 53.17)
+
+
+def test_pan_tilt_roll_closed_form_matches_scipy() -> None:
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    mats = Rotation.random(500, random_state=1).as_matrix()
+    for R in mats:
+        expected = Rotation.from_matrix(R).as_euler("YXZ", degrees=True)
+        np.testing.assert_allclose(rotation_to_pan_tilt_roll(R), expected, atol=1e-7)
+    # gimbal lock: tilt +-90, roll set to 0, the matrix still reproduced
+    for tilt in (90.0, -90.0):
+        R = pan_tilt_roll_to_rotation(float(rng.uniform(-90, 90)), tilt, 25.0)
+        pan, t, roll = rotation_to_pan_tilt_roll(R)
+        assert roll == 0.0 and t == pytest.approx(tilt)
+        np.testing.assert_allclose(pan_tilt_roll_to_rotation(pan, t, roll), R, atol=1e-9)

@@ -418,3 +418,22 @@ def test_phrasing_variety(samples):
     assert {s.meta["layout"] for _, s in samples} == {0, 1}
     styles = Counter(s.meta["style"] for _, s in samples)
     assert set(styles) == {"mcq", "short", "numeric"}
+
+
+def test_batched_motions_equal_one_by_one():
+    from vst.engine.tasks.multi_image._motion import camera_motion, camera_motions
+    from vst.geometry.cameras import make_pose, pan_tilt_roll_to_rotation
+
+    rng = np.random.default_rng(3)
+    poses = [
+        make_pose(pan_tilt_roll_to_rotation(*rng.uniform(-80, 80, 3)), rng.uniform(-2, 2, 3))
+        for _ in range(6)
+    ]
+    pairs = [(a, b) for a in poses for b in poses]
+    for batched, (a, b) in zip(camera_motions(pairs), pairs, strict=True):
+        single = camera_motion(a, b)
+        np.testing.assert_allclose(batched.angles, single.angles, atol=1e-9)
+        np.testing.assert_allclose(batched.translation, single.translation, atol=1e-12)
+        assert (batched.level is None) == (single.level is None)
+        # arccos near 1 (identical poses) amplifies float noise to ~1e-6 degrees
+        assert abs(batched.rotation_deg - single.rotation_deg) < 1e-5

@@ -12,8 +12,10 @@ Qwen2.5-VL grounds in absolute pixel coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -21,6 +23,8 @@ from PIL import Image
 from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
+
+T = TypeVar("T")
 
 
 def _clamp(value: float, hi: int) -> int:
@@ -48,6 +52,7 @@ class EngineContext:
 
     settings: EngineSettings = field(default_factory=EngineSettings)
     _views: dict[tuple[str, str], FrameView] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple, object] = field(default_factory=dict, repr=False)
 
     def view(self, scene: Scene, frame: Frame) -> FrameView:
         """The (cached) view of ``frame`` of ``scene``."""
@@ -56,9 +61,19 @@ class EngineContext:
             self._views[key] = FrameView(scene, frame, self.settings)
         return self._views[key]
 
+    def memo(self, key: tuple, factory: Callable[[], T]) -> T:
+        """``factory()`` computed once per key until :meth:`reset` — for per-scene work a task
+        repeats on every call (e.g. enumerating frame pairs). Keys should start with the task
+        name and the scene id."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]  # type: ignore[return-value]
+
     def reset(self) -> None:
-        """Drop cached views (and their pixels): call when moving to the next scene."""
+        """Drop cached views (and their pixels) and memos: call when moving to the next
+        scene."""
         self._views.clear()
+        self._memo.clear()
 
 
 class FrameView:

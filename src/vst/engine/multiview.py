@@ -24,7 +24,6 @@ from itertools import combinations
 import numpy as np
 
 from vst.engine.context import EngineContext, FrameView
-from vst.geometry.boxes import world_boxes_to_camera
 from vst.geometry.cameras import relative_pose
 from vst.scenes.model import Frame, Scene
 
@@ -75,9 +74,7 @@ class MultiView:
     def boxes_ref(self) -> np.ndarray:
         """All scene objects' boxes (N, 9) in the reference camera frame (VST convention),
         aligned with ``scene.objects``."""
-        if not self.scene.objects:
-            return np.zeros((0, 9))
-        return world_boxes_to_camera(self.scene.boxes, self.world_to_ref)
+        return self.views[0].boxes_cam  # the reference view's cached camera-frame boxes
 
     def box_ref(self, object_id: int) -> np.ndarray:
         """One object's (9,) box in the reference camera frame."""
@@ -131,8 +128,16 @@ def frame_pairs(
 ) -> list[tuple[Frame, Frame]]:
     """Ordered pairs (frame 1, frame 2) of distinct frames that share at least ``min_shared``
     askable objects and each show at least ``min_unique`` objects the other does not; sorted by
-    frame ids. Both orders of a pair are listed (the reference frame matters)."""
+    frame ids. Both orders of a pair are listed (the reference frame matters). Computed once
+    per scene and context (``ctx.memo``)."""
     frames = sorted(frames if frames is not None else scene.frames, key=lambda f: f.id)
+    key = ("frame_pairs", scene.id, min_shared, min_unique, tuple(f.id for f in frames))
+    return list(ctx.memo(key, lambda: _frame_pairs(ctx, scene, frames, min_shared, min_unique)))
+
+
+def _frame_pairs(
+    ctx: EngineContext, scene: Scene, frames: list[Frame], min_shared: int, min_unique: int
+) -> list[tuple[Frame, Frame]]:
     visible = {f.id: set(ctx.view(scene, f).visible_ids) for f in frames}
     seen = {f.id: {o for o, c in ctx.view(scene, f).pixel_counts.items() if c > 0} for f in frames}
     out = []

@@ -17,11 +17,13 @@ Conventions (camera frame X right, Y down, Z forward, metres, degrees):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from vst.geometry.cameras import relative_pose, rotation_to_pan_tilt_roll
+from vst.geometry.cameras import MOTION_EULER_ORDER, relative_pose, rotation_to_pan_tilt_roll
 
 ROTATION_AXES: tuple[str, ...] = ("pan", "tilt", "roll")
 TRANSLATION_AXES: tuple[str, ...] = ("x", "y", "z")
@@ -121,6 +123,36 @@ def camera_motion(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> Mot
         None if lev is None else tuple(float(v) for v in lev),
         total,
     )
+
+
+def camera_motions(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[Motion]:
+    """:func:`camera_motion` of many (camera 1, camera 2) pose pairs at once: the relative
+    poses and their pan/tilt/roll in one batched scipy call (same values, same conventions)."""
+    if not pairs:
+        return []
+    T1 = np.stack([a for a, _ in pairs]).astype(np.float64)
+    T2 = np.stack([b for _, b in pairs]).astype(np.float64)
+    R1, t1 = T1[:, :3, :3], T1[:, :3, 3]
+    R2, t2 = T2[:, :3, :3], T2[:, :3, 3]
+    R_rel = np.einsum("nji,njk->nik", R1, R2)  # R1^T R2
+    t_rel = np.einsum("nji,nj->ni", R1, t2 - t1)  # R1^T (t2 - t1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        angles = Rotation.from_matrix(R_rel).as_euler(MOTION_EULER_ORDER, degrees=True)
+    cos = (np.trace(R_rel, axis1=1, axis2=2) - 1.0) / 2.0
+    totals = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    out = []
+    for k, (a, b) in enumerate(pairs):
+        lev = level_translation(a, b)
+        out.append(
+            Motion(
+                (float(angles[k, 0]), float(angles[k, 1]), float(angles[k, 2])),
+                (float(t_rel[k, 0]), float(t_rel[k, 1]), float(t_rel[k, 2])),
+                None if lev is None else tuple(float(v) for v in lev),
+                float(totals[k]),
+            )
+        )
+    return out
 
 
 def rotation_sign(angles: tuple[float, ...], axis: str, min_angle: float, dominance: float) -> int:

@@ -162,8 +162,12 @@ class CameraCamera(Task):
         those available, then a pair."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        pairs = scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE)
-        tables = self.candidates(pairs)
+        # per-scene enumeration, deterministic: computed once per scene and context
+        pairs = ctx.memo(
+            (self.name, "pairs", scene.id),
+            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
+        )
+        tables = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
         kinds = [k for k in self.KINDS if len(tables[k])]
         if not kinds:
             return

@@ -65,6 +65,7 @@ from vst.engine.tasks.multi_image._motion import (
     Motion,
     all_directions,
     camera_motion,
+    camera_motions,
     direction_text,
     rotation_sign,
     round_half_up,
@@ -284,19 +285,25 @@ class CameraMotionTask(Task):
 
     # -- selection -------------------------------------------------------------------------
     def pairs(self, scene: Scene, ctx: EngineContext) -> list[tuple[Frame, Frame, Motion]]:
-        """Ordered frame pairs (sorted by ids) that share objects, with their motion."""
+        """Ordered frame pairs (sorted by ids) that share objects, with their motion (computed
+        once per scene and context)."""
+        return ctx.memo((self.name, "pairs", scene.id), lambda: self._pairs(scene, ctx))
+
+    def _pairs(self, scene: Scene, ctx: EngineContext) -> list[tuple[Frame, Frame, Motion]]:
         frames = sorted(scene.frames, key=lambda f: f.id)
         seen = {f.id: _shared_objects(scene, f, ctx) for f in frames}
-        out = []
-        for a in frames:
-            for b in frames:
-                if a.id == b.id or len(seen[a.id] & seen[b.id]) < self.MIN_SHARED:
-                    continue
-                m = camera_motion(a.cam_to_world, b.cam_to_world)
-                if m.rotation_deg > self.MAX_ROTATION_DEG or m.distance > self.MAX_DISTANCE_M:
-                    continue
-                out.append((a, b, m))
-        return out
+        candidates = [
+            (a, b)
+            for a in frames
+            for b in frames
+            if a.id != b.id and len(seen[a.id] & seen[b.id]) >= self.MIN_SHARED
+        ]
+        motions = camera_motions([(a.cam_to_world, b.cam_to_world) for a, b in candidates])
+        return [
+            (a, b, m)
+            for (a, b), m in zip(candidates, motions, strict=True)
+            if m.rotation_deg <= self.MAX_ROTATION_DEG and m.distance <= self.MAX_DISTANCE_M
+        ]
 
     def slots(self, motion: Motion) -> dict[str, list[str | None]]:
         """Askable (family -> axes) of one motion (axis None for axis-free families)."""

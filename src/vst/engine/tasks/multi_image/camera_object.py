@@ -191,8 +191,12 @@ class CameraObject(Task):
         direction kind can ask, then a kind that can ask it (by :attr:`KIND_WEIGHTS`)."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        pairs = scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE)
-        tables = self.candidates(pairs)
+        # per-scene enumeration, deterministic: computed once per scene and context
+        pairs = ctx.memo(
+            (self.name, "pairs", scene.id),
+            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
+        )
+        tables = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
         dir_kinds = [k for k in ("facing", "object_north") if len(tables[k])]
         buckets = {k: {d: tables[k][tables[k][:, -1] == d] for d in range(8)} for k in dir_kinds}
         directions = sorted({d for k in dir_kinds for d in range(8) if len(buckets[k][d])})

@@ -233,7 +233,15 @@ class CorrespondenceTask(Task):
             a, b = pairs[i]
             v1, v2 = ctx.view(scene, a), ctx.view(scene, b)
             if i not in cache:
-                cache[i] = self._pair_points(v1, v2)
+                # the point search is deterministic: once per scene and context; each call
+                # gets its own "unused" list
+                found = ctx.memo(
+                    (self.name, "points", scene.id, a.id, b.id),
+                    lambda v1=v1, v2=v2: self._pair_points(v1, v2),
+                )
+                cache[i] = _PairPoints(
+                    found.pix1, found.uv2, found.pix2, found.obj, list(range(len(found.obj)))
+                )
             pts = cache[i]
             if not pts.unused:
                 alive[k] = alive[-1]

@@ -243,8 +243,12 @@ class ObjectObject(Task):
         can ask), direction answers drawn uniformly over the available directions."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        pairs = scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE)
-        raw = self.candidates(pairs)
+        # per-scene enumeration, deterministic: computed once per scene and context
+        pairs = ctx.memo(
+            (self.name, "pairs", scene.id),
+            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
+        )
+        raw = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
         tables = {k: np.concatenate(v) if v else np.zeros((0, 5), int) for k, v in raw.items()}
         buckets = [tables["direction"][tables["direction"][:, 4] == d] for d in range(8)]
         buckets = [b for b in buckets if len(b)]

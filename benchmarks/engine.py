@@ -263,7 +263,7 @@ def memory_child(scenes: str, out: str) -> None:
             "output": out,
             "seed": 0,
             "sources": [{"kind": "scenes", "path": scenes}],
-            "tasks": [{"name": "si_*", "per_scene": 8}],
+            "tasks": [{"name": "*", "per_scene": 8}],
             "scenes_per_shard": 8,
             "workers": 1,
         }
@@ -351,6 +351,9 @@ def main() -> int:
             f"{r['no_cache']:>11,.0f} {r['generate'] / r['no_cache']:>7.1f}x "
             f"{r['encode']:>9,.0f} {r['end_to_end']:>13,.0f}  {'PASS' if ok else 'FAIL'}"
         )
+    # one-time process costs (lazy imports, fonts, tag bitmaps) out of the measurement: a
+    # small throwaway pass with fresh contexts first
+    bench_all_tasks(names, scenes, 2)
     all_rate, all_n, prep_ms = bench_all_tasks(names, scenes, args.budget)
     ok = all_rate >= RATE_BUDGET
     failed |= not ok
@@ -369,7 +372,7 @@ def main() -> int:
     )
 
     if not args.skip_memory:
-        print("\npeak RSS of a whole run (in-process, every si_* task, 8 asked per scene):")
+        print("\npeak RSS of a whole run (in-process, every task, 8 asked per scene):")
         rows = measure_memory(scene_dirs, args.memory_n, tmp)
         for row in rows:
             print(

@@ -190,3 +190,17 @@ def test_phrasing_variety(samples):
         assert any(p in q for p in COMPARE_PHRASES[(s.meta["query"], many)])
         if many:
             assert not re.search(r"\b(closer|nearer|farther|smaller|greater) ", q)
+
+
+def test_flat_at_agrees_with_the_full_frame_mask(engine_scenes):
+    scene = engine_scenes[0]
+    view = EngineContext().view(scene, scene.frames[0])
+    full = DepthPoint.flat_mask(view)
+    rng = np.random.default_rng(0)
+    h, w = full.shape
+    seen = set()
+    for v, u in zip(rng.integers(0, h, 3000), rng.integers(0, w, 3000), strict=True):
+        flat = DepthPoint.flat_at(view, int(u), int(v))
+        assert flat == bool(full[v, u]), (u, v)
+        seen.add(flat)
+    assert seen == {True, False}  # both outcomes exercised

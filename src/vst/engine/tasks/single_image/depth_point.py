@@ -126,6 +126,8 @@ class DepthPoint(Task):
     MAX_POINTS: ClassVar[int] = 4
     ATTEMPTS_PER_SAMPLE: ClassVar[int] = 20
     """Give up after this many tries per requested sample."""
+    RANDOM_POINT_TRIES: ClassVar[int] = 32
+    """Random pixels drawn per point before giving up (each checked with :meth:`flat_at`)."""
     ATTEMPTS_PER_PLAN: ClassVar[int] = 10
     """Tries with one drawn point count and source before drawing others."""
 
@@ -155,11 +157,40 @@ class DepthPoint(Task):
         ok[:b], ok[-b:], ok[:, :b], ok[:, -right:] = False, False, False, False
         return ok
 
+    @classmethod
+    def _allowed(cls, view: FrameView) -> np.ndarray:
+        """Boolean (H, W): known depth, off the border and the tag margin (no flatness test)."""
+        ok = view.depth > 0
+        b = cls.BORDER
+        _, radius, font = mark_sizes(view.model_size)
+        right = max(b, math.ceil((radius + font + 12) / view.model_scale[0]))
+        ok[:b], ok[-b:], ok[:, :b], ok[:, -right:] = False, False, False, False
+        return ok
+
+    @classmethod
+    def flat_at(cls, view: FrameView, u: int, v: int, allowed: np.ndarray | None = None) -> bool:
+        """:meth:`flat_mask` at one pixel, computed on its own window only (the same rule:
+        every depth in the window known, spread at most :attr:`MAX_LOCAL_SPREAD` of the
+        pixel's depth, the window inside the image)."""
+        allowed = cls._allowed(view) if allowed is None else allowed
+        if not allowed[v, u]:
+            return False
+        n = cls.neighbourhood(view)
+        depth = view.depth
+        if v - n < 0 or u - n < 0 or v + n >= depth.shape[0] or u + n >= depth.shape[1]:
+            return False
+        patch = depth[v - n : v + n + 1, u - n : u + n + 1]
+        lo = float(patch.min())
+        return lo > 0 and float(patch.max()) - lo <= cls.MAX_LOCAL_SPREAD * float(depth[v, u])
+
     def _candidates(self, view: FrameView) -> tuple[np.ndarray, np.ndarray]:
-        """``(flat_mask, flat indices of its True pixels)``, cached per view."""
+        """``(allowed mask, flat indices of its True pixels)``, cached per view; points drawn
+        from them are kept only where :meth:`flat_at` holds (checking a few windows is far
+        cheaper than filtering the whole frame, and uniform draws accepted by the test are
+        uniform over the flat pixels, as before)."""
         cached = _FLAT.get(view)
         if cached is None:
-            ok = self.flat_mask(view)
+            ok = self._allowed(view)
             cached = _FLAT[view] = (ok, np.flatnonzero(ok))
         return cached
 
@@ -227,12 +258,12 @@ class DepthPoint(Task):
                 while obj_pool and placed is None:
                     oid = obj_pool.pop()
                     u, v = objs.pixel(oid)
-                    if ok[v, u] and free(u, v):
+                    if self.flat_at(view, u, v, ok) and free(u, v):
                         placed = (u, v, "object", oid)
             elif len(flat_idx):
-                for _ in range(8):
+                for _ in range(self.RANDOM_POINT_TRIES):
                     v, u = divmod(int(flat_idx[int(rng.integers(len(flat_idx)))]), ok.shape[1])
-                    if free(u, v):
+                    if self.flat_at(view, u, v, ok) and free(u, v):
                         placed = (u, v, "random", None)
                         break
             if placed is None:

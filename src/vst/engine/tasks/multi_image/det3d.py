@@ -40,12 +40,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext
+from vst.engine.detection import answer_order, box_list
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.geometry.boxes import world_boxes_to_camera
-from vst.geometry.text import box3d_to_text, wrap_degrees
+from vst.geometry.text import box3d_to_text
 from vst.scenes.model import Frame, Scene
 
 CAMERA_LEADS: tuple[str, ...] = (
@@ -98,21 +99,6 @@ OUTPUT_LINES: tuple[str, ...] = (
     "however many views show it.",
 )
 """Output instruction of the first turn."""
-
-
-def answer_order(boxes: np.ndarray, object_ids: list[int]) -> list[int]:
-    """Indices sorting boxes near to far along camera 1's Z, then by object id."""
-    return sorted(range(len(object_ids)), key=lambda i: (float(boxes[i][2]), object_ids[i]))
-
-
-def box_list(boxes: np.ndarray) -> list[list[float]]:
-    """Boxes (N, 9) as lists, angles wrapped into (-180, 180] degrees (full precision)."""
-    out = []
-    for box in np.asarray(boxes, dtype=np.float64):
-        b = box.copy()
-        b[6:9] = wrap_degrees(b[6:9])
-        out.append([float(v) for v in b])
-    return out
 
 
 @register

@@ -38,10 +38,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext, FrameView
+from vst.engine.detection import answer_order, box_list
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
-from vst.geometry.text import box3d_to_text, wrap_degrees
+from vst.geometry.text import box3d_to_text
 from vst.scenes.model import Scene
 
 REQUESTS = (
@@ -71,21 +72,6 @@ OUTPUT_LINES = (
     'Return the detections as a JSON list of {"bbox_3d": [...], "label": ...} entries.',
 )
 """Output instruction of the first turn."""
-
-
-def answer_order(boxes: np.ndarray, object_ids: list[int]) -> list[int]:
-    """Indices sorting boxes near to far: by centre z (camera frame), then by object id."""
-    return sorted(range(len(object_ids)), key=lambda i: (float(boxes[i][2]), object_ids[i]))
-
-
-def _box_list(boxes: np.ndarray) -> list[list[float]]:
-    """Boxes (N, 9) as lists, angles wrapped into (-180, 180] degrees (full precision)."""
-    out = []
-    for box in np.asarray(boxes, dtype=np.float64):
-        b = box.copy()
-        b[6:9] = wrap_degrees(b[6:9])
-        out.append([float(v) for v in b])
-    return out
 
 
 @register
@@ -186,7 +172,7 @@ class Det3DTask(Task):
             messages.append(assistant(answer))
             turns.append({"label": label, "object_ids": ids, "phrasing": phrasing})
             # the reward checks the last turn only
-            ground_truth = [{"bbox_3d": b, "label": label} for b in _box_list(boxes)]
+            ground_truth = [{"bbox_3d": b, "label": label} for b in box_list(boxes)]
         meta = {
             "scene_id": scene.id,
             "frame_ids": [view.frame.id],

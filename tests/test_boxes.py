@@ -192,3 +192,11 @@ def test_canonical_boxes_keep_corners(box):
     b = np.sort(box3d_corners(canon)[0].round(6), axis=0)
     np.testing.assert_allclose(a, b, atol=2e-6)
     assert abs(canon[6]) + abs(canon[8]) <= abs(box[6]) + abs(box[8]) + 1e-6
+
+
+def test_closed_form_euler_matches_scipy():
+    angles = np.random.default_rng(0).uniform(-180, 180, size=(500, 3))
+    expected = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
+    np.testing.assert_allclose(euler_to_matrix(angles), expected, atol=1e-12)
+    np.testing.assert_allclose(euler_to_matrix(angles[0]), expected[0], atol=1e-12)
+    assert euler_to_matrix(np.zeros((0, 3))).shape == (0, 3, 3)

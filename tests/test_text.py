@@ -183,3 +183,8 @@ def test_to_text_validation() -> None:
         box3d_to_text(np.zeros((1, 8)), ["a"])
     # A single label string for a single (9,) box is accepted.
     assert '"label": "lamp"' in box3d_to_text(np.ones(9), "lamp")
+
+
+def test_huge_integers_do_not_raise_when_lenient() -> None:
+    boxes, labels = box3d_from_text("[" + "1" * 5000 + "]")
+    assert boxes.shape == (0, 9) and labels == []

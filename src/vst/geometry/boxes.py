@@ -67,10 +67,25 @@ def as_boxes(boxes: np.ndarray | list) -> np.ndarray:
 
 
 def euler_to_matrix(angles_deg: np.ndarray) -> np.ndarray:
-    """Rotation matrices (N, 3, 3) from (N, 3) ``[pitch, yaw, roll]`` degrees (scipy ``"xyz"``)."""
+    """Rotation matrices (N, 3, 3) from (N, 3) ``[pitch, yaw, roll]`` degrees: the same as scipy
+    ``Rotation.from_euler("xyz", ..., degrees=True)``, i.e. ``Rz(roll) @ Ry(yaw) @ Rx(pitch)``,
+    written out in closed form (scipy's object set-up costs ~70 us per call, and rewards build
+    rotations for thousands of small box sets)."""
     angles = np.asarray(angles_deg, dtype=np.float64)
     single = angles.ndim == 1
-    mats = Rotation.from_euler(EULER_ORDER, angles.reshape(-1, 3), degrees=True).as_matrix()
+    a = np.radians(angles.reshape(-1, 3))
+    cx, cy, cz = np.cos(a[:, 0]), np.cos(a[:, 1]), np.cos(a[:, 2])
+    sx, sy, sz = np.sin(a[:, 0]), np.sin(a[:, 1]), np.sin(a[:, 2])
+    mats = np.empty((len(a), 3, 3))
+    mats[:, 0, 0] = cz * cy
+    mats[:, 0, 1] = cz * sy * sx - sz * cx
+    mats[:, 0, 2] = cz * sy * cx + sz * sx
+    mats[:, 1, 0] = sz * cy
+    mats[:, 1, 1] = sz * sy * sx + cz * cx
+    mats[:, 1, 2] = sz * sy * cx - cz * sx
+    mats[:, 2, 0] = -sy
+    mats[:, 2, 1] = cy * sx
+    mats[:, 2, 2] = cy * cx
     return mats[0] if single else mats
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike
 
-from vst.geometry.boxes import as_boxes, box3d_volume, box_rotations
+from vst.geometry.boxes import as_boxes, box3d_volume
 
 __all__ = ["bev_iou", "box3d_intersection_volume", "box3d_iou"]
 
@@ -55,17 +55,6 @@ def _valid_mask(arr: np.ndarray) -> np.ndarray:
         ok = np.all(np.isfinite(arr), axis=1) & np.all(arr[:, 3:6] > 0, axis=1)
         vol = np.prod(np.where(ok[:, None], arr[:, 3:6], 1.0), axis=1)
     return ok & np.isfinite(vol) & (vol > 0)
-
-
-def _prepare(boxes: ArrayLike) -> tuple[np.ndarray, ...]:
-    """Centres (N, 3), half-sizes (N, 3), rotations (N, 3, 3), volumes (N,), valid flags (N,)."""
-    arr = as_boxes(boxes)
-    valid = _valid_mask(arr)
-    safe = np.where(valid[:, None], arr, _UNIT_BOX)
-    rots = box_rotations(safe) if len(safe) else np.zeros((0, 3, 3))
-    half = np.ascontiguousarray(safe[:, 3:6] / 2.0)
-    vol = np.where(valid, box3d_volume(safe), 0.0)
-    return np.ascontiguousarray(safe[:, 0:3]), half, np.ascontiguousarray(rots), vol, valid
 
 
 @njit(cache=True)
@@ -269,6 +258,17 @@ def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # p
     qy = np.empty(_POLY_CAP)
     rA = np.sqrt(hA[:, 0] ** 2 + hA[:, 1] ** 2 + hA[:, 2] ** 2)
     rB = np.sqrt(hB[:, 0] ** 2 + hB[:, 1] ** 2 + hB[:, 2] ** 2)
+    # half extents of the axis-aligned bounds: e[k] = sum_j |R[k, j]| h[j]
+    eA = np.zeros((N, 3))
+    eB = np.zeros((M, 3))
+    for a in range(N):
+        for k in range(3):
+            for j in range(3):
+                eA[a, k] += abs(RA[a, k, j]) * hA[a, j]
+    for b in range(M):
+        for k in range(3):
+            for j in range(3):
+                eB[b, k] += abs(RB[b, k, j]) * hB[b, j]
     for a in range(N):
         if not okA[a]:
             continue
@@ -281,6 +281,12 @@ def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # p
             rr = rA[a] + rB[b]
             if d0 * d0 + d1 * d1 + d2 * d2 >= rr * rr:
                 continue  # bounding spheres apart
+            if (
+                abs(d0) >= eA[a, 0] + eB[b, 0]
+                or abs(d1) >= eA[a, 1] + eB[b, 1]
+                or abs(d2) >= eA[a, 2] + eB[b, 2]
+            ):
+                continue  # axis-aligned bounds apart
             inter = _pair_volume(
                 cA[a], hA[a], RA[a], volA[a], cB[b], hB[b], RB[b], volB[b],
                 Rrel, t, u, aux, skip_b, skip_plane, px, py, qx, qy,
@@ -293,9 +299,61 @@ def _volume_matrix(cA, hA, RA, volA, okA, cB, hB, RB, volB, okB, want_iou):  # p
     return out
 
 
+@njit(cache=True)
+def _prepare_compiled(arr):  # pragma: no cover - compiled
+    """:func:`_prepare` inside numba: for the small box sets of rewards (10 boxes per
+    response, thousands of calls) numpy's per-call overhead outweighs the work itself.
+    Degenerate boxes (non-finite value, size <= 0, volume not finite and > 0) get a unit box
+    in their slot and ``ok = False``."""
+    n = arr.shape[0]
+    c = np.zeros((n, 3))
+    h = np.zeros((n, 3))
+    R = np.zeros((n, 3, 3))
+    vol = np.zeros(n)
+    ok = np.zeros(n, dtype=np.bool_)
+    deg = np.pi / 180.0
+    for i in range(n):
+        good = True
+        for k in range(9):
+            if not np.isfinite(arr[i, k]):
+                good = False
+        if good and (arr[i, 3] <= 0.0 or arr[i, 4] <= 0.0 or arr[i, 5] <= 0.0):
+            good = False
+        v = 0.0
+        if good:
+            v = arr[i, 3] * arr[i, 4] * arr[i, 5]
+            if not (np.isfinite(v) and v > 0.0):
+                good = False
+        if good:
+            for k in range(3):
+                c[i, k] = arr[i, k]
+                h[i, k] = arr[i, 3 + k] / 2.0
+            px, py, pz = arr[i, 6] * deg, arr[i, 7] * deg, arr[i, 8] * deg
+        else:
+            h[i, 0] = 0.5
+            h[i, 1] = 0.5
+            h[i, 2] = 0.5
+            px, py, pz = 0.0, 0.0, 0.0
+        cx, cy, cz = np.cos(px), np.cos(py), np.cos(pz)
+        sx, sy, sz = np.sin(px), np.sin(py), np.sin(pz)
+        # Rz(roll) @ Ry(yaw) @ Rx(pitch), as vst.geometry.boxes.euler_to_matrix
+        R[i, 0, 0] = cz * cy
+        R[i, 0, 1] = cz * sy * sx - sz * cx
+        R[i, 0, 2] = cz * sy * cx + sz * sx
+        R[i, 1, 0] = sz * cy
+        R[i, 1, 1] = sz * sy * sx + cz * cx
+        R[i, 1, 2] = sz * sy * cx - cz * sx
+        R[i, 2, 0] = -sy
+        R[i, 2, 1] = cy * sx
+        R[i, 2, 2] = cy * cx
+        vol[i] = v if good else 0.0
+        ok[i] = good
+    return c, h, R, vol, ok
+
+
 def _matrix_3d(a: ArrayLike, b: ArrayLike, want_iou: bool) -> np.ndarray:
-    A = _prepare(a)
-    B = _prepare(b)
+    A = _prepare_compiled(np.ascontiguousarray(as_boxes(a)))
+    B = _prepare_compiled(np.ascontiguousarray(as_boxes(b)))
     if len(A[0]) == 0 or len(B[0]) == 0:
         return np.zeros((len(A[0]), len(B[0])))
     return _volume_matrix(*A, *B, want_iou)

@@ -82,7 +82,7 @@ def _loads(payload: str) -> Any:
     """JSON value of ``payload``, or ``None`` if it does not parse."""
     try:
         return json.loads(payload)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and ints past the digit limit
         return None
 
 

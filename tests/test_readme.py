@@ -33,3 +33,6 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
             assert expected in printed, (expected, printed)
         for expected in re.findall(r"print\(.*\)\s+# (\d+ \w+ \(\d+, \d+\))", block):
             assert expected in printed, (expected, printed)
+        # numeric comments: "print(...)   # 0.9 1.0" or "# 0.6667 (explanation)"
+        for expected in re.findall(r"print\(.*\)\s+# ([\d.]+(?: [\d.]+)*)(?: \(|$)", block, re.M):
+            assert expected in printed, (expected, printed)

@@ -1,0 +1,362 @@
+"""Benchmark-leakage guard: which scenes evaluation benchmarks use.
+
+Training data must not come from scenes an evaluation benchmark tests on. A
+:class:`BenchmarkRegistry` maps ``(dataset, scene_id)`` to the benchmarks that use that scene.
+Scene ids are spelled as their datasets spell them: ``scene0251_00`` (ScanNet), 10-digit hex ids
+such as ``7b6477cb95`` (ScanNet++), numeric video ids as strings such as ``41069025``
+(ARKitScenes).
+
+:meth:`BenchmarkRegistry.load_default` reads the copy shipped with vst
+(``vst/scenes/data/benchmark_scenes.json``: the 288 VSI-Bench validation scenes) and, when the
+shared data folder is present, also the VSI-Bench metadata it was copied from (union of both, so
+the guard never shrinks). The shared folder is found, in order, from an explicit argument, the
+environment variable ``VST_SHARED_DATA``, or ``shared/data`` next to the repository.
+
+User lists (:meth:`BenchmarkRegistry.load_user_list`) add more scenes: a text file with one id
+per line (``#`` comments; ``dataset id`` or ``dataset,id`` lines name the dataset) or a JSON file
+(a list of ids, a list of ``{"scene_id", "dataset", "benchmark"}`` records, or an object with a
+``"scenes"`` list as in the shipped file). An entry without a dataset matches that id in every
+dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ANY_DATASET",
+    "BENCHMARK_SCENES_FILE",
+    "SHARED_DATA_ENV",
+    "VSIBENCH",
+    "VSIBENCH_DATASETS",
+    "BenchmarkRegistry",
+    "benchmark_file_payload",
+    "default_shared_data_dir",
+    "normalize_dataset",
+    "normalize_scene_id",
+    "vsibench_meta_dir",
+    "vsibench_scene_records",
+]
+
+SHARED_DATA_ENV = "VST_SHARED_DATA"
+"""Environment variable naming the shared data folder (the one holding ``vsibench-meta/``)."""
+
+BENCHMARK_SCENES_FILE = Path(__file__).resolve().parent / "data" / "benchmark_scenes.json"
+"""The registry shipped with vst (regenerate with :func:`benchmark_file_payload`)."""
+
+VSIBENCH = "vsibench"
+VSIBENCH_DATASETS = ("scannet", "scannetpp", "arkitscenes")
+"""Datasets of VSI-Bench, in the order of their metadata files."""
+
+VSIBENCH_SOURCE = (
+    "vision-x-nyu/thinking-in-space, data/meta_info/{scannet,scannetpp,arkitscenes}"
+    "_meta_info_val.json (Apache-2.0), copied from shared/data/vsibench-meta"
+)
+
+ANY_DATASET = "*"
+"""Dataset of entries that match a scene id in every dataset (user lists without a dataset)."""
+
+_DATASET_ALIASES = {
+    "scannet++": "scannetpp",
+    "scannet_pp": "scannetpp",
+    "scannetplusplus": "scannetpp",
+    "arkit": "arkitscenes",
+    "arkit_scenes": "arkitscenes",
+    "any": ANY_DATASET,
+    "": ANY_DATASET,
+}
+
+
+def normalize_dataset(dataset: str | None) -> str:
+    """Canonical dataset name: lower case, aliases resolved (``scannet++`` -> ``scannetpp``);
+    None or ``"*"`` -> :data:`ANY_DATASET`."""
+    if dataset is None:
+        return ANY_DATASET
+    name = str(dataset).strip().lower()
+    return _DATASET_ALIASES.get(name, name)
+
+
+def normalize_scene_id(scene_id: Any) -> str:
+    """A scene id as a stripped string (ARKitScenes ids may come as ints). Raises ValueError
+    for an empty id, a float, or anything that is neither a string nor an int."""
+    if isinstance(scene_id, bool) or not isinstance(scene_id, str | int):
+        raise ValueError(f"scene id must be a string or an int, got {scene_id!r}")
+    text = str(scene_id).strip()
+    if not text:
+        raise ValueError("scene id must not be empty")
+    return text
+
+
+def default_shared_data_dir(shared_data: str | Path | None = None) -> Path | None:
+    """The shared data folder: ``shared_data`` if given, else ``$VST_SHARED_DATA``, else
+    ``shared/data`` next to the repository. None if the chosen folder does not exist."""
+    if shared_data is not None:
+        path = Path(shared_data)
+    elif os.environ.get(SHARED_DATA_ENV):
+        path = Path(os.environ[SHARED_DATA_ENV])
+    else:
+        import vst
+
+        # src/vst/__init__.py -> parents[2] is the repository; shared/ lives next to it.
+        path = Path(vst.__file__).resolve().parents[2].parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def vsibench_meta_dir(shared_data: str | Path | None = None) -> Path | None:
+    """The ``vsibench-meta`` folder (holding ``*_meta_info_val.json``), or None if absent.
+
+    ``shared_data`` may name the shared data folder or the ``vsibench-meta`` folder itself."""
+    if shared_data is not None and Path(shared_data).is_dir():
+        given = Path(shared_data)
+        if any(given.glob("*_meta_info_val.json")):
+            return given
+    base = default_shared_data_dir(shared_data)
+    if base is None:
+        return None
+    meta = base / "vsibench-meta"
+    return meta if any(meta.glob("*_meta_info_val.json")) else None
+
+
+def vsibench_scene_records(meta_dir: str | Path) -> list[dict[str, str]]:
+    """``{"scene_id", "dataset", "benchmark"}`` for every scene of the VSI-Bench metadata files in
+    ``meta_dir``, sorted by dataset (in :data:`VSIBENCH_DATASETS` order) then scene id.
+
+    The dataset is each entry's ``dataset`` field (the file name's prefix if missing). Raises
+    FileNotFoundError if the folder holds no metadata file, ValueError for an unreadable one."""
+    meta_dir = Path(meta_dir)
+    files = sorted(meta_dir.glob("*_meta_info_val.json"))
+    if not files:
+        raise FileNotFoundError(f"no *_meta_info_val.json file in {meta_dir}")
+    seen: set[tuple[str, str]] = set()
+    for path in files:
+        file_dataset = normalize_dataset(path.name.split("_meta_info")[0])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read VSI-Bench metadata {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected an object of scenes, got {type(data).__name__}")
+        for scene_id, entry in data.items():
+            dataset = file_dataset
+            if isinstance(entry, dict) and entry.get("dataset"):
+                dataset = normalize_dataset(entry["dataset"])
+            seen.add((dataset, normalize_scene_id(scene_id)))
+    order = {d: i for i, d in enumerate(VSIBENCH_DATASETS)}
+    keys = sorted(seen, key=lambda k: (order.get(k[0], len(order)), k[0], k[1]))
+    return [{"scene_id": s, "dataset": d, "benchmark": VSIBENCH} for d, s in keys]
+
+
+def benchmark_file_payload(meta_dir: str | Path) -> dict[str, Any]:
+    """The content of the shipped ``benchmark_scenes.json``, derived from ``meta_dir``.
+
+    Regenerate the file with::
+
+        json.dump(benchmark_file_payload(meta_dir), open(BENCHMARK_SCENES_FILE, "w"), indent=1)
+    """
+    records = vsibench_scene_records(meta_dir)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["dataset"]] = counts.get(r["dataset"], 0) + 1
+    return {
+        "description": (
+            "Scenes used by evaluation benchmarks; vst excludes them from training data "
+            "(vst.scenes.splits.BenchmarkRegistry)."
+        ),
+        "source": VSIBENCH_SOURCE,
+        "benchmarks": {
+            VSIBENCH: {
+                "split": "val",
+                "scenes_per_dataset": counts,
+                "url": "https://github.com/vision-x-nyu/thinking-in-space",
+                "license": "Apache-2.0",
+            }
+        },
+        "scenes": records,
+    }
+
+
+class BenchmarkRegistry:
+    """Scenes used by evaluation benchmarks: ``(dataset, scene_id) -> {benchmark, ...}``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], set[str]] = {}
+        self._by_id: dict[str, set[str]] = {}  # scene id -> datasets having it
+        self.sources: list[str] = []
+        """Where the entries came from (files), in load order."""
+
+    # -- building ---------------------------------------------------------------------------
+    @classmethod
+    def load_default(
+        cls, shared_data: str | Path | None = None, *, use_shared: bool = True
+    ) -> BenchmarkRegistry:
+        """The shipped registry, plus the VSI-Bench metadata in the shared data folder when it
+        is found (``shared_data``, ``$VST_SHARED_DATA`` or ``shared/data`` next to the repo) and
+        ``use_shared`` is true."""
+        reg = cls()
+        reg.load_file(BENCHMARK_SCENES_FILE)
+        if use_shared:
+            meta = vsibench_meta_dir(shared_data)
+            if meta is not None:
+                reg.add_records(vsibench_scene_records(meta))
+                reg.sources.append(str(meta))
+        return reg
+
+    @classmethod
+    def from_vsibench_meta(cls, meta_dir: str | Path) -> BenchmarkRegistry:
+        """A registry of the VSI-Bench scenes listed by the metadata files in ``meta_dir``."""
+        reg = cls()
+        reg.add_records(vsibench_scene_records(meta_dir))
+        reg.sources.append(str(meta_dir))
+        return reg
+
+    def add(self, dataset: str | None, scene_id: Any, benchmark: str) -> None:
+        """Record that ``benchmark`` uses scene ``scene_id`` of ``dataset`` (None: any dataset)."""
+        ds = normalize_dataset(dataset)
+        sid = normalize_scene_id(scene_id)
+        bench = str(benchmark).strip()
+        if not bench:
+            raise ValueError(f"benchmark name must not be empty (scene {sid!r})")
+        self._entries.setdefault((ds, sid), set()).add(bench)
+        self._by_id.setdefault(sid, set()).add(ds)
+
+    def add_records(self, records: Iterable[dict[str, Any]], benchmark: str = "user") -> int:
+        """Add ``{"scene_id", "dataset"?, "benchmark"?}`` records; returns how many."""
+        n = 0
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict) or "scene_id" not in rec:
+                raise ValueError(f"record {i} must be an object with a 'scene_id', got {rec!r}")
+            self.add(rec.get("dataset"), rec["scene_id"], rec.get("benchmark") or benchmark)
+            n += 1
+        return n
+
+    def load_file(self, path: str | Path) -> int:
+        """Add the scenes of a registry JSON file (an object with a ``"scenes"`` list, as the
+        shipped file). Returns how many entries were read."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read benchmark registry {path}: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("scenes"), list):
+            raise ValueError(f"{path}: expected an object with a 'scenes' list")
+        try:
+            n = self.add_records(data["scenes"])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        self.sources.append(str(path))
+        return n
+
+    def load_user_list(
+        self, path: str | Path, benchmark: str = "user", dataset: str | None = None
+    ) -> int:
+        """Add the scene ids of a text or JSON file under ``benchmark`` (records in a JSON file
+        may name their own). ``dataset`` applies to ids that name none (default: any dataset).
+
+        Text: one id per line, blank lines and ``#`` comments ignored; a line ``dataset id`` or
+        ``dataset,id`` names the dataset. JSON: a list of ids or records, or an object with a
+        ``"scenes"`` list. Returns how many entries were added."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read scene list {path}: {exc}") from exc
+        entries: list[dict[str, Any]] = []
+        stripped = text.lstrip()
+        if path.suffix.lower() == ".json" or stripped.startswith(("[", "{")):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: invalid JSON: {exc}") from exc
+            if isinstance(data, dict):
+                data = data.get("scenes")
+            if not isinstance(data, list):
+                raise ValueError(f"{path}: expected a list of scene ids or a 'scenes' list")
+            for item in data:
+                if isinstance(item, dict):
+                    entries.append({"dataset": dataset, **item})
+                else:
+                    entries.append({"scene_id": item, "dataset": dataset})
+        else:
+            for lineno, raw in enumerate(text.splitlines(), 1):
+                line = raw.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                parts = [p for p in line.replace(",", " ").split() if p]
+                if len(parts) == 1:
+                    entries.append({"scene_id": parts[0], "dataset": dataset})
+                elif len(parts) == 2:
+                    entries.append({"dataset": parts[0], "scene_id": parts[1]})
+                else:
+                    raise ValueError(
+                        f"{path}:{lineno}: expected 'id' or 'dataset id', got {raw.strip()!r}"
+                    )
+        try:
+            n = self.add_records(entries, benchmark=benchmark)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        self.sources.append(str(path))
+        return n
+
+    # -- queries ----------------------------------------------------------------------------
+    def lookup(self, scene_id: Any, dataset: str | None = None) -> list[str]:
+        """Sorted names of the benchmarks using ``scene_id`` ([] if none). With ``dataset``,
+        only entries of that dataset (or of any dataset) count; without, every dataset's do."""
+        try:
+            sid = normalize_scene_id(scene_id)
+        except ValueError:
+            return []
+        datasets = self._by_id.get(sid, set())
+        if dataset is not None:
+            wanted = normalize_dataset(dataset)
+            if wanted != ANY_DATASET:
+                datasets = datasets & {wanted, ANY_DATASET}
+        found: set[str] = set()
+        for ds in datasets:
+            found |= self._entries[(ds, sid)]
+        return sorted(found)
+
+    def is_benchmark_scene(self, scene: Any, dataset: str | None = None) -> bool:
+        """Whether a benchmark uses this scene: a scene id (with optional ``dataset``) or a
+        :class:`~vst.scenes.Scene` (its ``id`` and ``source``)."""
+        if hasattr(scene, "id") and hasattr(scene, "source"):
+            return bool(self.lookup(scene.id, dataset if dataset is not None else scene.source))
+        return bool(self.lookup(scene, dataset))
+
+    def scenes(
+        self, benchmark: str | None = None, dataset: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Sorted ``(dataset, scene_id)`` pairs, optionally of one benchmark and/or dataset."""
+        ds = None if dataset is None else normalize_dataset(dataset)
+        return sorted(
+            key
+            for key, benches in self._entries.items()
+            if (benchmark is None or benchmark in benches) and (ds is None or key[0] == ds)
+        )
+
+    def counts(self, benchmark: str | None = None) -> dict[str, int]:
+        """Number of scenes per dataset (sorted by dataset), optionally of one benchmark."""
+        out: dict[str, int] = {}
+        for ds, _ in self.scenes(benchmark):
+            out[ds] = out.get(ds, 0) + 1
+        return out
+
+    @property
+    def benchmarks(self) -> list[str]:
+        """Sorted names of every benchmark in the registry."""
+        return sorted(set().union(*self._entries.values())) if self._entries else []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.scenes())
+
+    def __contains__(self, scene_id: object) -> bool:
+        return bool(self.lookup(scene_id))
+
+    def __repr__(self) -> str:
+        return f"BenchmarkRegistry({len(self)} scenes, benchmarks={self.benchmarks})"

@@ -117,9 +117,7 @@ class FrameObjects:
 
     def __init__(self, view: FrameView):
         self._view = weakref.ref(view)
-        self._depth: dict[int, float] = {}
         self._box: dict[int, tuple[int, int, int, int]] = {}
-        self._pixel: dict[int, tuple[int, int]] = {}
 
     @property
     def view(self) -> FrameView:
@@ -129,10 +127,8 @@ class FrameObjects:
         return view
 
     def depth(self, object_id: int) -> float:
-        """:meth:`FrameView.object_depth` (median visible z-depth, m), cached."""
-        if object_id not in self._depth:
-            self._depth[object_id] = self.view.object_depth(object_id)
-        return self._depth[object_id]
+        """:meth:`FrameView.object_depth` (median visible z-depth, m; cached by the view)."""
+        return self.view.object_depth(object_id)
 
     def model_box(self, object_id: int) -> tuple[int, int, int, int]:
         """:meth:`FrameView.model_bbox2d`, cached."""
@@ -141,10 +137,8 @@ class FrameObjects:
         return self._box[object_id]
 
     def pixel(self, object_id: int) -> tuple[int, int]:
-        """:meth:`FrameView.inner_pixel` ``(u, v)`` in frame pixels, cached."""
-        if object_id not in self._pixel:
-            self._pixel[object_id] = self.view.inner_pixel(object_id)
-        return self._pixel[object_id]
+        """:meth:`FrameView.inner_pixel` ``(u, v)`` in frame pixels (cached by the view)."""
+        return self.view.inner_pixel(object_id)
 
     def model_point(self, object_id: int) -> tuple[int, int]:
         """:meth:`pixel` mapped to model-image pixels."""

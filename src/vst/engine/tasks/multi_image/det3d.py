@@ -40,13 +40,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext
-from vst.engine.detection import answer_order, box_list
+from vst.engine.detection import category_answer
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.geometry.boxes import world_boxes_to_camera
-from vst.geometry.text import box3d_to_text
 from vst.scenes.model import Frame, Scene
 
 CAMERA_LEADS: tuple[str, ...] = (
@@ -204,12 +203,9 @@ class MultiViewDet3DTask(Task):
             pool = REQUESTS if t == 0 else REQUESTS + FOLLOW_UPS
             phrasing = int(rng.integers(len(pool)))
             request = pool[phrasing].format(label=label)
-            ids = cats[label]
-            boxes = np.stack([mv.box_ref(i) for i in ids])
-            order = answer_order(boxes, ids)
-            ids = [ids[i] for i in order]
-            boxes = boxes[order]
-            answer = box3d_to_text(boxes, [label] * len(ids))
+            ids, answer, turn_truth = category_answer(
+                label, cats[label], np.stack([mv.box_ref(i) for i in cats[label]])
+            )
             if t == 0:
                 text = "\n".join(
                     [
@@ -238,7 +234,7 @@ class MultiViewDet3DTask(Task):
                     "phrasing": phrasing,
                 }
             )
-            ground_truth = [{"bbox_3d": b, "label": label} for b in box_list(boxes)]
+            ground_truth = turn_truth
         meta = {
             "scene_id": mv.scene.id,
             "frame_ids": mv.frame_ids,
@@ -274,5 +270,4 @@ class MultiViewDet3DTask(Task):
             if scene.objects[index[oid]].label != turn["label"]:
                 raise ValueError(f"object {oid} is not a {turn['label']!r}")
         boxes = world_boxes_to_camera(scene.boxes[[index[i] for i in ids]], frame.world_to_cam)
-        order = answer_order(boxes, ids)
-        return box3d_to_text(boxes[order], [turn["label"]] * len(ids))
+        return category_answer(turn["label"], ids, boxes)[1]

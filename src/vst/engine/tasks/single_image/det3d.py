@@ -38,11 +38,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext, FrameView
-from vst.engine.detection import answer_order, box_list
+from vst.engine.detection import category_answer
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
-from vst.geometry.text import box3d_to_text
 from vst.scenes.model import Scene
 
 REQUESTS = (
@@ -158,12 +157,9 @@ class Det3DTask(Task):
             pool = REQUESTS if t == 0 else REQUESTS + FOLLOW_UPS
             phrasing = int(rng.integers(len(pool)))
             request = pool[phrasing].format(label=label)
-            ids = cats[label]
-            boxes = np.stack([view.box_cam(i) for i in ids])
-            order = answer_order(boxes, ids)
-            ids = [ids[i] for i in order]
-            boxes = boxes[order]
-            answer = box3d_to_text(boxes, [label] * len(ids))
+            ids, answer, turn_truth = category_answer(
+                label, cats[label], np.stack([view.box_cam(i) for i in cats[label]])
+            )
             if t == 0:
                 text = "\n".join([uview.preamble(preamble), OUTPUT_LINES[output_line], request])
                 messages.append(user(uview.image, text))
@@ -172,7 +168,7 @@ class Det3DTask(Task):
             messages.append(assistant(answer))
             turns.append({"label": label, "object_ids": ids, "phrasing": phrasing})
             # the reward checks the last turn only
-            ground_truth = [{"bbox_3d": b, "label": label} for b in box_list(boxes)]
+            ground_truth = turn_truth
         meta = {
             "scene_id": scene.id,
             "frame_ids": [view.frame.id],
@@ -205,5 +201,4 @@ class Det3DTask(Task):
             if scene.objects[index[oid]].label != turn["label"]:
                 raise ValueError(f"object {oid} is not a {turn['label']!r}")
         boxes = scene.boxes_in_camera(frame)[[index[i] for i in ids]]
-        order = answer_order(boxes, ids)
-        return box3d_to_text(boxes[order], [turn["label"]] * len(ids))
+        return category_answer(turn["label"], ids, boxes)[1]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -34,6 +34,7 @@ from PIL import Image
 from vst.engine.choices import LETTERS
 from vst.engine.context import EngineContext
 from vst.engine.multiview import MultiView, frame_pairs
+from vst.engine.registry import Task, TaskNeeds
 from vst.engine.tasks.single_image._refer import box_text, frame_objects, point_text
 from vst.engine.visual_prompts import BoxMark, PointMark, draw_marks, pick_colors
 from vst.scenes.model import Scene
@@ -209,3 +210,36 @@ def render_pair(mv: MultiView, refs: Sequence[XRef]) -> list[Image.Image]:
         shared = view.shared_model_image()
         out.append(draw_marks(shared, marks) if marks else shared)
     return out
+
+
+class CompassTask(Task):
+    """Shared set-up of the floor-direction tasks (``mi_object_object``, ``mi_camera_object``,
+    ``mi_camera_camera``): their common settings, and the per-scene enumeration (frame pairs,
+    then the subclass's :meth:`candidates` tables), memoised once per scene and context."""
+
+    scenario = "multi_image"
+    needs = TaskNeeds(mask=True, min_frames=2)
+    version = "1"
+
+    MARGIN_DEG: ClassVar[float] = 10.0
+    """Angles closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""
+    N_OPTIONS: ClassVar[int] = 4
+    """Options of a direction ``mcq`` (the answer and 3 other directions)."""
+    STYLES: ClassVar[tuple[str, ...]] = ("mcq", "exact")
+    MIN_SHARED: ClassVar[int] = 1
+    MIN_UNIQUE: ClassVar[int] = 1
+    ATTEMPTS_PER_SAMPLE: ClassVar[int] = 5
+    """Give up after this many draws per requested sample (duplicates of small scenes)."""
+
+    def candidates(self, pairs: Sequence[Pair]) -> Any:
+        """Every askable question of the scene's pairs, as tables (defined per task)."""
+        raise NotImplementedError
+
+    def scene_tables(self, scene: Scene, ctx: EngineContext) -> tuple[list[Pair], Any]:
+        """``(pairs, candidates(pairs))`` of ``scene`` (deterministic: computed once per scene
+        and context)."""
+        pairs = ctx.memo(
+            (self.name, "pairs", scene.id),
+            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
+        )
+        return pairs, ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))

@@ -39,7 +39,7 @@ import numpy as np
 
 from vst.engine.choices import pick
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
@@ -54,12 +54,11 @@ from vst.engine.tasks.multi_image._compass import (
     mcq_options,
     sector,
 )
-from vst.engine.tasks.multi_image._compass_refer import Pair, scene_pairs
+from vst.engine.tasks.multi_image._compass_refer import CompassTask, Pair
 from vst.engine.tasks.multi_image.object_object import EXACT_SUFFIXES, MCQ_SUFFIXES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("position", "heading")
-STYLES: tuple[str, ...] = ("mcq", "exact")
 
 POSITION_TEMPLATES: tuple[str, ...] = (
     "Where is the camera of image {t} relative to the camera of image {o}, from the point of "
@@ -105,29 +104,18 @@ def heading_turn(first_pose: np.ndarray, second_pose: np.ndarray) -> float:
 
 
 @register
-class CameraCamera(Task):
+class CameraCamera(CompassTask):
     """Relative position and facing of the two cameras of an image pair."""
 
     name = "mi_camera_camera"
-    scenario = "multi_image"
-    needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
-
-    MARGIN_DEG: ClassVar[float] = 10.0
-    """Angles closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""
     MIN_DISPLACEMENT: ClassVar[float] = 0.3
     """``position``: the cameras' floor distance (m) must be at least this."""
     MAX_ROLL_DEG: ClassVar[float] = 30.0
     """``position``: the observer's image X axis may leave the horizontal by at most this."""
     MIN_AXIS_HORIZONTAL: ClassVar[float] = 0.5
     """Both optical axes need at least this horizontal part (tilt <= 60 degrees)."""
-    N_OPTIONS: ClassVar[int] = 4
     KINDS: ClassVar[tuple[str, ...]] = KINDS
     KIND_WEIGHTS: ClassVar[tuple[float, ...]] = (0.5, 0.5)
-    STYLES: ClassVar[tuple[str, ...]] = STYLES
-    MIN_SHARED: ClassVar[int] = 1
-    MIN_UNIQUE: ClassVar[int] = 1
-    ATTEMPTS_PER_SAMPLE: ClassVar[int] = 5
 
     def candidates(self, pairs: Sequence[Pair]) -> dict[str, np.ndarray]:
         """Every askable question as integer rows over ``pairs``: ``position`` ->
@@ -162,12 +150,7 @@ class CameraCamera(Task):
         those available, then a pair."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        # per-scene enumeration, deterministic: computed once per scene and context
-        pairs = ctx.memo(
-            (self.name, "pairs", scene.id),
-            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
-        )
-        tables = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
+        pairs, tables = self.scene_tables(scene, ctx)
         kinds = [k for k in self.KINDS if len(tables[k])]
         if not kinds:
             return

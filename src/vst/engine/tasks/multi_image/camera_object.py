@@ -38,7 +38,7 @@ import numpy as np
 
 from vst.engine.choices import pick
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
@@ -54,17 +54,16 @@ from vst.engine.tasks.multi_image._compass import (
     sector,
 )
 from vst.engine.tasks.multi_image._compass_refer import (
+    CompassTask,
     Pair,
     available_modes,
     refer_across,
     render_pair,
-    scene_pairs,
 )
 from vst.engine.tasks.multi_image.object_object import EXACT_SUFFIXES, MCQ_SUFFIXES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("facing", "object_north", "distance")
-STYLES: tuple[str, ...] = ("mcq", "exact")
 
 FACING_TEMPLATES: tuple[str, ...] = (
     "The camera that took image 1 faces north. In which direction is {c} from that camera?",
@@ -118,29 +117,18 @@ def camera_distance(scene: Scene, frame_id: str, target: int) -> float:
 
 
 @register
-class CameraObject(Task):
+class CameraObject(CompassTask):
     """Directions (compass, floor plane) and distances from camera 1 to objects."""
 
     name = "mi_camera_object"
-    scenario = "multi_image"
-    needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
-
-    MARGIN_DEG: ClassVar[float] = 10.0
-    """Bearings closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""
     MIN_FLOOR_DIST: ClassVar[float] = 0.3
     """Floor distances camera-A and camera-C (m) below this leave a direction undefined."""
     MIN_AXIS_HORIZONTAL: ClassVar[float] = 0.5
     """Camera 1's optical axis needs at least this horizontal part (tilt <= 60 degrees)."""
     MIN_DISTANCE: ClassVar[float] = 0.3
     """Numeric distance questions need at least this many metres."""
-    N_OPTIONS: ClassVar[int] = 4
     KINDS: ClassVar[tuple[str, ...]] = KINDS
     KIND_WEIGHTS: ClassVar[tuple[float, ...]] = (0.4, 0.4, 0.2)
-    STYLES: ClassVar[tuple[str, ...]] = STYLES
-    MIN_SHARED: ClassVar[int] = 1
-    MIN_UNIQUE: ClassVar[int] = 1
-    ATTEMPTS_PER_SAMPLE: ClassVar[int] = 5
 
     # -- candidates ------------------------------------------------------------------------
     def candidates(self, pairs: Sequence[Pair]) -> dict[str, np.ndarray]:
@@ -191,12 +179,7 @@ class CameraObject(Task):
         direction kind can ask, then a kind that can ask it (by :attr:`KIND_WEIGHTS`)."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        # per-scene enumeration, deterministic: computed once per scene and context
-        pairs = ctx.memo(
-            (self.name, "pairs", scene.id),
-            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
-        )
-        tables = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
+        pairs, tables = self.scene_tables(scene, ctx)
         dir_kinds = [k for k in ("facing", "object_north") if len(tables[k])]
         buckets = {k: {d: tables[k][tables[k][:, -1] == d] for d in range(8)} for k in dir_kinds}
         directions = sorted({d for k in dir_kinds for d in range(8) if len(buckets[k][d])})

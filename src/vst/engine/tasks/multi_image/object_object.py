@@ -44,7 +44,7 @@ import numpy as np
 
 from vst.engine.choices import format_options, letter_of, pick, shuffle_options
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
@@ -59,16 +59,15 @@ from vst.engine.tasks.multi_image._compass import (
     sector,
 )
 from vst.engine.tasks.multi_image._compass_refer import (
+    CompassTask,
     Pair,
     available_modes,
     refer_across,
     render_pair,
-    scene_pairs,
 )
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("direction", "distance", "closer")
-STYLES: tuple[str, ...] = ("mcq", "exact")
 
 DIRECTION_TEMPLATES: tuple[str, ...] = (
     "If {a} is north of {b}, which compass direction leads from {b} to {c}?",
@@ -156,16 +155,10 @@ def _triples(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @register
-class ObjectObject(Task):
+class ObjectObject(CompassTask):
     """Directions (compass, floor plane) and distances between objects across two images."""
 
     name = "mi_object_object"
-    scenario = "multi_image"
-    needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
-
-    MARGIN_DEG: ClassVar[float] = 10.0
-    """Bearings closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""
     MIN_FLOOR_DIST: ClassVar[float] = 0.3
     """Floor distances B-A and B-C (m) below this leave a direction undefined: skipped."""
     MAX_HEIGHT_SPREAD: ClassVar[float] = 1.0
@@ -176,15 +169,8 @@ class ObjectObject(Task):
     """``closer``: the two distances differ by at least this fraction of the larger..."""
     MIN_ABS_GAP: ClassVar[float] = 0.15
     """...and by at least this many metres."""
-    N_OPTIONS: ClassVar[int] = 4
-    """Options of a direction ``mcq`` (the answer and 3 other directions)."""
     KINDS: ClassVar[tuple[str, ...]] = KINDS
     KIND_WEIGHTS: ClassVar[tuple[float, ...]] = (0.6, 0.2, 0.2)
-    STYLES: ClassVar[tuple[str, ...]] = STYLES
-    MIN_SHARED: ClassVar[int] = 1
-    MIN_UNIQUE: ClassVar[int] = 1
-    ATTEMPTS_PER_SAMPLE: ClassVar[int] = 5
-    """Give up after this many draws per requested sample (duplicates of small scenes)."""
 
     # -- candidates ------------------------------------------------------------------------
     def candidates(self, pairs: Sequence[Pair]) -> dict[str, list[np.ndarray]]:
@@ -243,12 +229,7 @@ class ObjectObject(Task):
         can ask), direction answers drawn uniformly over the available directions."""
         if budget <= 0 or len(scene.frames) < 2:
             return
-        # per-scene enumeration, deterministic: computed once per scene and context
-        pairs = ctx.memo(
-            (self.name, "pairs", scene.id),
-            lambda: scene_pairs(ctx, scene, self.MIN_SHARED, self.MIN_UNIQUE),
-        )
-        raw = ctx.memo((self.name, "candidates", scene.id), lambda: self.candidates(pairs))
+        pairs, raw = self.scene_tables(scene, ctx)
         tables = {k: np.concatenate(v) if v else np.zeros((0, 5), int) for k, v in raw.items()}
         buckets = [tables["direction"][tables["direction"][:, 4] == d] for d in range(8)]
         buckets = [b for b in buckets if len(b)]

@@ -78,7 +78,8 @@ COMPARE_PHRASES: dict[tuple[str, bool], tuple[str, ...]] = {
 _FLAT: weakref.WeakKeyDictionary[FrameView, tuple[np.ndarray, np.ndarray]] = (
     weakref.WeakKeyDictionary()
 )
-"""Per-view cache of :meth:`DepthPoint.flat_mask` and its pixel indices."""
+"""Per-view cache of the pixels points may be drawn from (known depth, off the borders; see
+:meth:`DepthPoint._candidates`) and their flat indices."""
 
 TEMPLATES: tuple[str, ...] = (
     "The image shows {points}. Which point is {cmp}?",

@@ -328,7 +328,7 @@ def test_datasets_loads_messages_and_images(reference_run):
 
 def test_plan_keys_follow_inputs(tiny_task, tmp_path, scenes_root):
     cfg = _config(tmp_path, scenes_root)
-    dirs = resolve_sources(cfg)
+    dirs = resolve_sources(cfg).dirs
     units = plan_units(cfg, dirs)
     assert [len(u.scene_dirs) for u in units] == [1, 1, 1]
     assert plan_units(cfg, dirs) == units

@@ -18,7 +18,7 @@ import pytest
 from vst.geometry.boxes import box3d_corners
 from vst.geometry.cameras import depth_to_points, rotation_to_pan_tilt_roll
 from vst.scenes import load_scene, scene_problems
-from vst.scenes.sources.synthetic.annotate import (
+from vst.scenes.annotate import (
     points_in_convex,
     projected_box_hull,
     truncation,

@@ -59,6 +59,12 @@ def generate_cmd(
     tasks: str | None = typer.Option(
         None, "--tasks", help="Only these tasks (comma-separated names or globs)."
     ),
+    allow_benchmark_scenes: bool = typer.Option(
+        False,
+        "--allow-benchmark-scenes",
+        help="Include scenes of evaluation benchmarks (excluded by default: they leak into "
+        "the benchmark).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate VST samples from scenes into Parquet shards (resumable: rerun to continue)."""
@@ -67,8 +73,10 @@ def generate_cmd(
 
     try:
         cfg = load_config(config)
-        if any(v is not None for v in (out, seed, workers, strict, tasks)):
+        allow = True if allow_benchmark_scenes else None
+        if any(v is not None for v in (out, seed, workers, strict, tasks, allow)):
             cfg = cfg.with_overrides(
+                allow_benchmark_scenes=allow,
                 output=out,
                 seed=seed,
                 workers=workers,
@@ -94,6 +102,20 @@ def generate_cmd(
         f"shards: {report.shards_written} written, {report.shards_reused} reused; "
         f"scenes: {report.scenes_used} of {report.scenes_total} used"
     )
+    if report.excluded_benchmark_scenes:
+        console.print(
+            f"[yellow]leakage guard[/yellow]: {len(report.excluded_benchmark_scenes)} benchmark "
+            "scene(s) excluded (listed in the report; --allow-benchmark-scenes includes them)",
+            highlight=False,
+        )
+    if report.included_benchmark_scenes:
+        console.print(
+            f"[red]leakage guard overridden[/red]: {len(report.included_benchmark_scenes)} "
+            "benchmark scene(s) included",
+            highlight=False,
+        )
+    for imp in report.imports:
+        console.print(f"import: {imp['summary']}", markup=False, highlight=False)
     for s in report.skipped_scenes:
         console.print(f"[yellow]skipped scene[/yellow] {s['dir']}:", highlight=False)
         for r in s["reasons"][:5]:

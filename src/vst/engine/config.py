@@ -7,6 +7,9 @@ Example (``configs/demo.yaml``)::
     sources:
       - {kind: synthetic, num_scenes: 3, width: 320, height: 240}   # -> <output>/scenes
       - {kind: scenes, path: data/my_scenes}                        # existing scene dirs
+      - {kind: arkitscenes, path: /data/ARKitScenes/raw/Training,  # a dataset, imported into
+         options: {frame_stride: 10}, limit: 50}                  #   <output>/scenes/<kind>-<i>
+    benchmark_guard: {allow_benchmark_scenes: false}   # evaluation scenes stay out (default)
     samples_per_scene: 40            # split over tasks by weight (tasks without per_scene)
     tasks:
       - {name: "si_*", weight: 1.0}  # glob over registered task names
@@ -76,15 +79,80 @@ class SyntheticSource(BaseModel):
 
 class ScenesSource(BaseModel):
     """Existing scene directories: ``path`` is a scene directory or a folder holding several
-    (found recursively)."""
+    (found recursively); ``scenes`` keeps only those (directory names or scene ids)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["scenes"]
     path: Path
+    scenes: list[str] | None = Field(None, min_length=1)
 
 
-Source = Annotated[SyntheticSource | ScenesSource, Field(discriminator="kind")]
+def _format_names() -> tuple[str, ...]:
+    from vst.scenes.sources.formats import format_names
+
+    return tuple(format_names())
+
+
+class DatasetSource(BaseModel):
+    """A public dataset in its own on-disk format (``kind`` = a format of ``vst scenes import``:
+    omni3d, embodiedscan, arkitscenes, scannetpp, hypersim, images, vsibench-meta), imported
+    resumably into ``<output>/scenes/<kind>-<index>``. ``options`` are the reader's options,
+    ``scenes`` selects scenes by id (an explicit choice: a benchmark scene there is an error
+    unless ``benchmark_guard.allow_benchmark_scenes``), ``limit`` keeps the first N."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal[_format_names()]  # type: ignore[valid-type]
+    path: Path
+    options: dict[str, Any] = Field(default_factory=dict)
+    scenes: list[str] | None = Field(None, min_length=1)
+    limit: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check_options(self) -> DatasetSource:
+        from vst.scenes.sources.base import format_option_errors
+        from vst.scenes.sources.formats import get_reader_class
+
+        try:
+            get_reader_class(self.kind).Options(**self.options)
+        except ValidationError as exc:
+            raise ValueError(
+                f"invalid {self.kind} option(s): {format_option_errors(exc)}"
+            ) from None
+        return self
+
+    def reader(self):
+        """The :class:`~vst.scenes.sources.base.SceneReader` of this source."""
+        from vst.scenes.sources.formats import get_reader_class
+
+        return get_reader_class(self.kind)(self.path, self.options)
+
+
+Source = Annotated[SyntheticSource | ScenesSource | DatasetSource, Field(discriminator="kind")]
+
+
+class BenchmarkGuardConfig(BaseModel):
+    """The benchmark-leakage guard (:mod:`vst.scenes.guard`): scenes of evaluation benchmarks
+    found in a source are excluded and reported; naming one explicitly is an error unless
+    ``allow_benchmark_scenes``. ``benchmarks`` restricts the guard to those benchmarks (None:
+    all shipped ones); ``extra_lists`` adds user scene lists (text or JSON files)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allow_benchmark_scenes: bool = False
+    benchmarks: list[str] | None = None
+    extra_lists: list[Path] = Field(default_factory=list)
+
+    def guard(self):
+        """A fresh :class:`~vst.scenes.guard.BenchmarkGuard` with these settings."""
+        from vst.scenes.guard import BenchmarkGuard
+
+        return BenchmarkGuard.default(
+            allow=self.allow_benchmark_scenes,
+            benchmarks=self.benchmarks,
+            extra_lists=list(self.extra_lists),
+        )
 
 
 class TaskSpec(BaseModel):
@@ -129,6 +197,7 @@ class EngineConfig(BaseModel):
     scenes_per_shard: int = Field(16, ge=1)
     workers: int = Field(1, ge=1)
     strict: bool = Field(False, description="Fail on an invalid scene instead of skipping it.")
+    benchmark_guard: BenchmarkGuardConfig = Field(default_factory=BenchmarkGuardConfig)
 
     @field_validator("image_format", mode="before")
     @classmethod
@@ -227,6 +296,7 @@ class EngineConfig(BaseModel):
         workers: int | None = None,
         strict: bool | None = None,
         tasks: list[str] | None = None,
+        allow_benchmark_scenes: bool | None = None,
         where: str = "overrides",
     ) -> EngineConfig:
         """A validated copy with command-line overrides. ``tasks`` (names or globs) keeps only
@@ -242,6 +312,11 @@ class EngineConfig(BaseModel):
             data["workers"] = workers
         if strict is not None:
             data["strict"] = strict
+        if allow_benchmark_scenes is not None:
+            data["benchmark_guard"] = {
+                **data["benchmark_guard"],
+                "allow_benchmark_scenes": allow_benchmark_scenes,
+            }
         if tasks is not None:
             known = {t["name"]: t for t in data["tasks"]}
             picked: dict[str, dict[str, Any]] = {}

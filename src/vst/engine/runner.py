@@ -134,29 +134,115 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@dataclass
+class SourcesResolved:
+    """Scene directories of a run's sources, and what the guard and the imports did."""
+
+    dirs: list[Path]
+    excluded_benchmark: list[dict[str, Any]] = field(default_factory=list)
+    included_benchmark: list[dict[str, Any]] = field(default_factory=list)
+    imports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _scene_header(scene_dir: Path) -> tuple[str, str, str]:
+    """``(scene id, dataset, native id)`` from a scene directory's ``scene.json``."""
+    try:
+        rec = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
+        attrs = rec.get("attributes") or {}
+        sid = str(rec.get("id", scene_dir.name))
+        return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid))
+    except (OSError, ValueError, AttributeError):
+        return scene_dir.name, "", scene_dir.name  # unreadable: the unit reports it
+
+
+def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
+    """Scene directories of a ``scenes`` source, filtered by its ``scenes`` list and the
+    guard (a path that is one scene directory, or a ``scenes`` list, is an explicit choice)."""
+    from vst.scenes.guard import BenchmarkSceneError
+
+    where = f"sources.{i} ({src.path})"
+    if not src.path.exists():
+        raise EngineError(f"sources.{i}: scenes path {src.path} does not exist")
+    found = find_scene_dirs(src.path)
+    if not found:
+        raise EngineError(
+            f"sources.{i}: no scene directories (folders with {SCENE_FILE}) under {src.path}"
+        )
+    explicit = src.scenes is not None or (src.path / SCENE_FILE).is_file()
+    headers = {d: _scene_header(d) for d in found}
+    if src.scenes is not None:
+        wanted = set(src.scenes)
+        found = [d for d in found if d.name in wanted or headers[d][0] in wanted]
+        missing = wanted - {d.name for d in found} - {headers[d][0] for d in found}
+        if missing:
+            raise EngineError(f"{where}: no scene named {', '.join(sorted(missing))}")
+    kept = []
+    for d in found:
+        sid, dataset, native = headers[d]
+        try:
+            if guard.admit(sid, dataset, native, explicit=explicit, source=where):
+                kept.append(d)
+        except BenchmarkSceneError as exc:
+            raise EngineError(str(exc)) from None
+    return kept
+
+
+def _import_dataset(
+    config: EngineConfig, src: Any, i: int, guard: Any, on_scene: Callable | None
+) -> tuple[list[Path], dict[str, Any]]:
+    """Import a dataset source into ``<output>/scenes/<kind>-<i>`` (resumable)."""
+    from vst.scenes.guard import BenchmarkSceneError
+    from vst.scenes.sources.importer import import_scenes
+
+    where = f"sources.{i} ({src.kind} {src.path})"
+    try:
+        reader = src.reader()
+        result = import_scenes(
+            reader,
+            config.scenes_dir / f"{src.kind}-{i}",
+            scenes=src.scenes,
+            limit=src.limit,
+            guard=guard,
+            where=where,
+            on_scene=(lambda sid, status: on_scene(Path(sid), status == "failed"))
+            if on_scene
+            else None,
+        )
+    except BenchmarkSceneError as exc:
+        raise EngineError(str(exc)) from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise EngineError(f"{where}: {exc}") from None
+    summary = result.to_dict()
+    summary["summary"] = result.summary()
+    return result.scene_dirs(), summary
+
+
 def resolve_sources(
     config: EngineConfig, on_scene: Callable[[Path, bool], None] | None = None
-) -> list[Path]:
-    """Scene directories of every source (synthesising synthetic ones), deduplicated and sorted
-    by (directory name, path)."""
+) -> SourcesResolved:
+    """Scene directories of every source (synthesising synthetic ones, importing datasets),
+    benchmark scenes excluded by the guard, deduplicated and sorted by (directory name, path)."""
+    guard = config.benchmark_guard.guard()
     dirs: list[Path] = []
+    imports = []
     synthetic = [s for s in config.sources if s.kind == "synthetic"]
     for i, src in enumerate(config.sources):
         if src.kind == "synthetic":
             out = config.scenes_dir if len(synthetic) == 1 else config.scenes_dir / f"source-{i}"
             dirs.extend(_synthesise(src.synth_config(config.seed), out, config.workers, on_scene))
+        elif src.kind == "scenes":
+            dirs.extend(_existing_scene_dirs(src, i, guard))
         else:
-            if not src.path.exists():
-                raise EngineError(f"sources.{i}: scenes path {src.path} does not exist")
-            found = find_scene_dirs(src.path)
-            if not found:
-                raise EngineError(
-                    f"sources.{i}: no scene directories (folders with {SCENE_FILE}) under "
-                    f"{src.path}"
-                )
+            found, summary = _import_dataset(config, src, i, guard, on_scene)
             dirs.extend(found)
+            imports.append({"source": i, **summary})
     unique = {str(d.resolve()): d for d in dirs}
-    return sorted(unique.values(), key=lambda d: (d.name, str(d.resolve())))
+    return SourcesResolved(
+        dirs=sorted(unique.values(), key=lambda d: (d.name, str(d.resolve()))),
+        excluded_benchmark=[e.to_dict() for e in guard.excluded],
+        included_benchmark=[e.to_dict() for e in guard.included],
+        imports=imports,
+    )
 
 
 SYNTH_CHUNK = 4
@@ -495,6 +581,9 @@ class Report:
     duplicate_scene_ids: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     shards: list[dict[str, Any]] = field(default_factory=list)
+    excluded_benchmark_scenes: list[dict[str, Any]] = field(default_factory=list)
+    included_benchmark_scenes: list[dict[str, Any]] = field(default_factory=list)
+    imports: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, res: UnitResult) -> None:
         self.shards_reused += res.reused
@@ -553,6 +642,12 @@ class Report:
             + (f", {len(self.stale_removed)} stale removed" if self.stale_removed else "")
             + ")",
             f"- samples: {self.samples_total} ({self.bytes_total / 1e6:.1f} MB)",
+            f"- benchmark scenes excluded (leakage guard): {len(self.excluded_benchmark_scenes)}"
+            + (
+                f"; included by override: {len(self.included_benchmark_scenes)}"
+                if self.included_benchmark_scenes
+                else ""
+            ),
         ]
         if "wall" in self.timings:
             lines.append(f"- wall time: {self.timings['wall']:.1f} s")
@@ -567,6 +662,29 @@ class Report:
             shown = ", ".join(f"{k}: {v} ({100 * v / total:.0f}%)" for k, v in top[:12])
             more = f", ... {len(top) - 12} more values" if len(top) > 12 else ""
             lines.append(f"- **{t}**: {shown}{more}")
+        for title, entries in (
+            ("Benchmark scenes excluded (leakage guard)", self.excluded_benchmark_scenes),
+            ("Benchmark scenes included (override)", self.included_benchmark_scenes),
+        ):
+            if entries:
+                lines += ["", f"## {title}", ""]
+                for e in entries[:200]:
+                    lines.append(
+                        f"- {e['dataset']} `{e['native_id']}`: {', '.join(e['benchmarks'])}"
+                        f" ({e['source']})"
+                    )
+                if len(entries) > 200:
+                    lines.append(f"- ... and {len(entries) - 200} more (see report.json)")
+        for imp in self.imports:
+            lines += ["", f"## Import of sources.{imp['source']} ({imp['format']})", ""]
+            lines.append(f"- {imp['summary']}")
+            for f in imp["failed"][:50]:
+                lines.append(f"- failed: `{f['scene_id']}`: {f['reason']}")
+            for sk in imp["skipped"][:50]:
+                lines.append(f"- skipped {sk['kind']}: {sk['item']}: {sk['reason']}")
+            more = len(imp["skipped"]) - 50
+            if more > 0:
+                lines.append(f"- ... and {more} more skipped items (see import_report.json)")
         if self.skipped_scenes:
             lines += ["", "## Skipped scenes", ""]
             for s in self.skipped_scenes:
@@ -669,7 +787,11 @@ def run(
             bar.advance(scene_bar)
 
         t0 = time.perf_counter()
-        scene_dirs = resolve_sources(config, on_scene=on_scene)
+        resolved = resolve_sources(config, on_scene=on_scene)
+        scene_dirs = resolved.dirs
+        report.excluded_benchmark_scenes = resolved.excluded_benchmark
+        report.included_benchmark_scenes = resolved.included_benchmark
+        report.imports = resolved.imports
         report.timings["sources"] = time.perf_counter() - t0
         units = plan_units(config, scene_dirs)
         report.scenes_total, report.units_total = len(scene_dirs), len(units)

@@ -14,7 +14,8 @@ from vst.scenes.io import find_scene_dirs, load_scene
 from vst.scenes.validation import scene_problems
 
 app = typer.Typer(
-    help="Scene directories: validate, summarise, synthesise, show.", no_args_is_help=True
+    help="Scene directories: validate, summarise, synthesise, import datasets, show.",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -211,6 +212,99 @@ def synth_cmd(
             console.print(f"[red]error:[/red] {exc}", markup=False)
             raise typer.Exit(1) from None
     console.print(f"{done['made']} scene(s) written, {done['skipped']} already there, in {out}")
+
+
+def _error(exc: Exception) -> None:
+    console.print("[red]error:[/red]", str(exc), highlight=False)
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    """``key=value`` pairs; values are parsed as JSON when they parse (numbers, true, lists),
+    else kept as strings."""
+    import json
+
+    options: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r}: expected key=value")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command("import")
+def import_cmd(
+    format: str = typer.Argument(..., help="Dataset format (see --help of each in the docs)."),
+    path: Path = typer.Argument(..., help="The dataset (root folder or annotation file)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write scene directories into."),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="Reader option key=value (repeatable), e.g. frame_stride=10."
+    ),
+    scenes: str | None = typer.Option(
+        None, "--scenes", help="Only these scenes (comma-separated ids): an explicit choice."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most N scenes."),
+    allow_benchmark_scenes: bool = typer.Option(
+        False,
+        "--allow-benchmark-scenes",
+        help="Import scenes of evaluation benchmarks too (excluded by default).",
+    ),
+) -> None:
+    """Import a public dataset, in its own on-disk format, into vst scene directories.
+
+    Formats: omni3d, embodiedscan, arkitscenes, scannetpp, hypersim, images, vsibench-meta.
+    Resumable: scenes already imported with the same options are kept. Skipped frames,
+    objects and scenes are listed with their reasons in OUT/import_report.json."""
+    from vst.scenes.guard import BenchmarkGuard, BenchmarkSceneError
+    from vst.scenes.sources.formats import get_reader_class
+    from vst.scenes.sources.importer import IMPORT_REPORT, import_scenes
+
+    try:
+        reader = get_reader_class(format)(path, _parse_options(option))
+    except (ValueError, FileNotFoundError) as exc:
+        _error(exc)
+        raise typer.Exit(2) from None
+    guard = BenchmarkGuard.default(allow=allow_benchmark_scenes)
+    with Progress(console=console) as progress:
+        bar = progress.add_task(f"importing {reader.format}", total=None)
+        try:
+            result = import_scenes(
+                reader,
+                out,
+                scenes=_split_list(scenes),
+                limit=limit,
+                guard=guard,
+                on_plan=lambda n: progress.update(bar, total=n),
+                on_scene=lambda sid, status: progress.advance(bar),
+            )
+        except (BenchmarkSceneError, ValueError) as exc:
+            progress.stop()
+            _error(exc)
+            raise typer.Exit(2) from None
+        except SceneError as exc:
+            progress.stop()
+            _error(exc)
+            raise typer.Exit(1) from None
+    console.print(result.summary(), markup=False, highlight=False)
+    if result.excluded:
+        console.print(
+            f"[yellow]leakage guard[/yellow]: {guard.summary()}; "
+            "--allow-benchmark-scenes imports them",
+            highlight=False,
+        )
+    for f in result.failed[:20]:
+        console.print(f"  failed {f['scene_id']}: {f['reason']}", markup=False, highlight=False)
+    skipped = result.report.skipped if result.report else []
+    for s in skipped[:20]:
+        console.print(f"  skipped {s.kind} {s.item}: {s.reason}", markup=False, highlight=False)
+    if len(skipped) > 20:
+        console.print(f"  ... {len(skipped) - 20} more skipped items", highlight=False)
+    console.print(f"report: {out / IMPORT_REPORT}", markup=False, highlight=False)
+    if not result.scene_ids:
+        raise typer.Exit(1)
 
 
 @app.command("show")

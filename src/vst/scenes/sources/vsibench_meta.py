@@ -32,9 +32,11 @@ import numpy as np
 
 from vst.geometry.conventions import from_vsibench
 from vst.scenes.model import Object3D, Scene
+from vst.scenes.sources.base import SceneReader, SceneRef, SourceReport
 
 __all__ = [
     "META_FILE_GLOB",
+    "VsiBenchMetaReader",
     "VsiBenchMetaReport",
     "load_vsibench_meta",
     "read_vsibench_meta",
@@ -275,3 +277,36 @@ def load_vsibench_meta(
             stacklevel=2,
         )
     return scenes
+
+
+class VsiBenchMetaReader(SceneReader):
+    """Format ``vsibench-meta``: the VSI-Bench metadata files as scenes with objects and no
+    frames (PATH: one ``*_meta_info_val.json`` or a folder of them). Every scene is a VSI-Bench
+    evaluation scene, so the leakage guard excludes all of them unless overridden: use them to
+    check answer logic on real scans, not as training data."""
+
+    format = "vsibench-meta"
+    description = "VSI-Bench scene metadata (boxes, counts, room sizes; no images)"
+
+    def _scenes(self) -> tuple[list[Scene], VsiBenchMetaReport]:
+        if not hasattr(self, "_cache"):
+            self._cache = read_vsibench_meta(self.path)
+        return self._cache
+
+    def scene_refs(self, report: SourceReport) -> list[SceneRef]:
+        scenes, found = self._scenes()
+        for item in found.skipped_boxes:
+            report.skip(
+                "object",
+                f"scene {item['scene_id']} ({item['dataset']}), {item['category']} "
+                f"#{item['index']}",
+                item["reason"],
+            )
+        for item in found.scene_problems:
+            report.skip("scene", f"scene {item['scene_id']}", item["reason"])
+        refs = [SceneRef(s.id, s.source, s.id, locator=i) for i, s in enumerate(scenes)]
+        return sorted(refs, key=lambda r: (r.dataset, r.id))
+
+    def read_scene(self, ref: SceneRef, report: SourceReport) -> Scene | None:
+        scene = self._scenes()[0][ref.locator]
+        return scene

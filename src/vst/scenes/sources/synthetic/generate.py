@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from vst.scenes.annotate import truncation, visible_pixels
 from vst.scenes.io import SCENE_FILE, save_scene
 from vst.scenes.model import Frame, Object3D, Room, Scene
-from vst.scenes.sources.synthetic.annotate import truncation, visible_pixels
 from vst.scenes.sources.synthetic.cameras import CameraSampler
 from vst.scenes.sources.synthetic.config import SynthConfig
 from vst.scenes.sources.synthetic.layout import Layout, place_objects, sample_counts, sample_room

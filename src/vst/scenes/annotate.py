@@ -1,4 +1,5 @@
-"""Per-frame annotations from renders and ground truth: visible pixels and truncation.
+"""Per-frame annotations from pixels and ground truth: visible pixels, truncation, and instance
+masks derived from depth and boxes (for real RGB-D datasets that ship no 2D instance masks).
 
 Definitions (the ones written into ``Frame.visible_pixels`` / ``Frame.truncation``):
 
@@ -9,6 +10,10 @@ Definitions (the ones written into ``Frame.visible_pixels`` / ``Frame.truncation
 * truncation = the fraction of the projected box's AREA lying outside the image rectangle
   ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (OpenCV pixel-centre convention): 0 = fully inside,
   1 = fully outside (or behind the camera).
+* box mask (:func:`mask_from_depth_and_boxes`) = each pixel with a depth is back-projected to a
+  world point; the pixel gets the id of the smallest-volume box holding that point (boxes grown by
+  ``margin`` metres on every side), else 0. This is the usual pseudo instance mask of RGB-D scans
+  annotated with 3D boxes only (ARKitScenes, ScanNet++ iPhone frames).
 """
 
 from __future__ import annotations
@@ -102,3 +107,77 @@ def visible_pixels(mask: np.ndarray) -> dict[int, int]:
     """Object id -> number of mask pixels, for ids > 0 present in ``mask``."""
     counts = np.bincount(mask.ravel().astype(np.int64))
     return {int(i): int(c) for i, c in enumerate(counts) if i > 0 and c > 0}
+
+
+def points_in_box(points: np.ndarray, box: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Boolean (N,) whether world points (N, 3) lie in the 9-DoF box (grown by ``margin`` m)."""
+    from vst.geometry.boxes import euler_to_matrix
+
+    box = np.asarray(box, dtype=np.float64).reshape(9)
+    R = euler_to_matrix(box[None, 6:9])[0]
+    local = (np.asarray(points, dtype=np.float64) - box[:3]) @ R
+    half = box[3:6] / 2.0 + margin
+    return np.all(np.abs(local) <= half, axis=1)
+
+
+def mask_from_depth_and_boxes(
+    depth: np.ndarray,
+    K: np.ndarray,
+    cam_to_world: np.ndarray,
+    boxes: np.ndarray,
+    ids: list[int] | np.ndarray,
+    margin: float = 0.02,
+) -> np.ndarray:
+    """Instance mask (H, W) int32 from metric z-depth and world boxes (see the module docstring).
+
+    ``boxes`` (N, 9) and ``ids`` (N,) are the objects; pixels with depth 0 (unknown) stay 0."""
+    depth = np.asarray(depth, dtype=np.float64)
+    H, W = depth.shape
+    mask = np.zeros((H, W), dtype=np.int32)
+    rows, cols = np.nonzero(depth > 0)
+    if len(rows) == 0 or len(ids) == 0:
+        return mask
+    z = depth[rows, cols]
+    K = np.asarray(K, dtype=np.float64)
+    cam = np.stack([(cols - K[0, 2]) * z / K[0, 0], (rows - K[1, 2]) * z / K[1, 1], z], axis=1)
+    T = np.asarray(cam_to_world, dtype=np.float64)
+    world = cam @ T[:3, :3].T + T[:3, 3]
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 9)
+    best_volume = np.full(len(world), np.inf)
+    best_id = np.zeros(len(world), dtype=np.int32)
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    for box, oid in zip(boxes, ids, strict=True):
+        reach = np.linalg.norm(box[3:6]) / 2.0 + margin  # bounding-sphere pre-test
+        if np.any(box[:3] + reach < lo) or np.any(box[:3] - reach > hi):
+            continue
+        near = np.all(np.abs(world - box[:3]) <= reach, axis=1)
+        idx = np.nonzero(near)[0]
+        if len(idx) == 0:
+            continue
+        inside = idx[points_in_box(world[idx], box, margin)]
+        volume = float(np.prod(box[3:6]))
+        better = inside[volume < best_volume[inside]]
+        best_volume[better] = volume
+        best_id[better] = int(oid)
+    mask[rows, cols] = best_id
+    return mask
+
+
+def annotate_frame(frame, objects, mask: np.ndarray | None = None) -> None:
+    """Fill ``frame.visible_pixels`` (from ``mask``, when given) and ``frame.truncation`` (for the
+    objects with visible pixels, or, without a mask, every object whose projected box meets the
+    image and lies in front of the camera) in place."""
+    world_to_cam = frame.world_to_cam
+    if mask is not None:
+        frame.visible_pixels = visible_pixels(mask)
+        ids = set(frame.visible_pixels)
+    else:
+        ids = set()
+        for obj in objects:
+            if truncation(obj.box, world_to_cam, frame.K, frame.width, frame.height) < 1.0:
+                ids.add(obj.id)
+    frame.truncation = {
+        obj.id: round(truncation(obj.box, world_to_cam, frame.K, frame.width, frame.height), 6)
+        for obj in objects
+        if obj.id in ids
+    }

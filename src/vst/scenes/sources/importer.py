@@ -1,0 +1,218 @@
+"""Import a dataset into vst scene directories (``vst scenes import``, engine dataset sources).
+
+:func:`import_scenes` lists a reader's scenes, applies the selection (``scenes``, ``limit``) and
+the benchmark-leakage guard, then reads and writes each scene to ``<out>/<scene id>/``. It is
+resumable: a scene directory already written by the same format, options and reader version is
+kept (its ``scene.json`` carries an ``import_key``), a killed import continues where it stopped,
+and a scene written with other options is rewritten. Nothing is lost silently: scenes that fail
+(unreadable files, validation problems) and every item a reader skipped are in the
+:class:`ImportResult`, which is also written to ``<out>/import_report.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vst.scenes.errors import SceneError
+from vst.scenes.guard import BenchmarkGuard
+from vst.scenes.io import SCENE_FILE, atomic_write_bytes, save_scene
+from vst.scenes.sources.base import SceneReader, SceneRef, SourceReport
+from vst.scenes.validation import scene_problems
+
+__all__ = ["IMPORT_REPORT", "ImportResult", "import_key", "import_scenes", "select_refs"]
+
+IMPORT_REPORT = "import_report.json"
+IMPORTER_VERSION = 1
+"""Bump when a change to the importer or the readers changes the scenes they write."""
+
+
+@dataclass
+class ImportResult:
+    """What an import did: scene ids written, kept from an earlier run, excluded by the guard,
+    failed (with the reason), and the reader's report of skipped frames / objects / files."""
+
+    format: str
+    path: str
+    out: str
+    written: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    included_benchmark: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    report: SourceReport | None = None
+
+    @property
+    def scene_ids(self) -> list[str]:
+        """Ids of the scenes now on disk (written or reused), sorted."""
+        return sorted(self.written + self.reused)
+
+    def scene_dirs(self) -> list[Path]:
+        return [Path(self.out) / s for s in self.scene_ids]
+
+    def summary(self) -> str:
+        skipped = len(self.report.skipped) if self.report else 0
+        parts = [
+            f"{len(self.written)} written",
+            f"{len(self.reused)} kept from an earlier run",
+            f"{len(self.excluded)} benchmark scene(s) excluded",
+            f"{len(self.failed)} failed",
+            f"{skipped} item(s) skipped by the reader",
+        ]
+        if self.included_benchmark:
+            parts.append(f"{len(self.included_benchmark)} benchmark scene(s) included by override")
+        return f"{self.format} {self.path} -> {self.out}: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "path": self.path,
+            "out": self.out,
+            "written": sorted(self.written),
+            "reused": sorted(self.reused),
+            "excluded_benchmark_scenes": self.excluded,
+            "included_benchmark_scenes": self.included_benchmark,
+            "failed": self.failed,
+            "skipped": self.report.to_dict()["skipped"] if self.report else [],
+        }
+
+
+def import_key(reader: SceneReader, ref: SceneRef) -> str:
+    """Hash of what makes a scene directory: format, reader options, importer version, scene."""
+    payload = {
+        "format": reader.format,
+        "options": reader.options.model_dump(mode="json"),
+        "version": IMPORTER_VERSION,
+        "dataset": ref.dataset,
+        "native_id": ref.native_id,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _existing_key(scene_dir: Path) -> str | None:
+    try:
+        record = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
+        return record.get("attributes", {}).get("import_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def select_refs(refs: list[SceneRef], wanted: list[str] | None, where: str) -> list[SceneRef]:
+    """The refs named in ``wanted`` (by vst id or native id), in ``refs`` order; ValueError
+    naming ``where`` and the names that match no scene."""
+    if wanted is None:
+        return refs
+    names = {str(w) for w in wanted}
+    chosen = [r for r in refs if r.id in names or r.native_id in names]
+    found = {r.id for r in chosen} | {r.native_id for r in chosen}
+    missing = sorted(names - found)
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(f"{where}: no scene named {shown} in the source")
+    return chosen
+
+
+def import_scenes(
+    reader: SceneReader,
+    out: str | Path,
+    *,
+    scenes: list[str] | None = None,
+    limit: int | None = None,
+    guard: BenchmarkGuard | None = None,
+    where: str | None = None,
+    on_scene: Callable[[str, str], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import the scenes of ``reader`` into ``out`` (see the module docstring).
+
+    ``scenes`` selects scenes by vst or native id (an explicit selection: a benchmark scene in
+    it raises :class:`~vst.scenes.guard.BenchmarkSceneError` unless the guard allows it);
+    ``limit`` keeps the first N admitted scenes; ``guard`` defaults to the shipped registry;
+    ``where`` names the source in messages; ``on_scene(scene_id, status)`` reports progress
+    with status ``written`` / ``reused`` / ``failed``; ``on_plan(n)`` gives the number of scenes
+    to import once they are listed."""
+    out = Path(out)
+    where = where or f"{reader.format} {reader.path}"
+    guard = guard if guard is not None else BenchmarkGuard.default()
+    report = reader.new_report()
+    result = ImportResult(reader.format, str(reader.path), str(out), report=report)
+    refs = select_refs(reader.scene_refs(report), scenes, where)
+    n_excluded, n_included = len(guard.excluded), len(guard.included)
+    admitted = [
+        r
+        for r in refs
+        if guard.admit(r.id, r.dataset, r.native_id, explicit=scenes is not None, source=where)
+    ]
+    result.excluded = [e.to_dict() for e in guard.excluded[n_excluded:]]
+    result.included_benchmark = [e.to_dict() for e in guard.included[n_included:]]
+    if limit is not None:
+        admitted = admitted[:limit]
+
+    if on_plan:
+        on_plan(len(admitted))
+    out.mkdir(parents=True, exist_ok=True)
+    for ref in admitted:
+        dest = out / ref.id
+        key = import_key(reader, ref)
+        if (dest / SCENE_FILE).is_file() and _existing_key(dest) == key:
+            result.reused.append(ref.id)
+            report.scenes_read.append(ref.id)
+            if on_scene:
+                on_scene(ref.id, "reused")
+            continue
+        status = _import_one(reader, ref, dest, key, report, result)
+        if on_scene:
+            on_scene(ref.id, status)
+    atomic_write_bytes(
+        out / IMPORT_REPORT, (json.dumps(result.to_dict(), indent=1) + "\n").encode("utf-8")
+    )
+    return result
+
+
+def _import_one(
+    reader: SceneReader,
+    ref: SceneRef,
+    dest: Path,
+    key: str,
+    report: SourceReport,
+    result: ImportResult,
+) -> str:
+    try:
+        scene = reader.read_scene(ref, report)
+    except (SceneError, OSError, ValueError, KeyError) as exc:
+        result.failed.append({"scene_id": ref.id, "reason": f"{type(exc).__name__}: {exc}"})
+        return "failed"
+    if scene is None:
+        reasons = [s.reason for s in report.skipped if s.kind == "scene" and ref.id in s.item]
+        result.failed.append(
+            {"scene_id": ref.id, "reason": reasons[-1] if reasons else "nothing usable"}
+        )
+        return "failed"
+    scene.id = ref.id
+    scene.attributes = {
+        **scene.attributes,
+        "format": reader.format,
+        "native_id": ref.native_id,
+        "import_key": key,
+    }
+    problems = scene_problems(scene, check_files=False)
+    if problems:
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        result.failed.append({"scene_id": ref.id, "reason": f"invalid scene: {shown}"})
+        return "failed"
+    if dest.exists():  # written by other options or a killed run: start clean
+        shutil.rmtree(dest)
+    try:
+        save_scene(scene, dest)
+    except (SceneError, OSError) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        result.failed.append({"scene_id": ref.id, "reason": f"cannot write: {exc}"})
+        return "failed"
+    result.written.append(ref.id)
+    report.scenes_read.append(ref.id)
+    return "written"

@@ -4,18 +4,24 @@ Training data must not come from scenes an evaluation benchmark tests on. A
 :class:`BenchmarkRegistry` maps ``(dataset, scene_id)`` to the benchmarks that use that scene.
 Scene ids are spelled as their datasets spell them: ``scene0251_00`` (ScanNet), 10-digit hex ids
 such as ``7b6477cb95`` (ScanNet++), numeric video ids as strings such as ``41069025``
-(ARKitScenes).
+(ARKitScenes), 1-based SUNRGBDMeta image ids zero-padded to 6 digits such as ``000001``
+(SUN RGB-D; :func:`normalize_scene_id` pads digit-only SUN RGB-D ids).
 
-:meth:`BenchmarkRegistry.load_default` reads the copy shipped with vst
-(``vst/scenes/data/benchmark_scenes.json``: the 288 VSI-Bench validation scenes) and, when the
-shared data folder is present, also the VSI-Bench metadata it was copied from (union of both, so
-the guard never shrinks). The shared folder is found, in order, from an explicit argument, the
-environment variable ``VST_SHARED_DATA``, or ``shared/data`` next to the repository.
+vst ships benchmark lists as JSON files in ``vst/scenes/data/`` (see :func:`shipped_benchmark_lists`
+for their sources): VSI-Bench's 288 scenes (``benchmark_scenes.json``), the ARKitScenes 3DOD
+validation fold, ScanNet v2 val, ScanNet++ ``nvs_sem_val`` and the SUN RGB-D test split.
+:meth:`BenchmarkRegistry.load_default` reads every shipped file (sorted by name; the union of all
+of them) and, when the shared data folder is present, also the VSI-Bench metadata the VSI-Bench
+file was copied from (union, so the guard never shrinks). The shared folder is found, in order,
+from an explicit argument, the environment variable ``VST_SHARED_DATA``, or ``shared/data`` next
+to the repository. ``benchmarks=`` / ``exclude=`` (or :meth:`BenchmarkRegistry.only` /
+:meth:`BenchmarkRegistry.without`) choose which benchmarks guard, e.g. to train on ScanNet val
+for an evaluation that does not use it.
 
 User lists (:meth:`BenchmarkRegistry.load_user_list`) add more scenes: a text file with one id
 per line (``#`` comments; ``dataset id`` or ``dataset,id`` lines name the dataset) or a JSON file
 (a list of ids, a list of ``{"scene_id", "dataset", "benchmark"}`` records, or an object with a
-``"scenes"`` list as in the shipped file). An entry without a dataset matches that id in every
+``"scenes"`` list as in the shipped files). An entry without a dataset matches that id in every
 dataset.
 """
 
@@ -29,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "ANY_DATASET",
+    "BENCHMARK_DATA_DIR",
     "BENCHMARK_SCENES_FILE",
     "SHARED_DATA_ENV",
     "VSIBENCH",
@@ -38,6 +45,9 @@ __all__ = [
     "default_shared_data_dir",
     "normalize_dataset",
     "normalize_scene_id",
+    "shipped_benchmark_files",
+    "shipped_benchmark_lists",
+    "sunrgbd_scene_id",
     "vsibench_meta_dir",
     "vsibench_scene_records",
 ]
@@ -45,8 +55,11 @@ __all__ = [
 SHARED_DATA_ENV = "VST_SHARED_DATA"
 """Environment variable naming the shared data folder (the one holding ``vsibench-meta/``)."""
 
-BENCHMARK_SCENES_FILE = Path(__file__).resolve().parent / "data" / "benchmark_scenes.json"
-"""The registry shipped with vst (regenerate with :func:`benchmark_file_payload`)."""
+BENCHMARK_DATA_DIR = Path(__file__).resolve().parent / "data"
+"""Folder of the benchmark lists shipped with vst (every ``*.json`` in it is loaded)."""
+
+BENCHMARK_SCENES_FILE = BENCHMARK_DATA_DIR / "benchmark_scenes.json"
+"""The shipped VSI-Bench list (regenerate with :func:`benchmark_file_payload`)."""
 
 VSIBENCH = "vsibench"
 VSIBENCH_DATASETS = ("scannet", "scannetpp", "arkitscenes")
@@ -80,15 +93,56 @@ def normalize_dataset(dataset: str | None) -> str:
     return _DATASET_ALIASES.get(name, name)
 
 
-def normalize_scene_id(scene_id: Any) -> str:
-    """A scene id as a stripped string (ARKitScenes ids may come as ints). Raises ValueError
-    for an empty id, a float, or anything that is neither a string nor an int."""
+SUNRGBD = "sunrgbd"
+_SUNRGBD_ID_DIGITS = 6
+_SUNRGBD_SUBFOLDERS = frozenset(
+    {
+        "image",
+        "depth",
+        "depth_bfx",
+        "fullres",
+        "annotation",
+        "annotation2Dfinal",
+        "annotation3Dfinal",
+        "annotation3Dlayout",
+        "extrinsics",
+    }
+)
+
+
+def normalize_scene_id(scene_id: Any, dataset: str | None = None) -> str:
+    """A scene id as a stripped string (ARKitScenes ids may come as ints). For SUN RGB-D
+    (``dataset`` ``"sunrgbd"``) a digit-only id is a 1-based SUNRGBDMeta image id and is
+    zero-padded to 6 digits (``17`` -> ``"000017"``). Raises ValueError for an empty id, a float,
+    or anything that is neither a string nor an int."""
     if isinstance(scene_id, bool) or not isinstance(scene_id, str | int):
         raise ValueError(f"scene id must be a string or an int, got {scene_id!r}")
     text = str(scene_id).strip()
     if not text:
         raise ValueError("scene id must not be empty")
+    if dataset is not None and normalize_dataset(dataset) == SUNRGBD and text.isdigit():
+        text = text.zfill(_SUNRGBD_ID_DIGITS)
     return text
+
+
+def sunrgbd_scene_id(path: str) -> str:
+    """The SUN RGB-D image folder relative to the ``SUNRGBD`` root, from any path inside it:
+    ``"SUNRGBD/kv1/NYUdata/NYU0001/image/NYU0001.jpg"`` -> ``"kv1/NYUdata/NYU0001"``.
+
+    Leading folders up to ``SUNRGBD/`` and a trailing ``image/``, ``depth/``, ``depth_bfx/`` ...
+    file part are dropped (the folder is the one holding ``image/``). This is the id to use for
+    lists of SUN RGB-D paths (e.g. ``sunrgbd_testing_images.txt`` of ankurhanda/sunrgbd-meta-data);
+    the shipped SUN RGB-D list uses 6-digit SUNRGBDMeta image ids instead (see the docs)."""
+    parts = [p for p in str(path).replace("\\", "/").strip().split("/") if p]
+    if "SUNRGBD" in parts:
+        parts = parts[len(parts) - parts[::-1].index("SUNRGBD") :]
+    if len(parts) >= 2 and "." in parts[-1]:
+        parts = parts[:-1]  # <folder>/image/<file>.jpg -> <folder>/image
+    if parts and parts[-1] in _SUNRGBD_SUBFOLDERS:
+        parts = parts[:-1]
+    if not parts:
+        raise ValueError(f"no SUN RGB-D image folder in {path!r}")
+    return "/".join(parts)
 
 
 def default_shared_data_dir(shared_data: str | Path | None = None) -> Path | None:
@@ -179,31 +233,106 @@ def benchmark_file_payload(meta_dir: str | Path) -> dict[str, Any]:
     }
 
 
+def shipped_benchmark_files() -> list[Path]:
+    """The benchmark lists shipped with vst (``vst/scenes/data/*.json``), sorted by name."""
+    return sorted(BENCHMARK_DATA_DIR.glob("*.json"))
+
+
+def _read_registry_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read benchmark registry {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("scenes"), list):
+        raise ValueError(f"{path}: expected an object with a 'scenes' list")
+    if not isinstance(data.get("benchmarks", {}), dict):
+        raise ValueError(f"{path}: 'benchmarks' must be an object of benchmark descriptions")
+    return data
+
+
+def shipped_benchmark_lists() -> list[dict[str, Any]]:
+    """One summary per shipped file, sorted by file name: ``{"file", "path", "description",
+    "source", "benchmarks": {name: description}, "scenes": number of entries}``. The benchmark
+    descriptions hold ``split``, ``scenes_per_dataset``, ``url``, ``license`` and, for the newer
+    lists, ``id_format`` and ``used_by``."""
+    out = []
+    for path in shipped_benchmark_files():
+        data = _read_registry_file(path)
+        out.append(
+            {
+                "file": path.name,
+                "path": str(path),
+                "description": data.get("description", ""),
+                "source": data.get("source", ""),
+                "benchmarks": data.get("benchmarks", {}),
+                "scenes": len(data["scenes"]),
+            }
+        )
+    return out
+
+
+def _names(names: str | Iterable[str]) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    out = [str(n).strip() for n in names]
+    if any(not n for n in out):
+        raise ValueError("benchmark names must not be empty")
+    return out
+
+
 class BenchmarkRegistry:
     """Scenes used by evaluation benchmarks: ``(dataset, scene_id) -> {benchmark, ...}``."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], set[str]] = {}
         self._by_id: dict[str, set[str]] = {}  # scene id -> datasets having it
+        self._info: dict[str, dict[str, Any]] = {}  # benchmark -> description from its file
         self.sources: list[str] = []
         """Where the entries came from (files), in load order."""
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def load_default(
-        cls, shared_data: str | Path | None = None, *, use_shared: bool = True
+        cls,
+        shared_data: str | Path | None = None,
+        *,
+        use_shared: bool = True,
+        benchmarks: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
     ) -> BenchmarkRegistry:
-        """The shipped registry, plus the VSI-Bench metadata in the shared data folder when it
-        is found (``shared_data``, ``$VST_SHARED_DATA`` or ``shared/data`` next to the repo) and
-        ``use_shared`` is true."""
+        """Every shipped list (:func:`shipped_benchmark_files`, union of all), plus the VSI-Bench
+        metadata in the shared data folder when it is found (``shared_data``,
+        ``$VST_SHARED_DATA`` or ``shared/data`` next to the repo) and ``use_shared`` is true.
+
+        ``benchmarks`` keeps only the named benchmarks (None: all); ``exclude`` drops the named
+        ones (e.g. ``exclude=["scannet-val"]`` to train on ScanNet val for an evaluation that does
+        not use it). Files and shared metadata of unselected benchmarks are not read. Unknown
+        names raise ValueError listing the shipped ones."""
+        files = {path: _read_registry_file(path) for path in shipped_benchmark_files()}
+        known: dict[str, list[Path]] = {}
+        for path, data in files.items():
+            names = set(data.get("benchmarks", {}))
+            names |= {
+                str(r.get("benchmark", "")).strip() for r in data["scenes"] if isinstance(r, dict)
+            }
+            for name in sorted(names - {""}):
+                known.setdefault(name, []).append(path)
+        wanted = set(known) if benchmarks is None else set(_names(benchmarks))
+        dropped = set() if exclude is None else set(_names(exclude))
+        unknown = sorted((wanted | dropped) - set(known))
+        if unknown:
+            raise ValueError(f"unknown benchmark(s) {unknown}; shipped benchmarks: {sorted(known)}")
+        selected = wanted - dropped
         reg = cls()
-        reg.load_file(BENCHMARK_SCENES_FILE)
-        if use_shared:
+        for path, data in files.items():
+            if any(path in known[name] for name in selected):
+                reg._add_file_data(path, data)
+        if use_shared and VSIBENCH in selected:
             meta = vsibench_meta_dir(shared_data)
             if meta is not None:
                 reg.add_records(vsibench_scene_records(meta))
                 reg.sources.append(str(meta))
-        return reg
+        return reg if selected == set(reg.benchmarks) else reg.only(sorted(selected))
 
     @classmethod
     def from_vsibench_meta(cls, meta_dir: str | Path) -> BenchmarkRegistry:
@@ -216,7 +345,7 @@ class BenchmarkRegistry:
     def add(self, dataset: str | None, scene_id: Any, benchmark: str) -> None:
         """Record that ``benchmark`` uses scene ``scene_id`` of ``dataset`` (None: any dataset)."""
         ds = normalize_dataset(dataset)
-        sid = normalize_scene_id(scene_id)
+        sid = normalize_scene_id(scene_id, ds)
         bench = str(benchmark).strip()
         if not bench:
             raise ValueError(f"benchmark name must not be empty (scene {sid!r})")
@@ -234,19 +363,22 @@ class BenchmarkRegistry:
         return n
 
     def load_file(self, path: str | Path) -> int:
-        """Add the scenes of a registry JSON file (an object with a ``"scenes"`` list, as the
-        shipped file). Returns how many entries were read."""
+        """Add the scenes of a registry JSON file (an object with a ``"scenes"`` list and an
+        optional ``"benchmarks"`` object describing them, as the shipped files). Returns how many
+        entries were read."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read benchmark registry {path}: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("scenes"), list):
-            raise ValueError(f"{path}: expected an object with a 'scenes' list")
+        return self._add_file_data(path, _read_registry_file(path))
+
+    def _add_file_data(self, path: Path, data: dict[str, Any]) -> int:
         try:
             n = self.add_records(data["scenes"])
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
+        for name, desc in data.get("benchmarks", {}).items():
+            info = dict(desc) if isinstance(desc, dict) else {"description": str(desc)}
+            info.setdefault("source", data.get("source", ""))
+            info["file"] = str(path)
+            self._info.setdefault(str(name), info)
         self.sources.append(str(path))
         return n
 
@@ -298,32 +430,66 @@ class BenchmarkRegistry:
             n = self.add_records(entries, benchmark=benchmark)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
+        for rec in entries:
+            name = str(rec.get("benchmark") or benchmark).strip()
+            self._info.setdefault(name, {"source": str(path), "file": str(path)})
         self.sources.append(str(path))
         return n
+
+    def only(self, names: str | Iterable[str]) -> BenchmarkRegistry:
+        """A new registry with just the named benchmarks' entries (names not present are
+        ignored; ``load_default(benchmarks=...)`` checks names against the shipped lists)."""
+        keep = set(_names(names))
+        return self._filtered(lambda bench: bench in keep)
+
+    def without(self, names: str | Iterable[str]) -> BenchmarkRegistry:
+        """A new registry without the named benchmarks' entries: a scene stays guarded while
+        another benchmark still uses it (e.g. ``without("scannet-val")`` keeps VSI-Bench's 88
+        ScanNet scenes)."""
+        drop = set(_names(names))
+        return self._filtered(lambda bench: bench not in drop)
+
+    def _filtered(self, keep: Any) -> BenchmarkRegistry:
+        reg = type(self)()
+        for (ds, sid), benches in self._entries.items():
+            for bench in sorted(benches):
+                if keep(bench):
+                    reg._entries.setdefault((ds, sid), set()).add(bench)
+                    reg._by_id.setdefault(sid, set()).add(ds)
+        reg._info = {k: dict(v) for k, v in self._info.items() if k in set(reg.benchmarks)}
+        reg.sources = list(self.sources)
+        return reg
 
     # -- queries ----------------------------------------------------------------------------
     def lookup(self, scene_id: Any, dataset: str | None = None) -> list[str]:
         """Sorted names of the benchmarks using ``scene_id`` ([] if none). With ``dataset``,
         only entries of that dataset (or of any dataset) count; without, every dataset's do."""
+        wanted = None if dataset is None else normalize_dataset(dataset)
         try:
-            sid = normalize_scene_id(scene_id)
+            raw = normalize_scene_id(scene_id)
+            sid = normalize_scene_id(scene_id, wanted)  # SUN RGB-D ids get their padding
         except ValueError:
             return []
-        datasets = self._by_id.get(sid, set())
-        if dataset is not None:
-            wanted = normalize_dataset(dataset)
-            if wanted != ANY_DATASET:
-                datasets = datasets & {wanted, ANY_DATASET}
+        if wanted is None or wanted == ANY_DATASET:
+            keys = {(ds, raw) for ds in self._by_id.get(raw, set())}
+        else:
+            keys = {(wanted, sid), (ANY_DATASET, sid), (ANY_DATASET, raw)}
+        found_in = keys & self._entries.keys()
         found: set[str] = set()
-        for ds in datasets:
-            found |= self._entries[(ds, sid)]
+        for key in found_in:
+            found |= self._entries[key]
         return sorted(found)
 
     def is_benchmark_scene(self, scene: Any, dataset: str | None = None) -> bool:
         """Whether a benchmark uses this scene: a scene id (with optional ``dataset``) or a
-        :class:`~vst.scenes.Scene` (its ``id`` and ``source``)."""
+        :class:`~vst.scenes.Scene` (its ``id``, and ``attributes["native_id"]`` when readers set
+        it, looked up in the dataset ``source``)."""
         if hasattr(scene, "id") and hasattr(scene, "source"):
-            return bool(self.lookup(scene.id, dataset if dataset is not None else scene.source))
+            ds = dataset if dataset is not None else scene.source
+            attrs = getattr(scene, "attributes", None)
+            native = attrs.get("native_id") if isinstance(attrs, dict) else None
+            ids = [scene.id] + ([native] if native not in (None, "", scene.id) else [])
+            return any(self.lookup(i, ds) for i in ids)
         return bool(self.lookup(scene, dataset))
 
     def scenes(
@@ -348,6 +514,25 @@ class BenchmarkRegistry:
     def benchmarks(self) -> list[str]:
         """Sorted names of every benchmark in the registry."""
         return sorted(set().union(*self._entries.values())) if self._entries else []
+
+    def benchmark_info(self, name: str | None = None) -> dict[str, Any]:
+        """What is known about the benchmarks in the registry: ``{name: {"scenes_per_dataset",
+        "scenes", "source", "file", ...}}`` (sorted by name) with the description from the
+        benchmark's file (``split``, ``url``, ``license``, ``id_format``, ``used_by`` for the
+        shipped lists) and the counts of this registry; with ``name``, that benchmark's entry.
+        Raises KeyError for a name not in the registry."""
+        out: dict[str, Any] = {}
+        for bench in self.benchmarks:
+            info = dict(self._info.get(bench, {}))
+            per_dataset = self.counts(bench)
+            info["scenes_per_dataset"] = per_dataset
+            info["scenes"] = sum(per_dataset.values())
+            out[bench] = info
+        if name is None:
+            return out
+        if name not in out:
+            raise KeyError(f"no benchmark {name!r} in the registry; have {self.benchmarks}")
+        return out[name]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -246,3 +246,25 @@ def test_mask_from_depth_and_boxes_hand_case():
     wide = [0.0, 0.4, 0.0, 2.0, 0.1, 2.0, 0, 0, 0]
     mask = mask_from_depth_and_boxes(depth_near, K, cam_to_world, np.array([wide]), [5])
     np.testing.assert_array_equal(mask, np.full((5, 5), 5))
+
+
+def test_benchmarks_a_reader_recorded_travel_with_the_scene(tmp_path, engine_scene_dirs):
+    """A scene imported (with the override) from an evaluation split keeps its benchmark in
+    scene.json; a later run over the scene folder excludes it, unless the guard is restricted
+    to other benchmarks."""
+    root = tmp_path / "scenes"
+    dest = shutil.copytree(engine_scene_dirs[1], root / engine_scene_dirs[1].name)
+    record = json.loads((dest / "scene.json").read_text())
+    record["attributes"]["benchmarks"] = ["omni3d-sunrgbd-test"]
+    (dest / "scene.json").write_text(json.dumps(record))
+    src = [{"kind": "scenes", "path": str(root)}]
+    report = run(parse_config(_config(tmp_path / "a", src)), progress=False)
+    assert report.scenes_total == 0
+    assert report.excluded_benchmark_scenes[0]["benchmarks"] == ["omni3d-sunrgbd-test"]
+    only_vsi = _config(tmp_path / "b", src, benchmark_guard={"benchmarks": ["vsibench"]})
+    assert run(parse_config(only_vsi), progress=False).scenes_total == 1
+    guard = BenchmarkGuard.default(benchmarks=["omni3d-sunrgbd-test"])
+    assert not guard.admit(
+        "s", "sunrgbd", "s", explicit=False, source="t", known=("omni3d-sunrgbd-test",)
+    )
+    assert guard.admit("scene0251_00", "scannet", "scene0251_00", explicit=False, source="t")

@@ -338,9 +338,16 @@ def test_cli_import(fx, tmp_path):
     from vst.cli import app
 
     out = tmp_path / "imported"
-    res = CliRunner().invoke(
-        app, ["scenes", "import", "omni3d", str(fx.json_dir), "--out", str(out)]
-    )
+    args = ["scenes", "import", "omni3d", str(fx.json_dir), "--out", str(out)]
+    res = CliRunner().invoke(app, args)  # every fixture image is in an evaluation split file
+    assert res.exit_code == 1, res.output
+    assert "omni3d-sunrgbd-test" in res.output and not any(p.is_dir() for p in out.iterdir())
+    report = json.loads((out / "import_report.json").read_text())
+    assert {b for e in report["excluded_benchmark_scenes"] for b in e["benchmarks"]} == {
+        "omni3d-sunrgbd-test",
+        "omni3d-arkitscenes-test",
+    }
+    res = CliRunner().invoke(app, [*args, "--allow-benchmark-scenes"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(fx.scenes)
     report = json.loads((out / "import_report.json").read_text())

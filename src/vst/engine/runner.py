@@ -144,15 +144,16 @@ class SourcesResolved:
     imports: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _scene_header(scene_dir: Path) -> tuple[str, str, str]:
-    """``(scene id, dataset, native id)`` from a scene directory's ``scene.json``."""
+def _scene_header(scene_dir: Path) -> tuple[str, str, str, tuple[str, ...]]:
+    """``(scene id, dataset, native id, benchmarks its reader knew)`` from ``scene.json``."""
     try:
         rec = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
         attrs = rec.get("attributes") or {}
         sid = str(rec.get("id", scene_dir.name))
-        return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid))
-    except (OSError, ValueError, AttributeError):
-        return scene_dir.name, "", scene_dir.name  # unreadable: the unit reports it
+        known = tuple(str(b) for b in attrs.get("benchmarks") or ())
+        return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid)), known
+    except (OSError, ValueError, AttributeError, TypeError):
+        return scene_dir.name, "", scene_dir.name, ()  # unreadable: the unit reports it
 
 
 def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
@@ -178,9 +179,9 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
             raise EngineError(f"{where}: no scene named {', '.join(sorted(missing))}")
     kept = []
     for d in found:
-        sid, dataset, native = headers[d]
+        sid, dataset, native, known = headers[d]
         try:
-            if guard.admit(sid, dataset, native, explicit=explicit, source=where):
+            if guard.admit(sid, dataset, native, explicit=explicit, source=where, known=known):
                 kept.append(d)
         except BenchmarkSceneError as exc:
             raise EngineError(str(exc)) from None

@@ -17,7 +17,11 @@ from typing import Any
 
 from vst.scenes.splits import BenchmarkRegistry
 
-__all__ = ["BenchmarkGuard", "BenchmarkSceneError", "GuardEntry"]
+__all__ = ["READER_BENCHMARK_PREFIXES", "BenchmarkGuard", "BenchmarkSceneError", "GuardEntry"]
+
+READER_BENCHMARK_PREFIXES = ("omni3d-",)
+"""Benchmark names that readers assign themselves (not from a shipped list): Omni3D images of an
+evaluation split file (``SUNRGBD_test.json`` -> ``omni3d-sunrgbd-test``)."""
 
 
 class BenchmarkSceneError(ValueError):
@@ -52,6 +56,8 @@ class BenchmarkGuard:
 
     registry: BenchmarkRegistry
     allow: bool = False
+    only: frozenset[str] | None = None
+    """When set, only these benchmarks count (registry entries and reader-known ones)."""
     excluded: list[GuardEntry] = field(default_factory=list)
     included: list[GuardEntry] = field(default_factory=list)
 
@@ -62,24 +68,42 @@ class BenchmarkGuard:
         benchmarks: list[str] | None = None,
         extra_lists: list[str | Path] = (),
     ) -> BenchmarkGuard:
-        """The guard over the shipped registry, restricted to ``benchmarks`` when given, plus user
-        lists (text or JSON files, see :meth:`BenchmarkRegistry.load_user_list`)."""
-        registry = BenchmarkRegistry.load_default()
-        if benchmarks is not None:
-            registry = _restrict(registry, benchmarks)
+        """The guard over the shipped registry, restricted to ``benchmarks`` when given (shipped
+        list names, or ``omni3d-*`` names of evaluation splits Omni3D readers recognise), plus
+        user lists (text or JSON files, see :meth:`BenchmarkRegistry.load_user_list`)."""
+        only = None
+        if benchmarks is None:
+            registry = BenchmarkRegistry.load_default()
+        else:
+            only = frozenset(benchmarks)
+            shipped = [b for b in benchmarks if not b.startswith(READER_BENCHMARK_PREFIXES)]
+            registry = BenchmarkRegistry.load_default(benchmarks=shipped)
         for path in extra_lists:
-            registry.load_user_list(path, benchmark=f"user list {Path(path).name}")
-        return cls(registry, allow)
+            name = f"user list {Path(path).name}"
+            registry.load_user_list(path, benchmark=name)
+            if only is not None:
+                only = only | {name}
+        return cls(registry, allow, only=only)
 
     def admit(
-        self, scene_id: str, dataset: str, native_id: str, *, explicit: bool, source: str
+        self,
+        scene_id: str,
+        dataset: str,
+        native_id: str,
+        *,
+        explicit: bool,
+        source: str,
+        known: tuple[str, ...] = (),
     ) -> bool:
-        """True if the scene may be used. A benchmark scene is excluded (False) when met by a
-        scan, included (True) with ``allow``; named explicitly without ``allow`` it raises
-        :class:`BenchmarkSceneError` naming the scene, dataset, benchmark(s) and ``source``."""
-        benchmarks = self.registry.lookup(native_id, dataset)
-        if not benchmarks and native_id != scene_id:
-            benchmarks = self.registry.lookup(scene_id, dataset)
+        """True if the scene may be used. A benchmark scene (in the registry, or ``known`` to be
+        one by its reader) is excluded (False) when met by a scan, included (True) with
+        ``allow``; named explicitly without ``allow`` it raises :class:`BenchmarkSceneError`
+        naming the scene, dataset, benchmark(s) and ``source``."""
+        benchmarks = set(self.registry.lookup(native_id, dataset)) | set(known)
+        if native_id != scene_id:
+            benchmarks |= set(self.registry.lookup(scene_id, dataset))
+        if self.only is not None:
+            benchmarks &= self.only
         if not benchmarks:
             return True
         entry = GuardEntry(scene_id, dataset, native_id, tuple(sorted(benchmarks)), source)
@@ -110,19 +134,3 @@ class BenchmarkGuard:
             text += f"; {len(self.included)} included by override"
         return text
 
-
-def _restrict(registry: BenchmarkRegistry, benchmarks: list[str]) -> BenchmarkRegistry:
-    """A registry holding only the entries of the named benchmarks (ValueError for unknown)."""
-    known = set(registry.benchmarks)
-    unknown = sorted(set(benchmarks) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    out = BenchmarkRegistry()
-    for dataset, scene_id in registry:
-        for b in registry.lookup(scene_id, dataset):
-            if b in benchmarks:
-                out.add(dataset, scene_id, b)
-    out.sources = list(registry.sources)
-    return out

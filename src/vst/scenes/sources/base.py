@@ -57,12 +57,16 @@ class SceneRef:
     ``id`` is the vst scene id (directory name), ``dataset`` the dataset it comes from
     (``scannet``, ``arkitscenes``, ``sunrgbd``, ...), ``native_id`` the dataset's own id of the
     scene as benchmark lists spell it (ARKitScenes video id, ScanNet scan id, SUN RGB-D image
-    folder ``kv1/NYUdata/NYU0001``). ``locator`` is reader-private (a path, an index)."""
+    folder ``kv1/NYUdata/NYU0001``). ``locator`` is reader-private (a path, an index).
+    ``benchmarks`` names evaluation benchmarks the reader itself knows the scene belongs to
+    (e.g. an image of Omni3D's ``SUNRGBD_test.json``); the leakage guard adds them to what its
+    registry says."""
 
     id: str
     dataset: str
     native_id: str
     locator: Any = None
+    benchmarks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ class SceneReader(ABC):
     format: ClassVar[str]
     description: ClassVar[str] = ""
     Options: ClassVar[type[ReaderOptions]] = ReaderOptions
+    version: ClassVar[int] = 1
+    """Bump when a reader change changes the scenes it makes (resumed imports rewrite them)."""
 
     def __init__(self, path: str | Path, options: dict[str, Any] | ReaderOptions | None = None):
         self.path = Path(path)

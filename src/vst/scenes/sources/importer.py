@@ -86,6 +86,7 @@ def import_key(reader: SceneReader, ref: SceneRef) -> str:
     """Hash of what makes a scene directory: format, reader options, importer version, scene."""
     payload = {
         "format": reader.format,
+        "reader_version": reader.version,
         "options": reader.options.model_dump(mode="json"),
         "version": IMPORTER_VERSION,
         "dataset": ref.dataset,
@@ -146,7 +147,14 @@ def import_scenes(
     admitted = [
         r
         for r in refs
-        if guard.admit(r.id, r.dataset, r.native_id, explicit=scenes is not None, source=where)
+        if guard.admit(
+            r.id,
+            r.dataset,
+            r.native_id,
+            explicit=scenes is not None,
+            source=where,
+            known=r.benchmarks,
+        )
     ]
     result.excluded = [e.to_dict() for e in guard.excluded[n_excluded:]]
     result.included_benchmark = [e.to_dict() for e in guard.included[n_included:]]
@@ -200,6 +208,8 @@ def _import_one(
         "native_id": ref.native_id,
         "import_key": key,
     }
+    if ref.benchmarks:
+        scene.attributes["benchmarks"] = sorted(ref.benchmarks)
     problems = scene_problems(scene, check_files=False)
     if problems:
         shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")

@@ -198,6 +198,16 @@ def native_id_of(dataset: str, file_path: str, image_id: int | str) -> str:
     return str(image_id)
 
 
+EVALUATION_SPLITS = ("val", "test")
+"""Omni3D splits that evaluations use: their images are benchmark scenes for the leakage guard
+(``omni3d-<dataset>-<split>``, e.g. ``omni3d-sunrgbd-test``), on top of the shipped lists."""
+
+
+def evaluation_benchmarks(dataset: str, split: str) -> tuple[str, ...]:
+    """The benchmark an image of ``dataset``'s ``split`` file belongs to (empty for train)."""
+    return (f"omni3d-{dataset}-{split}",) if split in EVALUATION_SPLITS else ()
+
+
 def _split_of(info: Any, json_name: str) -> str:
     infos = info if isinstance(info, list) else [info]
     for item in infos:
@@ -429,7 +439,11 @@ class Omni3DReader(SceneReader):
                     continue
                 native = native_id_of(dataset, file_path, image_id)
                 refs[scene_id] = SceneRef(
-                    scene_id, dataset, native, (source.path.name, index, image_id)
+                    scene_id,
+                    dataset,
+                    native,
+                    (source.path.name, index, image_id),
+                    benchmarks=evaluation_benchmarks(dataset, source.split),
                 )
         return [refs[k] for k in sorted(refs)]
 

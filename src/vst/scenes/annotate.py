@@ -130,36 +130,46 @@ def mask_from_depth_and_boxes(
 ) -> np.ndarray:
     """Instance mask (H, W) int32 from metric z-depth and world boxes (see the module docstring).
 
-    ``boxes`` (N, 9) and ``ids`` (N,) are the objects; pixels with depth 0 (unknown) stay 0."""
+    ``boxes`` (N, 9) and ``ids`` (N,) are the objects; pixels with depth 0 (unknown) stay 0. Each
+    box only tests the pixels inside the image rectangle bounding its projection (grown by the
+    margin), so the cost follows the boxes' image area, not pixels x boxes."""
     depth = np.asarray(depth, dtype=np.float64)
     H, W = depth.shape
     mask = np.zeros((H, W), dtype=np.int32)
-    rows, cols = np.nonzero(depth > 0)
-    if len(rows) == 0 or len(ids) == 0:
-        return mask
-    z = depth[rows, cols]
-    K = np.asarray(K, dtype=np.float64)
-    cam = np.stack([(cols - K[0, 2]) * z / K[0, 0], (rows - K[1, 2]) * z / K[1, 1], z], axis=1)
-    T = np.asarray(cam_to_world, dtype=np.float64)
-    world = cam @ T[:3, :3].T + T[:3, 3]
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 9)
-    best_volume = np.full(len(world), np.inf)
-    best_id = np.zeros(len(world), dtype=np.int32)
-    lo, hi = world.min(axis=0), world.max(axis=0)
+    if len(ids) == 0 or not np.any(depth > 0):
+        return mask
+    K = np.asarray(K, dtype=np.float64)
+    T = np.asarray(cam_to_world, dtype=np.float64)
+    cols, rows = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    cam = np.stack(
+        [(cols - K[0, 2]) * depth / K[0, 0], (rows - K[1, 2]) * depth / K[1, 1], depth], axis=-1
+    )
+    world = cam @ T[:3, :3].T + T[:3, 3]  # (H, W, 3)
+    valid = depth > 0
+    world_to_cam = np.linalg.inv(T)
+    best_volume = np.full((H, W), np.inf)
     for box, oid in zip(boxes, ids, strict=True):
-        reach = np.linalg.norm(box[3:6]) / 2.0 + margin  # bounding-sphere pre-test
-        if np.any(box[:3] + reach < lo) or np.any(box[:3] - reach > hi):
+        grown = box.copy()
+        grown[3:6] += 2 * margin
+        corners = box3d_corners(grown)[0] @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+        front = clip_box_front(corners)
+        if len(front) == 0:
             continue
-        near = np.all(np.abs(world - box[:3]) <= reach, axis=1)
-        idx = np.nonzero(near)[0]
-        if len(idx) == 0:
+        uvw = front @ K.T
+        uv = uvw[:, :2] / uvw[:, 2:3]  # the projection's bounding rectangle, no hull needed
+        c0, r0 = np.floor(uv.min(axis=0)).astype(int)
+        c1, r1 = np.ceil(uv.max(axis=0)).astype(int) + 1
+        c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, W), min(r1, H)
+        if c0 >= c1 or r0 >= r1:
             continue
-        inside = idx[points_in_box(world[idx], box, margin)]
+        sub = world[r0:r1, c0:c1].reshape(-1, 3)
+        inside = points_in_box(sub, box, margin).reshape(r1 - r0, c1 - c0)
+        inside &= valid[r0:r1, c0:c1]
         volume = float(np.prod(box[3:6]))
-        better = inside[volume < best_volume[inside]]
-        best_volume[better] = volume
-        best_id[better] = int(oid)
-    mask[rows, cols] = best_id
+        better = inside & (volume < best_volume[r0:r1, c0:c1])
+        best_volume[r0:r1, c0:c1][better] = volume
+        mask[r0:r1, c0:c1][better] = int(oid)
     return mask
 
 

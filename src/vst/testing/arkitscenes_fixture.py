@@ -33,6 +33,8 @@ import numpy as np
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from vst.testing.raycast import FLOOR, Plane, cast, look_at, pixel_rays
+
 __all__ = ["FIXTURE_VIDEOS", "look_at_pose", "render", "write_arkitscenes_fixture"]
 
 WIDTH, HEIGHT = 256, 192
@@ -95,33 +97,15 @@ OBJECTS = [
 ]  # fmt: skip
 
 
+WALL = Plane((1.0, 0.0, 0.0), WALL_X, lo=(-np.inf, -np.inf, 0.0), hi=(np.inf, np.inf, WALL_TOP))
+
+
 def look_at_pose(eye, yaw_deg: float, tilt_deg: float) -> np.ndarray:
     """Level OpenCV camera (X right, Y down, Z forward) at ``eye`` looking along heading
     ``yaw_deg`` (about world +Z from +X), pitched down by ``tilt_deg``: cam_to_world 4x4."""
     y, t = math.radians(yaw_deg), math.radians(tilt_deg)
-    f = np.array([math.cos(y) * math.cos(t), math.sin(y) * math.cos(t), -math.sin(t)])
-    r = np.array([math.sin(y), -math.cos(y), 0.0])
-    d = np.cross(f, r)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([r, d, f], axis=1)
-    T[:3, 3] = eye
-    return T
-
-
-def _box_hits(origin, dirs, box):
-    """Ray parameter of the first hit of each ray with a vst-style upright box (inf if none)."""
-    cx, cy, cz, sx, sy, sz, _, _, yaw = box
-    R = Rotation.from_euler("z", yaw, degrees=True).as_matrix()
-    o = R.T @ (np.asarray(origin) - [cx, cy, cz])
-    d = dirs @ R  # R.T @ dir for each row
-    half = np.array([sx, sy, sz]) / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t1 = (-half - o) / d
-        t2 = (half - o) / d
-    tmin = np.nanmax(np.minimum(t1, t2), axis=1)
-    tmax = np.nanmin(np.maximum(t1, t2), axis=1)
-    hit = (tmax >= tmin) & (tmax > 0)
-    return np.where(hit, np.where(tmin > 0, tmin, np.inf), np.inf)
+    forward = np.array([math.cos(y) * math.cos(t), math.sin(y) * math.cos(t), -math.sin(t)])
+    return look_at(eye, np.asarray(eye, dtype=np.float64) + forward)
 
 
 def render(
@@ -130,26 +114,12 @@ def render(
     """Ray-cast the floor (z = 0), the back wall (x = 4.5 m, up to 2.6 m) and the boxes:
     ``(rgb uint8, z-depth metres float64 with 0 = no hit, object index per pixel with -1 =
     floor, wall or nothing)``."""
-    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
-    dirs = cam.reshape(-1, 3) @ cam_to_world[:3, :3].T  # z-depth parametrisation (cam z = 1)
-    origin = cam_to_world[:3, 3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = np.where(dirs[:, 2] < 0, -origin[2] / dirs[:, 2], np.inf)
-        t_wall = np.where(dirs[:, 0] > 0, (WALL_X - origin[0]) / dirs[:, 0], np.inf)
-    z_wall = origin[2] + dirs[:, 2] * np.where(np.isfinite(t_wall), t_wall, 0.0)
-    t_wall = np.where((t_wall > 0) & (z_wall >= 0) & (z_wall <= WALL_TOP), t_wall, np.inf)
-    best = np.minimum(t_floor, t_wall)
-    on_wall = t_wall < t_floor
-    which = np.full(len(best), -1)
-    for i, box in enumerate(boxes):
-        t = _box_hits(origin, dirs, box)
-        closer = t < best
-        best[closer] = t[closer]
-        which[closer] = i
+    origin, dirs = pixel_rays(K, width, height, cam_to_world)
+    dirs = dirs.reshape(-1, 3)
+    best, index = cast(origin, dirs, boxes, planes=[FLOOR, WALL])
+    which = np.where(index >= 2, index - 2, -1)
     rgb = np.zeros((len(best), 3), np.uint8)
-    floor = np.isfinite(best) & (which < 0) & ~on_wall
-    wall = (which < 0) & on_wall
+    floor, wall = index == 0, index == 1
     pts = origin + dirs * np.where(np.isfinite(best), best, 0.0)[:, None]
     checker = ((np.floor(pts[:, 0] / 0.5) + np.floor(pts[:, 1] / 0.5)) % 2).astype(int)
     rgb[floor] = np.stack(FLOOR_RGB)[checker[floor]]

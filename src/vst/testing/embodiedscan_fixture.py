@@ -20,8 +20,8 @@ The layout follows the official EmbodiedScan repository (OpenRobotLab/EmbodiedSc
 
 Everything is made from known truth: boxes with chosen centres, sizes and ZXY angles in the
 axis-aligned (Z up) world, cameras with chosen poses, and depth/colour images ray-cast
-analytically (floor plane ``z = 0`` plus the boxes) with numpy. The scan ids are made up and
-cannot collide with real scans (ScanNet ends at ``scene0806``).
+analytically (floor plane ``z = 0`` plus the boxes) with :mod:`vst.testing.raycast`. The scan
+ids are made up and cannot collide with real scans (ScanNet ends at ``scene0806``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from vst.testing.raycast import FLOOR, cast, look_at, pixel_rays
 
 __all__ = [
     "CATEGORIES",
@@ -77,21 +79,6 @@ def embodiedscan_corners(bbox_3d: np.ndarray) -> np.ndarray:
     return local @ pytorch3d_zxy_matrix(box[6:9]).T + box[:3]
 
 
-def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """4x4 camera-to-world pose (OpenCV camera: X right, Y down, Z forward) at ``position``
-    looking at ``target`` in a Z-up world (no roll)."""
-    position = np.asarray(position, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - position
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([x, y, z], axis=1)
-    T[:3, 3] = position
-    return T
-
-
 def raycast(
     K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int, boxes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,36 +86,11 @@ def raycast(
 
     Returns ``(depth, hit)``: metric z-depth (H, W) float64 (0 where nothing is hit) and the index
     of the hit surface (-1 none, 0 floor, i + 1 box i)."""
-    K = np.asarray(K, dtype=np.float64)
-    us, vs = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    # camera ray with z component 1, so the ray parameter is the z-depth
-    d_cam = np.stack(
-        [(us - K[0, 2]) / K[0, 0], (vs - K[1, 2]) / K[1, 1], np.ones_like(us)], axis=-1
-    ).reshape(-1, 3)
-    R, o = cam_to_world[:3, :3], cam_to_world[:3, 3]
-    d = d_cam @ R.T
-    best = np.full(len(d), np.inf)
-    hit = np.full(len(d), -1, dtype=np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = -o[2] / d[:, 2]
-    ok = np.isfinite(t_floor) & (t_floor > 1e-6)
-    best[ok] = t_floor[ok]
-    hit[ok] = 0
-    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
-        Rb = pytorch3d_zxy_matrix(box[6:9])
-        o_l = Rb.T @ (o - box[:3])
-        d_l = d @ Rb
-        half = box[3:6] / 2.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t1 = (-half - o_l) / d_l
-            t2 = (half - o_l) / d_l
-        t_near = np.nanmax(np.minimum(t1, t2), axis=1)
-        t_far = np.nanmin(np.maximum(t1, t2), axis=1)
-        good = (t_near <= t_far) & (t_near > 1e-6) & (t_near < best)
-        best[good] = t_near[good]
-        hit[good] = i + 1
-    depth = np.where(np.isfinite(best), best, 0.0).reshape(height, width)
-    return depth, hit.reshape(height, width)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 9)
+    origin, dirs = pixel_rays(K, width, height, cam_to_world)
+    rotations = [pytorch3d_zxy_matrix(box[6:9]) for box in boxes]
+    t, hit = cast(origin, dirs, boxes, planes=[FLOOR], rotations=rotations)
+    return np.where(np.isfinite(t), t, 0.0), hit
 
 
 def _colour_image(hit: np.ndarray) -> np.ndarray:

@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vst.testing.raycast import FLOOR as FLOOR_PLANE
+from vst.testing.raycast import cast, look_at
+
 __all__ = ["HypersimFixture", "write_hypersim_fixture"]
 
 WIDTH, HEIGHT = 128, 96
@@ -77,14 +80,10 @@ FLOOR = _Box(0, "floor", np.array([0.0, 2.0, -0.01]), np.array([20.0, 20.0, 0.02
 """The floor instance's box (a thin slab under z = 0; rays hit the plane z = 0)."""
 
 
-def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Hypersim world-from-camera rotation (columns: camera +x right, +y up, +z backwards)."""
-    back = eye - target
-    back = back / np.linalg.norm(back)
-    right = np.cross(np.array([0.0, 0.0, 1.0]), back)
-    right /= np.linalg.norm(right)
-    up = np.cross(back, right)
-    return np.stack([right, up, back], axis=1)
+def _world_from_cam_gl(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Hypersim world-from-camera rotation (columns: camera +x right, +y up, +z backwards): the
+    OpenCV look-at rotation with its Y and Z axes flipped."""
+    return look_at(eye, target)[:3, :3] * np.array([1.0, -1.0, -1.0])
 
 
 CAMERA_EYES = [
@@ -122,7 +121,9 @@ class HypersimFixture:
 
 
 def _rays_cam(M: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Hypersim camera-space ray directions (H, W, 3), unit length, OpenGL axes."""
+    """Hypersim camera-space ray directions (H, W, 3), unit length, OpenGL axes: ``M_cam_from_uv``
+    applied to the pixel centres in uv space (a general 3x3 map, e.g. tilt-shift, not a pinhole
+    ``K``, hence not :func:`vst.testing.raycast.pixel_rays`)."""
     u = -1.0 + (2.0 * np.arange(width) + 1.0) / width
     v = 1.0 - (2.0 * np.arange(height) + 1.0) / height
     uu, vv = np.meshgrid(u, v)
@@ -132,29 +133,13 @@ def _rays_cam(M: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _cast(origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (NaN = miss) and instance id (-1 = none) of rays (N, 3) from ``origin``."""
-    n = len(dirs)
-    best = np.full(n, np.inf)
-    inst = np.full(n, -1, dtype=np.int32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = -origin[2] / dirs[:, 2]
-    hit = (dirs[:, 2] < 0) & (t > 0)
-    best[hit] = t[hit]
-    inst[hit] = FLOOR.instance
-    for box in BOXES:
-        o = box.rotation.T @ (origin - box.center_m)
-        d = dirs @ box.rotation  # rows: R^T d
-        h = box.extents_m / 2.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t1 = (-h - o) / d
-            t2 = (h - o) / d
-        tmin = np.nanmax(np.minimum(t1, t2), axis=1)
-        tmax = np.nanmin(np.maximum(t1, t2), axis=1)
-        ok = (tmax >= tmin) & (tmin > 0) & (tmin < best)
-        best[ok] = tmin[ok]
-        inst[ok] = box.instance
-    best[~np.isfinite(best)] = np.nan
-    return best, inst
+    """Distance (NaN = miss) and instance id (-1 = none) of unit rays (N, 3) from ``origin``:
+    the floor plane z = 0 and the boxes."""
+    boxes = [np.concatenate([b.center_m, b.extents_m]) for b in BOXES]  # + rotations
+    rotations = [b.rotation for b in BOXES]
+    t, index = cast(origin, dirs, boxes, planes=[FLOOR_PLANE], rotations=rotations)
+    instances = np.array([-1, FLOOR.instance, *(b.instance for b in BOXES)], dtype=np.int32)
+    return np.where(np.isfinite(t), t, np.nan), instances[index + 1]
 
 
 def _write_h5(path: Path, array: np.ndarray) -> None:
@@ -241,7 +226,7 @@ def _write_scene(
     fx.distance[scene], fx.hit_points[scene], fx.instance[scene] = [], [], []
     rays = _rays_cam(M, WIDTH, HEIGHT).reshape(-1, 3)
     for fid, (eye, target) in enumerate(eyes):
-        R = _look_at(eye, target)
+        R = _world_from_cam_gl(eye, target)
         positions.append(eye / m)
         orientations.append(R)
         dirs = rays @ R.T

@@ -36,6 +36,7 @@ from PIL import Image
 
 from vst.geometry.conventions import from_aabb
 from vst.scenes.sources.images_depth import encode_rle_string
+from vst.testing.raycast import Plane, cast, pixel_rays, project
 
 __all__ = ["FixtureImage", "ImagesFixture", "raycast", "write_images_fixture"]
 
@@ -80,6 +81,15 @@ def _k(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
+CAM_TO_WORLD = np.array(
+    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+"""The fixture camera in the reader's world frame: at the origin, camera X = world X, camera Y
+(down) = world -Z, camera Z (forward) = world Y."""
+WALL = Plane((0.0, 1.0, 0.0), WALL_Y)
+FLOOR = Plane((0.0, 0.0, 1.0), -CAMERA_HEIGHT)
+
+
 def raycast(
     K: np.ndarray, width: int, height: int, aabbs: list[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,31 +97,12 @@ def raycast(
     (1 floor, 2 wall, 0 box) of a level camera at the origin of the world frame (X right,
     Y forward, Z up) above the floor ``z = -CAMERA_HEIGHT`` facing the wall ``y = WALL_Y``.
 
-    Rays go through pixel centres; a camera ray ``(x, y, 1)`` is the world direction
-    ``(x, 1, -y)``, so the ray parameter of a hit is its z-depth."""
-    cols, rows = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height))
-    dx = (cols - K[0, 2]) / K[0, 0]
-    dz = -(rows - K[1, 2]) / K[1, 1]
-    dx = np.where(dx == 0, 1e-12, dx)
-    dz = np.where(dz == 0, 1e-12, dz)
-    dirs = np.stack([dx, np.ones_like(dx), dz], axis=-1)
-    best = np.full((height, width), WALL_Y)
-    kind = np.full((height, width), 2, dtype=np.int32)
-    t_floor = np.where(dz < 0, -CAMERA_HEIGHT / dz, np.inf)
-    floor = t_floor < best
-    best[floor] = t_floor[floor]
-    kind[floor] = 1
-    surface = np.zeros((height, width), dtype=np.int32)
-    for i, (lo, hi) in enumerate(aabbs):
-        t1 = lo / dirs
-        t2 = hi / dirs
-        t_near = np.minimum(t1, t2).max(axis=-1)
-        t_far = np.maximum(t1, t2).min(axis=-1)
-        hit = (t_near <= t_far) & (t_near > 0) & (t_near < best)
-        best[hit] = t_near[hit]
-        surface[hit] = i + 1
-        kind[hit] = 0
-    return best.astype(np.float32), surface, kind
+    Rays go through pixel centres and are parametrised by z-depth (:mod:`vst.testing.raycast`)."""
+    origin, dirs = pixel_rays(K, width, height, CAM_TO_WORLD)
+    t, index = cast(origin, dirs, aabbs=aabbs, planes=[WALL, FLOOR])  # every ray meets the wall
+    surface = np.where(index >= 2, index - 1, 0).astype(np.int32)
+    kind = np.where(index == 0, 2, np.where(index == 1, 1, 0)).astype(np.int32)
+    return t.astype(np.float32), surface, kind
 
 
 def _render_rgb(surface: np.ndarray, kind: np.ndarray, depth: np.ndarray, seed: int) -> np.ndarray:
@@ -135,9 +126,8 @@ def _silhouette_polygon(K: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[f
     corners = np.array(
         [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
     )
-    u = K[0, 0] * corners[:, 0] / corners[:, 1] + K[0, 2]
-    v = K[1, 1] * (-corners[:, 2]) / corners[:, 1] + K[1, 2]
-    hull = convex_hull(np.stack([u, v], axis=1)) + 0.5  # pixel centres -> COCO corners
+    uv = project(K, corners @ CAM_TO_WORLD[:3, :3])  # world -> camera: R.T @ p (camera at 0)
+    hull = convex_hull(uv) + 0.5  # pixel centres -> COCO corners
     return [round(float(c), 2) for c in hull.reshape(-1)]
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vst.geometry.polygons import convex_hull
+from vst.testing.raycast import project
 
 __all__ = ["FIXTURE_K", "Omni3DFixture", "omni3d_corners", "rot_x", "rot_y", "write_omni3d_fixture"]
 
@@ -66,8 +67,7 @@ def omni3d_corners(center: Any, dimensions: Any, R: Any) -> np.ndarray:
 
 
 def _project(points: np.ndarray) -> np.ndarray:
-    uvw = points @ np.asarray(FIXTURE_K).T
-    return uvw[:, :2] / uvw[:, 2:3]
+    return project(FIXTURE_K, points)
 
 
 def _bbox2d(corners: np.ndarray) -> tuple[list[float], list[float], float]:

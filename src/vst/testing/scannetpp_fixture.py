@@ -25,9 +25,9 @@ The scene holds a floor (z = 0, 8 m x 8 m, label ``floor``) and four box-shaped 
 mesh vertices are exactly the corners and face centres of known boxes (one turned 30 degrees
 about Z, one -60, one 15), a ``cup`` group with too few vertices and a flat ``picture`` group
 whose vertices are collinear seen from above. Eight iPhone frames along an arc look at the
-boxes; depth and RGB are ray-cast analytically (floor square + boxes) with numpy, the depth
-through the depth-size intrinsics derived from the RGB ones by the pixel-centre rule
-``c' = (c + 0.5) s - 0.5``, ``f' = f s``.
+boxes; depth and RGB are ray-cast analytically (floor square + boxes) with
+:mod:`vst.testing.raycast`, the depth through the depth-size intrinsics derived from the RGB
+ones by the pixel-centre rule ``c' = (c + 0.5) s - 0.5``, ``f' = f s``.
 
 The scene id ``ffff000001`` is made up (real ScanNet++ ids are 10 hex digits from a random
 space; this one is not in any benchmark list).
@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from vst.geometry.boxes import box3d_corners, make_boxes
+from vst.testing.raycast import Plane, cast, look_at, pixel_rays
 
 __all__ = [
     "DEPTH_SIZE",
@@ -136,21 +137,6 @@ def _rz(deg: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """4x4 camera-to-world of an OpenCV camera (X right, Y down, Z forward) at ``eye`` looking
-    at ``target`` with world ``up``."""
-    eye = np.asarray(eye, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, np.asarray(up, dtype=np.float64))
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([x, y, z], axis=1)
-    T[:3, 3] = eye
-    return T
-
-
 def depth_intrinsics(K_rgb: np.ndarray, rgb_size, depth_size) -> np.ndarray:
     """Intrinsics of the depth grid from the RGB ones: ``f' = f s`` and ``c' = (c + 0.5) s - 0.5``
     per axis with ``s = depth / rgb`` (pixel centres at integer coordinates)."""
@@ -164,45 +150,20 @@ def depth_intrinsics(K_rgb: np.ndarray, rgb_size, depth_size) -> np.ndarray:
     return K
 
 
+FLOOR_SQUARE = Plane((0.0, 0.0, 1.0), 0.0, lo=(-FLOOR_HALF, -FLOOR_HALF, -np.inf),
+                     hi=(FLOOR_HALF, FLOOR_HALF, np.inf))  # fmt: skip
+
+
 def _raycast(
     K: np.ndarray, cam_to_world: np.ndarray, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """z-depth (H, W) (0 = no hit), hit surface index (-1 none, 0 floor, 1+i object i) and the
-    hit face axis (0..2) of every pixel centre."""
-    W, H = size
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
-    R, eye = cam_to_world[:3, :3], cam_to_world[:3, 3]
-    d = d_cam @ R.T  # ray direction per unit z-depth
-    best = np.full((H, W), np.inf)
-    which = np.full((H, W), -1, dtype=np.int32)
-    axis = np.zeros((H, W), dtype=np.int32)
-    # floor square z = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = -eye[2] / d[..., 2]
-    px, py = eye[0] + t * d[..., 0], eye[1] + t * d[..., 1]
-    hit = (t > 0) & (np.abs(px) <= FLOOR_HALF) & (np.abs(py) <= FLOOR_HALF)
-    best[hit] = t[hit]
-    which[hit] = 0
-    axis[hit] = 2
-    for i, obj in enumerate(OBJECTS):
-        Rb = _rz(obj.heading_deg)
-        half = np.asarray(obj.size) / 2.0
-        o = Rb.T @ (eye - np.asarray(obj.center))
-        dl = d @ Rb
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t1 = (-half - o) / dl
-            t2 = (half - o) / dl
-        tmin = np.minimum(t1, t2)
-        tmax = np.maximum(t1, t2)
-        tnear = np.nanmax(tmin, axis=-1)
-        tfar = np.nanmin(tmax, axis=-1)
-        hit = (tnear <= tfar) & (tnear > 0) & (tnear < best)
-        best[hit] = tnear[hit]
-        which[hit] = i + 1
-        axis[hit] = np.argmax(tmin, axis=-1)[hit]
-    depth = np.where(np.isfinite(best), best, 0.0)
-    return depth, which, axis
+    hit box face's local axis (0..2; -1 off the boxes) of every pixel centre."""
+    origin, dirs = pixel_rays(K, size[0], size[1], cam_to_world)
+    t, which, axis = cast(
+        origin, dirs, [o.box for o in OBJECTS], planes=[FLOOR_SQUARE], return_face_axis=True
+    )
+    return np.where(np.isfinite(t), t, 0.0), which, axis
 
 
 def _render_rgb(K: np.ndarray, cam_to_world: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -133,4 +133,3 @@ class BenchmarkGuard:
         if self.included:
             text += f"; {len(self.included)} included by override"
         return text
-

@@ -33,6 +33,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/iou.py
 	MUJOCO_GL=egl $(PY) benchmarks/render.py
+	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/rewards.py
+	$(PY) benchmarks/sources.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

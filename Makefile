@@ -33,7 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/iou.py
 	MUJOCO_GL=egl $(PY) benchmarks/render.py
-	$(PY) benchmarks/engine.py
+	MUJOCO_GL=egl $(PY) benchmarks/engine.py
 	$(PY) benchmarks/rewards.py
 	$(PY) benchmarks/sources.py
 

@@ -330,3 +330,25 @@ def test_cli_import(fixture, tmp_path):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [MATTERPORT_ID, SCANNET_ID]
     assert len(load_scene(out / SCANNET_ID).frames) == 2
     assert json.loads((out / "import_report.json").read_text())["format"] == "embodiedscan"
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_info_unpickler_reads_numpy_of_any_protocol_and_numpy_1_names(tmp_path, protocol):
+    info = {"metainfo": {"categories": {"chair": 1}}, "data_list": [{"m": np.eye(4)}]}
+    raw = pickle.dumps(info, protocol=protocol)
+    variants = [raw]
+    if protocol == 2:  # text GLOBAL opcodes: the module names numpy 1.x writers used
+        variants.append(raw.replace(b"numpy._core", b"numpy.core"))
+    for variant in variants:
+        path = tmp_path / f"p{protocol}.pkl"
+        path.write_bytes(variant)
+        np.testing.assert_array_equal(load_info_file(path)["data_list"][0]["m"], np.eye(4))
+
+
+def test_info_unpickler_refuses_numpy_functions(tmp_path):
+    # a pickle whose only global is a numpy function that runs a string
+    evil = b"cnumpy.testing._private.utils\nrunstring\n(Vprint(1)\n}tR."
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(evil)
+    with pytest.raises(SceneFormatError, match=r"evil\.pkl"):
+        load_info_file(path)

@@ -123,13 +123,25 @@ class EmbodiedScanOptions(ReaderOptions):
 
 
 # -- the info pickle -----------------------------------------------------------------------
+_NUMPY_GLOBALS = (
+    {
+        (core, name)
+        for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {(core, "_frombuffer") for core in ("numpy.core.numeric", "numpy._core.numeric")}
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+)
+"""What pickled numpy arrays and scalars need (numpy 1.x and 2.x module names; protocol 2 writes
+array bytes through ``_codecs.encode``; protocol 5 uses ``_frombuffer``)."""
+
 _ALLOWED_GLOBALS = {
     ("collections", "OrderedDict"),
     ("builtins", "set"),
     ("builtins", "frozenset"),
     ("builtins", "slice"),
     ("builtins", "complex"),
-}
+} | _NUMPY_GLOBALS
 
 
 class _InfoUnpickler(pickle.Unpickler):
@@ -137,7 +149,7 @@ class _InfoUnpickler(pickle.Unpickler):
     needs nothing else), so a crafted pickle cannot run code."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "numpy" or (module, name) in _ALLOWED_GLOBALS:
+        if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in an info file")
 

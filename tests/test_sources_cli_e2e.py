@@ -46,3 +46,27 @@ def test_generate_from_a_dataset_source_and_verify(tmp_path):
     assert checked and int(checked.group(1)) == sum(report["samples_per_task"].values())
     again = runner.invoke(app, ["generate", str(cfg), "--quiet"])  # resumes: all reused
     assert again.exit_code == 0 and "2 kept from an earlier run" in again.output
+
+
+def test_parallel_import_writes_the_same_bytes_and_report(tmp_path):
+    from vst.scenes.guard import BenchmarkGuard
+    from vst.scenes.sources.arkitscenes import ARKitScenesReader
+    from vst.scenes.sources.importer import IMPORT_REPORT, import_scenes
+
+    write_arkitscenes_fixture(tmp_path / "arkit")
+    results = {}
+    for workers in (1, 2):
+        reader = ARKitScenesReader(tmp_path / "arkit" / "3dod", {"frame_stride": 3})
+        out = tmp_path / f"w{workers}"
+        results[workers] = import_scenes(
+            reader, out, guard=BenchmarkGuard.default(), workers=workers
+        )
+    assert results[1].written == results[2].written == ["90000001", "90000002"]
+    one, two = tmp_path / "w1", tmp_path / "w2"
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.name == IMPORT_REPORT:  # holds the output folder's own path
+            continue
+        assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+    assert results[1].to_dict()["skipped"] == results[2].to_dict()["skipped"]

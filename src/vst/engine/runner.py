@@ -208,6 +208,7 @@ def _import_dataset(
             on_scene=(lambda sid, status: on_scene(Path(sid), status == "failed"))
             if on_scene
             else None,
+            workers=config.workers,
         )
     except BenchmarkSceneError as exc:
         raise EngineError(str(exc)) from None

@@ -247,6 +247,7 @@ def import_cmd(
         None, "--scenes", help="Only these scenes (comma-separated ids): an explicit choice."
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most N scenes."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes reading scenes."),
     allow_benchmark_scenes: bool = typer.Option(
         False,
         "--allow-benchmark-scenes",
@@ -279,6 +280,7 @@ def import_cmd(
                 guard=guard,
                 on_plan=lambda n: progress.update(bar, total=n),
                 on_scene=lambda sid, status: progress.advance(bar),
+                workers=workers,
             )
         except (BenchmarkSceneError, ValueError) as exc:
             progress.stop()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from vst.scenes.errors import SceneError
 from vst.scenes.guard import BenchmarkGuard
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, save_scene
-from vst.scenes.sources.base import SceneReader, SceneRef, SourceReport
+from vst.scenes.sources.base import SceneReader, SceneRef, SkippedItem, SourceReport
 from vst.scenes.validation import scene_problems
 
 __all__ = ["IMPORT_REPORT", "ImportResult", "import_key", "import_scenes", "select_refs"]
@@ -128,6 +130,7 @@ def import_scenes(
     where: str | None = None,
     on_scene: Callable[[str, str], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> ImportResult:
     """Import the scenes of ``reader`` into ``out`` (see the module docstring).
 
@@ -136,7 +139,8 @@ def import_scenes(
     ``limit`` keeps the first N admitted scenes; ``guard`` defaults to the shipped registry;
     ``where`` names the source in messages; ``on_scene(scene_id, status)`` reports progress
     with status ``written`` / ``reused`` / ``failed``; ``on_plan(n)`` gives the number of scenes
-    to import once they are listed."""
+    to import once they are listed. ``workers > 1`` reads scenes on that many processes (each
+    with its own reader); the scene directories and the report are the same as with one."""
     out = Path(out)
     where = where or f"{reader.format} {reader.path}"
     guard = guard if guard is not None else BenchmarkGuard.default()
@@ -164,43 +168,99 @@ def import_scenes(
     if on_plan:
         on_plan(len(admitted))
     out.mkdir(parents=True, exist_ok=True)
-    for ref in admitted:
-        dest = out / ref.id
+    todo: list[tuple[int, SceneRef, str]] = []
+    outcomes: dict[int, tuple[str, str, dict[str, str] | None, list[SkippedItem]]] = {}
+    for index, ref in enumerate(admitted):
         key = import_key(reader, ref)
+        dest = out / ref.id
         if (dest / SCENE_FILE).is_file() and _existing_key(dest) == key:
-            result.reused.append(ref.id)
-            report.scenes_read.append(ref.id)
+            outcomes[index] = (ref.id, "reused", None, [])
             if on_scene:
                 on_scene(ref.id, "reused")
-            continue
-        status = _import_one(reader, ref, dest, key, report, result)
+        else:
+            todo.append((index, ref, key))
+
+    def done(index: int, outcome: tuple) -> None:
+        outcomes[index] = outcome
         if on_scene:
-            on_scene(ref.id, status)
+            on_scene(outcome[0], outcome[1])
+
+    if workers <= 1 or len(todo) <= 1:
+        for index, ref, key in todo:
+            done(index, (ref.id, *_import_one(reader, ref, out / ref.id, key)))
+    else:
+        _import_pool(reader, todo, out, min(workers, len(todo)), done)
+    for index in range(len(admitted)):  # merge in scene order: the same report for any workers
+        scene_id, status, failure, skipped = outcomes[index]
+        report.skipped.extend(skipped)
+        if status in ("written", "reused"):
+            (result.written if status == "written" else result.reused).append(scene_id)
+            report.scenes_read.append(scene_id)
+        elif failure is not None:
+            result.failed.append(failure)
     atomic_write_bytes(
         out / IMPORT_REPORT, (json.dumps(result.to_dict(), indent=1) + "\n").encode("utf-8")
     )
     return result
 
 
-def _import_one(
+# -- workers ---------------------------------------------------------------------------------
+_WORKER_READER: SceneReader | None = None
+
+
+def _init_worker(fmt: str, path: str, options: dict[str, Any]) -> None:
+    """Build the worker's own reader (and let it list the source once, filling its caches)."""
+    global _WORKER_READER
+    from vst.scenes.sources.formats import get_reader_class
+
+    _WORKER_READER = get_reader_class(fmt)(path, options)
+    _WORKER_READER.scene_refs(_WORKER_READER.new_report())
+
+
+def _work(ref: SceneRef, dest: str, key: str) -> tuple:
+    assert _WORKER_READER is not None
+    return (ref.id, *_import_one(_WORKER_READER, ref, Path(dest), key))
+
+
+def _import_pool(
     reader: SceneReader,
-    ref: SceneRef,
-    dest: Path,
-    key: str,
-    report: SourceReport,
-    result: ImportResult,
-) -> str:
+    todo: list[tuple[int, SceneRef, str]],
+    out: Path,
+    workers: int,
+    done: Callable[[int, tuple], None],
+) -> None:
+    """Import ``todo`` on ``workers`` processes, each with its own reader of the same options."""
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    options = reader.options.model_dump(mode="python")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context(method),
+        initializer=_init_worker,
+        initargs=(reader.format, str(reader.path), options),
+    ) as pool:
+        futures = {
+            pool.submit(_work, ref, str(out / ref.id), key): index for index, ref, key in todo
+        }
+        for future in as_completed(futures):
+            done(futures[future], future.result())
+
+
+def _import_one(
+    reader: SceneReader, ref: SceneRef, dest: Path, key: str
+) -> tuple[str, dict[str, str] | None, list[SkippedItem]]:
+    """Read, check and write one scene: ``(status, failure record or None, skipped items)``."""
+    local = reader.new_report()
+
+    def failed(reason: str) -> tuple[str, dict[str, str], list[SkippedItem]]:
+        return "failed", {"scene_id": ref.id, "reason": reason}, local.skipped
+
     try:
-        scene = reader.read_scene(ref, report)
+        scene = reader.read_scene(ref, local)
     except (SceneError, OSError, ValueError, KeyError) as exc:
-        result.failed.append({"scene_id": ref.id, "reason": f"{type(exc).__name__}: {exc}"})
-        return "failed"
+        return failed(f"{type(exc).__name__}: {exc}")
     if scene is None:
-        reasons = [s.reason for s in report.skipped if s.kind == "scene" and ref.id in s.item]
-        result.failed.append(
-            {"scene_id": ref.id, "reason": reasons[-1] if reasons else "nothing usable"}
-        )
-        return "failed"
+        reasons = [s.reason for s in local.skipped if s.kind == "scene"]
+        return failed(reasons[-1] if reasons else "nothing usable")
     scene.id = ref.id
     scene.attributes = {
         **scene.attributes,
@@ -213,16 +273,12 @@ def _import_one(
     problems = scene_problems(scene, check_files=False)
     if problems:
         shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
-        result.failed.append({"scene_id": ref.id, "reason": f"invalid scene: {shown}"})
-        return "failed"
+        return failed(f"invalid scene: {shown}")
     if dest.exists():  # written by other options or a killed run: start clean
         shutil.rmtree(dest)
     try:
         save_scene(scene, dest)
     except (SceneError, OSError) as exc:
         shutil.rmtree(dest, ignore_errors=True)
-        result.failed.append({"scene_id": ref.id, "reason": f"cannot write: {exc}"})
-        return "failed"
-    result.written.append(ref.id)
-    report.scenes_read.append(ref.id)
-    return "written"
+        return failed(f"cannot write: {exc}")
+    return "written", None, local.skipped

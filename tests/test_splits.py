@@ -35,16 +35,18 @@ SHIPPED_FILES = [
     "scannet_val.json",
     "scannetpp_nvs_sem_val.json",
     "sunrgbd_test.json",
+    "sunrgbd_test_folders.json",
 ]
 SHIPPED_COUNTS = {  # benchmark -> scenes per dataset
     "arkitscenes-3dod-val": {"arkitscenes": 549},
     "scannet-val": {"scannet": 312},
     "scannetpp-nvs-sem-val": {"scannetpp": 50},
-    "sunrgbd-test": {"sunrgbd": 5050},
+    # 5,050 test images, each under two spellings: SUNRGBDMeta image id and image folder.
+    "sunrgbd-test": {"sunrgbd": 2 * 5050},
     "vsibench": VSIBENCH_COUNTS,
 }
 # Union: every VSI-Bench scene is also in one of the official splits.
-ALL_COUNTS = {"arkitscenes": 549, "scannet": 312, "scannetpp": 50, "sunrgbd": 5050}
+ALL_COUNTS = {"arkitscenes": 549, "scannet": 312, "scannetpp": 50, "sunrgbd": 2 * 5050}
 
 
 @pytest.fixture
@@ -204,15 +206,20 @@ def test_every_shipped_file_is_loaded_and_described(full):
     for bench, counts in SHIPPED_COUNTS.items():
         assert full.counts(bench) == counts, bench
     assert full.counts() == ALL_COUNTS
-    assert len(full) == sum(ALL_COUNTS.values()) == 5961
+    assert len(full) == sum(ALL_COUNTS.values()) == 5961 + 5050
 
     lists = shipped_benchmark_lists()
     assert [e["file"] for e in lists] == SHIPPED_FILES
     for entry in lists:
         assert entry["source"] and entry["description"]
+        records = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))["scenes"]
         for name, desc in entry["benchmarks"].items():
             # each file's own description of its counts matches its content
-            assert desc["scenes_per_dataset"] == SHIPPED_COUNTS[name], name
+            own: dict[str, int] = {}
+            for rec in records:
+                if rec["benchmark"] == name:
+                    own[rec["dataset"]] = own.get(rec["dataset"], 0) + 1
+            assert desc["scenes_per_dataset"] == own, name
             assert desc["license"] and desc["url"]
     by_file = {e["file"]: e for e in lists}
     assert "apple/ARKitScenes" in by_file["arkitscenes_3dod_val.json"]["source"]
@@ -220,6 +227,12 @@ def test_every_shipped_file_is_loaded_and_described(full):
     assert "scannetv2_val.txt" in by_file["scannet_val.json"]["source"]
     assert "allsplit.mat" in by_file["sunrgbd_test.json"]["source"]
     assert by_file["sunrgbd_test.json"]["scenes"] == 5050
+    folders = by_file["sunrgbd_test_folders.json"]
+    assert folders["scenes"] == 5050
+    assert "ankurhanda/sunrgbd-meta-data" in folders["source"]
+    commit = "4543ec8a46a349563fafd2820211b0d87580a380"
+    assert f"sunrgbd_testing_images.txt @ {commit}" in folders["source"]
+    assert "447,564 characters, 5,050 lines" in folders["source"]
 
 
 def test_benchmark_info(full):
@@ -340,3 +353,90 @@ def test_scene_native_id_is_checked(full):
     assert full.is_benchmark_scene(scene)
     scene = Scene(id="x", source="sunrgbd", attributes={"native_id": "009999"})
     assert not full.is_benchmark_scene(scene)
+
+
+# -- SUN RGB-D test images spelled as image folders ---------------------------------------------
+SUN_FOLDERS_FILE = BENCHMARK_DATA_DIR / "sunrgbd_test_folders.json"
+KV2_FIRST = "kv2/kinect2data/000002_2014-05-26_14-23-37_260595134347_rgbf000103-resize"
+
+
+def test_sunrgbd_folder_ids_are_the_test_images():
+    reg = BenchmarkRegistry()
+    assert reg.load_file(SUN_FOLDERS_FILE) == 5050
+    assert reg.benchmarks == ["sunrgbd-test"] and reg.counts() == {"sunrgbd": 5050}
+    ids = [sid for _, sid in reg.scenes()]
+    assert all(sid.count("/") >= 2 and not sid.endswith(("/image", "/")) for sid in ids)
+    per_sensor: dict[str, int] = {}
+    for sid in ids:
+        group = "/".join(sid.split("/")[:2])
+        per_sensor[group] = per_sensor.get(group, 0) + 1
+    assert per_sensor == {
+        "kv1/NYUdata": 654,  # = NYU Depth v2's test split
+        "kv1/b3dodata": 276,
+        "kv2/align_kv2": 149,
+        "kv2/kinect2data": 1711,
+        "realsense/lg": 548,
+        "realsense/sa": 24,
+        "xtion/sun3ddata": 1539,
+        "xtion/xtion_align_data": 149,
+    }
+    data = json.loads(SUN_FOLDERS_FILE.read_text(encoding="utf-8"))
+    assert [r["scene_id"] for r in data["scenes"]][:1] == [KV2_FIRST]  # file order kept
+    assert data["scenes"][-1]["scene_id"] == "realsense/sa/2014_10_21-18_19_07-1311000073"
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        # first page of sunrgbd_testing_images.txt
+        KV2_FIRST,
+        "kv2/kinect2data/000130_2014-04-11_17-21-46-RobotInRoom_094959634447_rgbf000614-resize",
+        "kv2/kinect2data/000326_2014-06-02_15-25-49_260595134347_rgbf000087-resize",
+        # middle pages
+        "kv2/align_kv2/2014-12-18_11-31-54_260595134347",
+        "kv1/NYUdata/NYU0001",
+        "kv1/b3dodata/img_0406",
+        "xtion/sun3ddata/mit_32_d530/d530_scan_oldest/0000012-000092380997",
+        "xtion/sun3ddata/mit_gym_dupont/gym_dupont_nov_1_2012_scan1.erika/0001828-000076785156",
+        "xtion/xtion_align_data/2014_12_18_11_38_5",
+        # last page
+        "realsense/lg/2014_10_30-16_19_24-1311000073",
+        "realsense/sa/2014_10_21-18_19_07-1311000073",
+    ],
+)
+def test_sunrgbd_folder_spot_checks(full, folder):
+    assert full.lookup(folder, "sunrgbd") == ["sunrgbd-test"]
+    assert full.lookup(folder, "scannet") == []
+
+
+def test_sunrgbd_training_folders_are_not_guarded(full):
+    assert full.lookup("kv1/NYUdata/NYU0003", "sunrgbd") == []  # NYU Depth v2 train
+    omni3d_fixture = "kv2/kinect2data/000065_2014-05-16_20-14-38_260595134347_rgbf000121-resize"
+    assert full.lookup(omni3d_fixture, "sunrgbd") == []
+    assert full.lookup("kv1/b3dodata/img_0407", "sunrgbd") == []
+
+
+def test_registry_finds_sunrgbd_folders_from_omni3d_paths(full):
+    assert ("sunrgbd", KV2_FIRST) in full.scenes("sunrgbd-test")
+    assert "sunrgbd-test" in full.benchmark_info()
+    # Omni3D's file_path is "SUNRGBD/<sensor>/.../<folder>/image/<name>.jpg"
+    path = f"SUNRGBD/{KV2_FIRST}/image/0000103.jpg"
+    assert sunrgbd_scene_id(path) == KV2_FIRST
+    assert full.lookup(sunrgbd_scene_id(path), "sunrgbd") == ["sunrgbd-test"]
+    # the paths in sunrgbd_testing_images.txt (often with "//image/") give the same ids
+    nyu = sunrgbd_scene_id("SUNRGBD/kv1/NYUdata/NYU0001//image/NYU0001.jpg")
+    assert nyu == "kv1/NYUdata/NYU0001"
+    assert full.lookup(nyu, "sunrgbd") == ["sunrgbd-test"]
+    scene = Scene(id="sunrgbd-000001", source="sunrgbd", attributes={"native_id": KV2_FIRST})
+    assert full.is_benchmark_scene(scene)
+    # both spellings belong to the one benchmark; dropping it drops both
+    without = full.without("sunrgbd-test")
+    assert without.lookup(KV2_FIRST, "sunrgbd") == [] and without.lookup("000001", "sunrgbd") == []
+    only = BenchmarkRegistry.load_default(use_shared=False, benchmarks="sunrgbd-test")
+    assert only.counts() == {"sunrgbd": 2 * 5050}
+    assert only.sources == [
+        str(BENCHMARK_DATA_DIR / "sunrgbd_test.json"),
+        str(SUN_FOLDERS_FILE),
+    ]
+    # the benchmark description is the one of sunrgbd_test.json (loaded first)
+    assert "allsplit.mat" in only.benchmark_info("sunrgbd-test")["source"]

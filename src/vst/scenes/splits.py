@@ -4,8 +4,10 @@ Training data must not come from scenes an evaluation benchmark tests on. A
 :class:`BenchmarkRegistry` maps ``(dataset, scene_id)`` to the benchmarks that use that scene.
 Scene ids are spelled as their datasets spell them: ``scene0251_00`` (ScanNet), 10-digit hex ids
 such as ``7b6477cb95`` (ScanNet++), numeric video ids as strings such as ``41069025``
-(ARKitScenes), 1-based SUNRGBDMeta image ids zero-padded to 6 digits such as ``000001``
-(SUN RGB-D; :func:`normalize_scene_id` pads digit-only SUN RGB-D ids).
+(ARKitScenes); SUN RGB-D test images in both spellings: image folders such as
+``kv1/NYUdata/NYU0001`` (:func:`sunrgbd_scene_id`, ``sunrgbd_test_folders.json``) and 1-based
+SUNRGBDMeta image ids zero-padded to 6 digits such as ``000001`` (``sunrgbd_test.json``;
+:func:`normalize_scene_id` pads digit-only SUN RGB-D ids).
 
 vst ships benchmark lists as JSON files in ``vst/scenes/data/`` (see :func:`shipped_benchmark_lists`
 for their sources): VSI-Bench's 288 scenes (``benchmark_scenes.json``), the ARKitScenes 3DOD
@@ -131,8 +133,9 @@ def sunrgbd_scene_id(path: str) -> str:
 
     Leading folders up to ``SUNRGBD/`` and a trailing ``image/``, ``depth/``, ``depth_bfx/`` ...
     file part are dropped (the folder is the one holding ``image/``). This is the id to use for
-    lists of SUN RGB-D paths (e.g. ``sunrgbd_testing_images.txt`` of ankurhanda/sunrgbd-meta-data);
-    the shipped SUN RGB-D list uses 6-digit SUNRGBDMeta image ids instead (see the docs)."""
+    lists of SUN RGB-D paths (e.g. ``sunrgbd_testing_images.txt`` of ankurhanda/sunrgbd-meta-data,
+    shipped as ``sunrgbd_test_folders.json``; ``sunrgbd_test.json`` holds the same images as
+    SUNRGBDMeta image ids)."""
     parts = [p for p in str(path).replace("\\", "/").strip().split("/") if p]
     if "SUNRGBD" in parts:
         parts = parts[len(parts) - parts[::-1].index("SUNRGBD") :]

@@ -40,12 +40,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext
-from vst.engine.detection import category_answer
+from vst.engine.detection import category_answer, derive_turn_answer, turn_sequence
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
-from vst.geometry.boxes import world_boxes_to_camera
 from vst.scenes.model import Frame, Scene
 
 CAMERA_LEADS: tuple[str, ...] = (
@@ -183,12 +182,7 @@ class MultiViewDet3DTask(Task):
     def _sample(
         self, mv: MultiView, cats: dict[str, list[int]], last: str, rng: np.random.Generator
     ) -> Sample:
-        others = [c for c in cats if c != last]
-        sequence = [last]
-        if others and rng.random() < self.MULTI_TURN_FRACTION:
-            n_turns = int(rng.integers(2, min(self.MAX_TURNS, len(others) + 1) + 1))
-            picked = rng.choice(len(others), size=n_turns - 1, replace=False)
-            sequence = [others[int(i)] for i in picked] + [last]
+        sequence = turn_sequence(list(cats), last, rng, self.MULTI_TURN_FRACTION, self.MAX_TURNS)
         uviews = [unified_view(v) for v in mv.views]
         preamble = int(rng.integers(N_PREAMBLES))
         lead = int(rng.integers(len(CAMERA_LEADS)))
@@ -263,11 +257,4 @@ class MultiViewDet3DTask(Task):
     def derive_answer(self, scene: Scene, meta: dict) -> str:
         """The last turn's answer from the scene's boxes moved into frame 1's camera."""
         frame = scene.frame(meta["frame_ids"][0])
-        turn = meta["turns"][-1]
-        ids = [int(i) for i in turn["object_ids"]]
-        index = {o.id: i for i, o in enumerate(scene.objects)}
-        for oid in ids:
-            if scene.objects[index[oid]].label != turn["label"]:
-                raise ValueError(f"object {oid} is not a {turn['label']!r}")
-        boxes = world_boxes_to_camera(scene.boxes[[index[i] for i in ids]], frame.world_to_cam)
-        return category_answer(turn["label"], ids, boxes)[1]
+        return derive_turn_answer(scene, frame, meta["turns"][-1])

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext, FrameView
-from vst.engine.detection import category_answer
+from vst.engine.detection import category_answer, derive_turn_answer, turn_sequence
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -140,12 +140,7 @@ class Det3DTask(Task):
         last: str,
         rng: np.random.Generator,
     ) -> Sample:
-        others = [c for c in cats if c != last]
-        sequence = [last]
-        if others and rng.random() < self.MULTI_TURN_FRACTION:
-            n_turns = int(rng.integers(2, min(self.MAX_TURNS, len(others) + 1) + 1))
-            picked = rng.choice(len(others), size=n_turns - 1, replace=False)
-            sequence = [others[int(i)] for i in picked] + [last]
+        sequence = turn_sequence(list(cats), last, rng, self.MULTI_TURN_FRACTION, self.MAX_TURNS)
         uview = unified_view(view)
         preamble = int(rng.integers(N_PREAMBLES))
         output_line = int(rng.integers(len(OUTPUT_LINES)))
@@ -194,11 +189,4 @@ class Det3DTask(Task):
     def derive_answer(self, scene: Scene, meta: dict) -> str:
         """The last turn's answer from the scene's boxes in the frame's camera."""
         frame = scene.frame(meta["frame_ids"][0])
-        turn = meta["turns"][-1]
-        ids = [int(i) for i in turn["object_ids"]]
-        index = {o.id: i for i, o in enumerate(scene.objects)}
-        for oid in ids:
-            if scene.objects[index[oid]].label != turn["label"]:
-                raise ValueError(f"object {oid} is not a {turn['label']!r}")
-        boxes = scene.boxes_in_camera(frame)[[index[i] for i in ids]]
-        return category_answer(turn["label"], ids, boxes)[1]
+        return derive_turn_answer(scene, frame, meta["turns"][-1])

@@ -16,6 +16,8 @@ from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
+    EXACT_SUFFIXES,
+    MCQ_SUFFIXES,
     bearing_deg,
     boundary_margin,
     sector,
@@ -25,8 +27,6 @@ from vst.engine.tasks.multi_image.object_object import (
     CLOSER_WHICH,
     DIRECTION_TEMPLATES,
     DISTANCE_TEMPLATES,
-    EXACT_SUFFIXES,
-    MCQ_SUFFIXES,
     ObjectObject,
     floor_bearing,
 )

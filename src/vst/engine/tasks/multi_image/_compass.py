@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options
+from vst.engine.choices import LETTERS, format_options, pick
 
 COMPASS: tuple[str, ...] = (
     "north",
@@ -128,6 +128,42 @@ def mcq_letter(options: Sequence[int], answer: int) -> str:
 def direction_options_text(options: Sequence[int], words: Sequence[str]) -> str:
     """``"A. north\\nB. west ..."`` for direction indices ``options``."""
     return format_options([words[k] for k in options])
+
+
+EXACT_SUFFIXES: tuple[str, ...] = (
+    "Answer with one of: {words}.",
+    "Reply with a single direction ({words}).",
+    "Choose from {words}.",
+    "Give one of these directions: {words}.",
+    "Respond with one word from this list: {words}.",
+)
+"""Appended to ``exact`` direction questions (``words``: the eight directions)."""
+
+MCQ_SUFFIXES: tuple[str, ...] = (
+    "\n{options}",
+    "\nOptions:\n{options}",
+    "\n{options}\nAnswer with the option's letter.",
+    "\nChoose one:\n{options}",
+    "\n{options}\nReply with the letter of the correct option.",
+)
+"""Appended to ``mcq`` questions (``options``: ``A. ...`` lines)."""
+
+
+def direction_answer(
+    style: str, k: int, words: Sequence[str], n_options: int, rng: np.random.Generator
+) -> tuple[str, str, str, list[int] | None, int]:
+    """The end of a direction question whose answer is ``words[k]``: ``(question tail, answer,
+    reply, shown options or None, suffix index)``. ``mcq``: lettered options drawn with
+    :func:`mcq_options`, answer the letter, reply ``"B. north"``; ``exact``: the allowed words
+    listed, answer and reply the word."""
+    if style == "mcq":
+        options = mcq_options(k, n_options, len(words), rng)
+        s_idx, suffix = pick(rng, MCQ_SUFFIXES)
+        answer = mcq_letter(options, k)
+        tail = suffix.format(options=direction_options_text(options, words))
+        return tail, answer, f"{answer}. {words[k]}", options, s_idx
+    s_idx, suffix = pick(rng, EXACT_SUFFIXES)
+    return " " + suffix.format(words=", ".join(words)), words[k], words[k], None, s_idx
 
 
 IMAGE_LABELS: tuple[str, str] = ("Image 1:", "Image 2:")

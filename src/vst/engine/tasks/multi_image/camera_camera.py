@@ -49,13 +49,11 @@ from vst.engine.tasks.multi_image._compass import (
     boundary_margin,
     camera_heading,
     camera_roll_deg,
-    direction_options_text,
+    direction_answer,
     mcq_letter,
-    mcq_options,
     sector,
 )
 from vst.engine.tasks.multi_image._compass_refer import CompassTask, Pair
-from vst.engine.tasks.multi_image.object_object import EXACT_SUFFIXES, MCQ_SUFFIXES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("position", "heading")
@@ -204,17 +202,8 @@ class CameraCamera(CompassTask):
             question = template.format(base=COMPASS[base])
             meta.update(base=COMPASS[base], turn_deg=turn, margin_deg=float(boundary_margin(turn)))
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
-        options: list[int] | None = None
-        if style == "mcq":
-            options = mcq_options(k, self.N_OPTIONS, len(words), rng)
-            s_idx, suffix = pick(rng, MCQ_SUFFIXES)
-            question += suffix.format(options=direction_options_text(options, words))
-            answer = mcq_letter(options, k)
-            reply = f"{answer}. {words[k]}"
-        else:
-            s_idx, suffix = pick(rng, EXACT_SUFFIXES)
-            question += " " + suffix.format(words=", ".join(words))
-            answer = reply = words[k]
+        tail, answer, reply, options, s_idx = direction_answer(style, k, words, self.N_OPTIONS, rng)
+        question += tail
         meta.update(style=style, options=options, direction=words[k], phrasing=[t_idx, s_idx])
         img1, img2 = (v.shared_model_image() for v in mv.views[:2])
         meta["image_sizes"] = [list(v.model_size) for v in mv.views]

@@ -46,9 +46,8 @@ from vst.engine.tasks.multi_image._compass import (
     bearing_deg,
     boundary_margin,
     camera_heading,
-    direction_options_text,
+    direction_answer,
     mcq_letter,
-    mcq_options,
     metres_text,
     round_metres,
     sector,
@@ -60,7 +59,6 @@ from vst.engine.tasks.multi_image._compass_refer import (
     refer_across,
     render_pair,
 )
-from vst.engine.tasks.multi_image.object_object import EXACT_SUFFIXES, MCQ_SUFFIXES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("facing", "object_north", "distance")
@@ -253,17 +251,10 @@ class CameraObject(CompassTask):
             t_idx, template = pick(rng, templates)
             question = template.format(a=refs[0].mention, c=refs[-1].mention)
             style = self.STYLES[int(rng.integers(len(self.STYLES)))]
-            options: list[int] | None = None
-            if style == "mcq":
-                options = mcq_options(k, self.N_OPTIONS, len(COMPASS), rng)
-                s_idx, suffix = pick(rng, MCQ_SUFFIXES)
-                question += suffix.format(options=direction_options_text(options, COMPASS))
-                answer = mcq_letter(options, k)
-                reply = f"{answer}. {COMPASS[k]}"
-            else:
-                s_idx, suffix = pick(rng, EXACT_SUFFIXES)
-                question += " " + suffix.format(words=", ".join(COMPASS))
-                answer = reply = COMPASS[k]
+            tail, answer, reply, options, s_idx = direction_answer(
+                style, k, COMPASS, self.N_OPTIONS, rng
+            )
+            question += tail
             reward = {"mode": style, "ground_truth": answer}
             meta.update(
                 style=style,

@@ -49,11 +49,11 @@ from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
     IMAGE_LABELS,
+    MCQ_SUFFIXES,
     bearing_deg,
     boundary_margin,
-    direction_options_text,
+    direction_answer,
     mcq_letter,
-    mcq_options,
     metres_text,
     round_metres,
     sector,
@@ -80,23 +80,6 @@ DIRECTION_TEMPLATES: tuple[str, ...] = (
 )
 """Direction questions: ``a`` defines north from ``b``; ``c`` is the target."""
 
-EXACT_SUFFIXES: tuple[str, ...] = (
-    "Answer with one of: {words}.",
-    "Reply with a single direction ({words}).",
-    "Choose from {words}.",
-    "Give one of these directions: {words}.",
-    "Respond with one word from this list: {words}.",
-)
-"""Appended to ``exact`` direction questions (``words``: the eight directions)."""
-
-MCQ_SUFFIXES: tuple[str, ...] = (
-    "\n{options}",
-    "\nOptions:\n{options}",
-    "\n{options}\nAnswer with the option's letter.",
-    "\nChoose one:\n{options}",
-    "\n{options}\nReply with the letter of the correct option.",
-)
-"""Appended to ``mcq`` questions (``options``: ``A. ...`` lines)."""
 
 DISTANCE_TEMPLATES: tuple[str, ...] = (
     "What is the distance between {a} and {b}, in metres?",
@@ -301,17 +284,10 @@ class ObjectObject(CompassTask):
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         t_idx, template = pick(rng, DIRECTION_TEMPLATES)
         question = template.format(a=refs[0].mention, b=refs[1].mention, c=refs[2].mention)
-        options: list[int] | None = None
-        if style == "mcq":
-            options = mcq_options(k, self.N_OPTIONS, len(COMPASS), rng)
-            s_idx, suffix = pick(rng, MCQ_SUFFIXES)
-            question += suffix.format(options=direction_options_text(options, COMPASS))
-            answer = mcq_letter(options, k)
-            reply = f"{answer}. {COMPASS[k]}"
-        else:
-            s_idx, suffix = pick(rng, EXACT_SUFFIXES)
-            question += " " + suffix.format(words=", ".join(COMPASS))
-            answer = reply = COMPASS[k]
+        tail, answer, reply, options, s_idx = direction_answer(
+            style, k, COMPASS, self.N_OPTIONS, rng
+        )
+        question += tail
         meta = {
             "kind": "direction",
             "object_ids": ids,

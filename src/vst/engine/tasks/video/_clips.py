@@ -37,16 +37,18 @@ runs of the trajectory (before subsampling). Everything is deterministic given `
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from vst.engine.context import EngineContext, EngineSettings, FrameView
 from vst.engine.multiview import video_fps, video_frames
+from vst.engine.registry import Task, TaskNeeds
 from vst.scenes.model import Frame, Scene
 
 __all__ = [
@@ -310,3 +312,25 @@ def label_sightings(views: Sequence[FrameView], clear: int, faint: int) -> dict[
             first_faint=first_frame_at(best, faint),
         )
     return out
+
+
+class SightingTask(Task):
+    """Base of the video tasks that read which categories a clip shows, clearly or faintly
+    (:func:`label_sightings`): random trajectory windows, the clip length, and the pixel
+    thresholds of a run."""
+
+    scenario = "video"
+    needs = TaskNeeds(mask=True, min_frames=MIN_CLIP_FRAMES)
+
+    MAX_FRAMES: ClassVar[int] = DEFAULT_MAX_FRAMES
+    """Clips show at most this many frames (subsampled evenly)."""
+    WINDOWS: ClassVar[int] = 3
+    """Random windows of the trajectory tried besides the whole video."""
+    FAINT_FRACTION: ClassVar[float] = 0.125
+    """``faint`` = ``ceil(clear * FAINT_FRACTION)`` pixels: a glimpse of a category or instance
+    (below ``clear``, above ``faint`` is neither clearly seen nor unseen)."""
+
+    def thresholds(self, ctx: EngineContext) -> tuple[int, int]:
+        """``(clear, faint)`` pixel thresholds of a run."""
+        clear = int(ctx.settings.min_object_pixels)
+        return clear, max(1, math.ceil(clear * self.FAINT_FRACTION))

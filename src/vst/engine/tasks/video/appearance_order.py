@@ -35,14 +35,13 @@ import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import join_items
 from vst.engine.tasks.video._clips import (
-    DEFAULT_MAX_FRAMES,
-    MIN_CLIP_FRAMES,
     Clip,
     Sightings,
+    SightingTask,
     candidate_clips,
     clip_from_meta,
     label_sightings,
@@ -111,20 +110,12 @@ def format_answer(
 
 
 @register
-class AppearanceOrder(Task):
+class AppearanceOrder(SightingTask):
     """Order of first appearance of 3-4 categories in a video (see the module docstring)."""
 
     name = "video_appearance_order"
-    scenario = "video"
-    needs = TaskNeeds(mask=True, min_frames=MIN_CLIP_FRAMES)
     version = "1"
 
-    MAX_FRAMES: ClassVar[int] = DEFAULT_MAX_FRAMES
-    """Clips show at most this many frames (subsampled evenly)."""
-    WINDOWS: ClassVar[int] = 3
-    """Random windows of the trajectory tried besides the whole video."""
-    FAINT_FRACTION: ClassVar[float] = 0.125
-    """``faint`` = ``ceil(clear * FAINT_FRACTION)`` pixels: a glimpse of a category."""
     MIN_FRAME_GAP: ClassVar[int] = 2
     """Consecutive categories: the later one is first glimpsed at least this many clip frames
     after the earlier one is first clearly seen."""
@@ -135,11 +126,6 @@ class AppearanceOrder(Task):
     random sample of this many)."""
     MCQ_OPTIONS: ClassVar[int] = 4
     STYLES: ClassVar[tuple[str, ...]] = STYLES
-
-    def thresholds(self, ctx: EngineContext) -> tuple[int, int]:
-        """``(clear, faint)`` pixel thresholds of a run."""
-        clear = int(ctx.settings.min_object_pixels)
-        return clear, max(1, math.ceil(clear * self.FAINT_FRACTION))
 
     def candidate_sets(
         self,

@@ -27,7 +27,6 @@ many single objects; counts of 2+ are not drowned out).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
@@ -36,13 +35,12 @@ import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, TaskNeeds, register
+from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.scene_caption import plural
 from vst.engine.tasks.video._clips import (
-    DEFAULT_MAX_FRAMES,
-    MIN_CLIP_FRAMES,
     Clip,
+    SightingTask,
     candidate_clips,
     clip_from_meta,
     label_sightings,
@@ -101,28 +99,15 @@ def format_answer(style: str, count: int, options: list[int] | None) -> tuple[st
 
 
 @register
-class VideoCount(Task):
-    """Count the instances of a category seen in a video (see the module docstring)."""
+class VideoCount(SightingTask):
+    """Count the instances of a category seen in a video (see the module docstring): an instance
+    peaking in ``[faint, clear)`` pixels makes its category ambiguous (skipped)."""
 
     name = "video_count"
-    scenario = "video"
-    needs = TaskNeeds(mask=True, min_frames=MIN_CLIP_FRAMES)
     version = "1"
 
-    MAX_FRAMES: ClassVar[int] = DEFAULT_MAX_FRAMES
-    """Clips show at most this many frames (subsampled evenly)."""
-    WINDOWS: ClassVar[int] = 3
-    """Random windows of the trajectory tried besides the whole video."""
-    FAINT_FRACTION: ClassVar[float] = 0.125
-    """``faint`` = ``ceil(clear * FAINT_FRACTION)``: an instance peaking in ``[faint, clear)``
-    pixels makes its category ambiguous (skipped)."""
     MCQ_OPTIONS: ClassVar[int] = 4
     STYLES: ClassVar[tuple[str, ...]] = STYLES
-
-    def thresholds(self, ctx: EngineContext) -> tuple[int, int]:
-        """``(clear, faint)`` pixel thresholds of a run."""
-        clear = int(ctx.settings.min_object_pixels)
-        return clear, max(1, math.ceil(clear * self.FAINT_FRACTION))
 
     def candidates(
         self, clip: Clip, ctx: EngineContext, clear: int, faint: int

@@ -147,3 +147,18 @@ def test_point_tag_at_right_edge_does_not_cover_the_point():
     # the tag went to the left of the point
     tag_cols = np.nonzero((out[:, :100] == (30, 90, 230)).all(axis=2).any(axis=0))[0]
     assert tag_cols.size and tag_cols.max() < 114 - 4
+
+
+def test_round_robin_takes_one_item_per_entry_per_round_until_budget():
+    from vst.engine.scheduling import round_robin
+
+    def run(budget):
+        pending = [("a", [1, 2, 3]), ("b", [4]), ("c", [])]
+        return [(e[0], item) for e, item in round_robin(pending, budget, np.random.default_rng(0))]
+
+    every = run(10)
+    assert sorted(item for _, item in every) == [1, 2, 3, 4]  # all, then it stops
+    first_round = every[:2]
+    assert {name for name, _ in first_round} == {"a", "b"}  # one from each non-empty entry
+    assert [item for name, item in every if name == "a"] == [3, 2, 1]  # popped from the end
+    assert run(2) == every[:2] and run(0) == []

@@ -45,6 +45,7 @@ from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
+from vst.engine.scheduling import round_robin
 from vst.scenes.model import Frame, Scene
 
 CAMERA_LEADS: tuple[str, ...] = (
@@ -164,20 +165,8 @@ class MultiViewDet3DTask(Task):
             if cats:
                 todo = [str(c) for c in rng.permutation(sorted(cats))]
                 askable.append((mv, cats, todo))
-        produced = 0
-        while produced < budget:
-            progressed = False
-            for k in rng.permutation(len(askable)):
-                mv, cats, todo = askable[int(k)]
-                if not todo:
-                    continue
-                yield self._sample(mv, cats, todo.pop(), rng)
-                produced += 1
-                progressed = True
-                if produced >= budget:
-                    return
-            if not progressed:
-                return
+        for (mv, cats, _), last in round_robin(askable, budget, rng):
+            yield self._sample(mv, cats, last, rng)
 
     def _sample(
         self, mv: MultiView, cats: dict[str, list[int]], last: str, rng: np.random.Generator

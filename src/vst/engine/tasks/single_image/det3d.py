@@ -42,6 +42,7 @@ from vst.engine.detection import category_answer, derive_turn_answer, turn_seque
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
+from vst.engine.scheduling import round_robin
 from vst.scenes.model import Scene
 
 REQUESTS = (
@@ -116,21 +117,8 @@ class Det3DTask(Task):
             if cats:
                 todo = [str(c) for c in rng.permutation(sorted(cats))]
                 askable.append((view, cats, todo))
-        produced = 0
-        while produced < budget:
-            progressed = False
-            for k in rng.permutation(len(askable)):
-                view, cats, todo = askable[int(k)]
-                if not todo:
-                    continue
-                last = todo.pop()
-                yield self._sample(scene, view, cats, last, rng)
-                produced += 1
-                progressed = True
-                if produced >= budget:
-                    return
-            if not progressed:
-                return
+        for (view, cats, _), last in round_robin(askable, budget, rng):
+            yield self._sample(scene, view, cats, last, rng)
 
     def _sample(
         self,

@@ -35,6 +35,7 @@ from vst.engine.context import EngineContext, FrameView
 from vst.engine.fov import N_PREAMBLES, scale_bbox2d, unified_view, unify_frame
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
+from vst.engine.scheduling import round_robin
 from vst.geometry.iou import box3d_iou
 from vst.geometry.text import ANGLE_SCALE, DECIMALS, wrap_degrees
 from vst.scenes.model import Scene
@@ -137,20 +138,8 @@ class Grounding3DTask(Task):
             ids = self.candidates(view)
             if ids:
                 askable.append((view, [int(i) for i in rng.permutation(ids)]))
-        produced = 0
-        while produced < budget:
-            progressed = False
-            for k in rng.permutation(len(askable)):
-                view, todo = askable[int(k)]
-                if not todo:
-                    continue
-                yield self._sample(scene, view, todo.pop(), rng)
-                produced += 1
-                progressed = True
-                if produced >= budget:
-                    return
-            if not progressed:
-                return
+        for (view, _), oid in round_robin(askable, budget, rng):
+            yield self._sample(scene, view, oid, rng)
 
     def _sample(self, scene: Scene, view: FrameView, oid: int, rng: np.random.Generator) -> Sample:
         uview = unified_view(view)

@@ -188,3 +188,14 @@ def test_to_text_validation() -> None:
 def test_huge_integers_do_not_raise_when_lenient() -> None:
     boxes, labels = box3d_from_text("[" + "1" * 5000 + "]")
     assert boxes.shape == (0, 9) and labels == []
+
+
+def test_lenient_parse_skips_an_integer_beyond_float_range():
+    text = (
+        '[{"bbox_3d": [' + "9" * 400 + ', 0, 0, 1, 1, 1, 0, 0, 0], "label": "huge"}, '
+        '{"bbox_3d": [0, 0, 2, 1, 1, 1, 0, 0, 0], "label": "ok"}]'
+    )
+    boxes, labels = box3d_from_text(text)
+    assert labels == ["ok"] and boxes.shape == (1, 9)
+    with pytest.raises(ValueError, match="not finite numbers"):
+        box3d_from_text(text, strict=True)

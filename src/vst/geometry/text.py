@@ -78,23 +78,25 @@ def box3d_to_text(boxes: ArrayLike, labels: Sequence[str] | str) -> str:
     return "```json\n[\n" + ",\n".join(lines) + "\n]\n```"
 
 
-def _loads(payload: str) -> Any:
-    """JSON value of ``payload``, or ``None`` if it does not parse."""
+def loads_or_none(payload: str) -> Any:
+    """JSON value of ``payload``, or ``None`` if it does not parse (bad JSON, integers past the
+    digit limit, too deep nesting). Shared with :mod:`vst.rewards.parsing`."""
     try:
         return json.loads(payload)
-    except (ValueError, RecursionError):  # JSONDecodeError, and ints past the digit limit
+    except (ValueError, RecursionError, MemoryError):
         return None
 
 
-def _parse_region(region: str) -> Any:
-    """A JSON list or dict from ``region`` (whole, then ``[`` ... ``]``, then ``{`` ... ``}``)."""
-    value = _loads(region.strip())
+def parse_json_region(region: str) -> Any:
+    """A JSON list or dict from ``region`` (whole, then ``[`` ... ``]``, then ``{`` ... ``}``),
+    or ``None``."""
+    value = loads_or_none(region.strip())
     if isinstance(value, list | dict):
         return value
     for open_, close in (("[", "]"), ("{", "}")):
         start, end = region.find(open_), region.rfind(close)
         if 0 <= start < end:
-            value = _loads(region[start : end + 1])
+            value = loads_or_none(region[start : end + 1])
             if isinstance(value, list | dict):
                 return value
     return None
@@ -108,14 +110,20 @@ def _extract(text: str) -> tuple[Any, str]:
     blocks = [m.group(2) for m in _FENCE_RE.finditer(text) if m.group(1).lower() in ("", "json")]
     regions = [blocks[-1], text] if blocks else [text]
     for region in regions:
-        value = _parse_region(region)
+        value = parse_json_region(region)
         if value is not None:
             return value, region
     return None, regions[0]
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+def is_finite_number(v: Any) -> bool:
+    """A finite int/float within float range (booleans are not numbers)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def _entry(item: Any) -> tuple[np.ndarray, str]:
@@ -130,7 +138,7 @@ def _entry(item: Any) -> tuple[np.ndarray, str]:
         raise ValueError(f"bbox_3d is {type(bbox).__name__}, not a list")
     if len(bbox) != 9:
         raise ValueError(f"bbox_3d has {len(bbox)} values, expected 9")
-    bad = [i for i, v in enumerate(bbox) if not _is_number(v)]
+    bad = [i for i, v in enumerate(bbox) if not is_finite_number(v)]
     if bad:
         raise ValueError(f"bbox_3d values at positions {bad} are not finite numbers")
     if not isinstance(label, str):
@@ -156,7 +164,7 @@ def box3d_from_text(text: str, strict: bool = False) -> tuple[np.ndarray, list[s
         if strict:
             raise ValueError("no parsable JSON list of boxes found in the text")
         # Salvage complete {...} entries, e.g. from an answer cut off mid-list.
-        value = [v for m in _OBJECT_RE.finditer(region) if (v := _loads(m.group(0)))]
+        value = [v for m in _OBJECT_RE.finditer(region) if (v := loads_or_none(m.group(0)))]
     items = [value] if isinstance(value, dict) else value
     boxes: list[np.ndarray] = []
     labels: list[str] = []

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from vst.eval.metrics import mra
+from vst.geometry.text import is_finite_number
 from vst.rewards.parsing import (
     Quantity,
     convert_unit,
@@ -52,15 +53,6 @@ __all__ = [
 ]
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _is_number(v: Any) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,7 +111,7 @@ def _labelled_box(answer: str) -> tuple[str, list[float]] | None:
     if isinstance(value, dict):
         label, box = value.get("label"), value.get("bbox_2d")
         ok = isinstance(label, str) and isinstance(box, list) and len(box) == 4
-        if ok and all(_is_number(v) for v in box):
+        if ok and all(is_finite_number(v) for v in box):
             return label, [float(v) for v in box]
         return None
     text = answer.replace("```", " ").strip().rstrip(".").rstrip()
@@ -154,7 +146,7 @@ def exact_accuracy(answer: str, ground_truth: Any) -> float:
         if parsed is None or normalize_text(parsed[0]) != normalize_text(label):
             return 0.0
         return _box2d_iou(parsed[1], box)
-    if isinstance(ground_truth, str) or _is_number(ground_truth):
+    if isinstance(ground_truth, str) or is_finite_number(ground_truth):
         accepted = [ground_truth]
     elif isinstance(ground_truth, Sequence) and ground_truth:
         accepted = list(ground_truth)
@@ -174,7 +166,7 @@ def exact_accuracy(answer: str, ground_truth: Any) -> float:
 
 
 def _ground_truth_quantity(ground_truth: Any, unit: Any) -> Quantity:
-    if _is_number(ground_truth):
+    if is_finite_number(ground_truth):
         value, gt_unit = float(ground_truth), None
     elif isinstance(ground_truth, str):
         q = parse_quantity(ground_truth)
@@ -209,7 +201,7 @@ def numeric_accuracy(
     |gt|``; otherwise VSI-Bench MRA (:func:`vst.eval.metrics.mra`). A zero ground truth needs
     an exact zero. Unparsable answers score 0."""
     gt = _ground_truth_quantity(ground_truth, unit)
-    if tolerance is not None and (not _is_number(tolerance) or tolerance < 0):
+    if tolerance is not None and (not is_finite_number(tolerance) or tolerance < 0):
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     q = parse_quantity(answer) if isinstance(answer, str) else None
     if q is None:
@@ -435,7 +427,7 @@ def math_accuracy(answer: str, ground_truth: str | float) -> float:
     ``\\frac{1}{2}`` = ``1/2``), or when math-verify (optional package ``math-verify``) proves
     them equivalent. The normalised check runs first, so results never depend on the optional
     package for answers it already accepts."""
-    if _is_number(ground_truth):
+    if is_finite_number(ground_truth):
         ground_truth = (
             repr(float(ground_truth)) if isinstance(ground_truth, float) else str(ground_truth)
         )

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -31,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from vst.geometry.text import ANGLE_SCALE
+from vst.geometry.text import ANGLE_SCALE, is_finite_number, loads_or_none, parse_json_region
 
 __all__ = [
     "Quantity",
@@ -219,27 +218,6 @@ def normalize_text(text: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _loads(payload: str) -> Any:
-    """``json.loads`` or ``None`` (bad JSON, huge integers, too deep nesting)."""
-    try:
-        return json.loads(payload)
-    except (ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _parse_region(region: str) -> Any:
-    value = _loads(region.strip())
-    if isinstance(value, list | dict):
-        return value
-    for open_, close in (("[", "]"), ("{", "}")):
-        start, end = region.find(open_), region.rfind(close)
-        if 0 <= start < end:
-            value = _loads(region[start : end + 1])
-            if isinstance(value, list | dict):
-                return value
-    return None
-
-
 _FENCE_TAG_RE = re.compile(r"[ \t]*([A-Za-z0-9_+-]*)")
 
 
@@ -273,7 +251,7 @@ def extract_json(text: str) -> list | dict | None:
     if not isinstance(text, str):
         return None
     for region in _json_regions(text):
-        value = _parse_region(region)
+        value = parse_json_region(region)
         if value is not None:
             return value
     return None
@@ -286,16 +264,6 @@ def extract_json(text: str) -> list | dict | None:
 _OBJECT_RE = re.compile(r"\{[^{}]*\}")
 
 
-def _is_number(v: Any) -> bool:
-    """A finite int/float within float range (booleans are not numbers)."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an int beyond float range
-        return False
-
-
 def _box_entry(item: Any) -> tuple[np.ndarray, str] | None:
     """Box (9,) in DEGREES and label of a valid entry, else ``None``. Valid: a dict with
     ``bbox_3d`` a list of exactly 9 finite numbers (booleans are not numbers) and ``label`` a
@@ -303,7 +271,7 @@ def _box_entry(item: Any) -> tuple[np.ndarray, str] | None:
     if not isinstance(item, dict):
         return None
     bbox, label = item.get("bbox_3d"), item.get("label")
-    if not isinstance(bbox, list) or len(bbox) != 9 or not all(_is_number(v) for v in bbox):
+    if not isinstance(bbox, list) or len(bbox) != 9 or not all(is_finite_number(v) for v in bbox):
         return None
     if not isinstance(label, str) or not label.strip():
         return None
@@ -330,7 +298,7 @@ def parse_boxes3d(text: str) -> tuple[np.ndarray, list[str]]:
     if value is None:
         value = []
         for region in _json_regions(text):
-            found = [v for m in _OBJECT_RE.finditer(region) if (v := _loads(m.group(0)))]
+            found = [v for m in _OBJECT_RE.finditer(region) if (v := loads_or_none(m.group(0)))]
             if found:
                 value = found
                 break
@@ -669,7 +637,7 @@ Token = tuple[str, Any]
 
 
 def _numbers(values: Any) -> tuple[float, ...] | None:
-    if isinstance(values, list) and values and all(_is_number(v) for v in values):
+    if isinstance(values, list) and values and all(is_finite_number(v) for v in values):
         return tuple(float(v) for v in values)
     return None
 
@@ -686,7 +654,7 @@ def sequence_token(item: Any) -> Token | None:
     nums = _numbers(item)
     if nums is not None:
         return ("n", nums)
-    if _is_number(item):
+    if is_finite_number(item):
         return ("t", normalize_text(str(item)))
     return None
 

@@ -184,24 +184,12 @@ def vsibench_scene_records(meta_dir: str | Path) -> list[dict[str, str]]:
 
     The dataset is each entry's ``dataset`` field (the file name's prefix if missing). Raises
     FileNotFoundError if the folder holds no metadata file, ValueError for an unreadable one."""
-    meta_dir = Path(meta_dir)
-    files = sorted(meta_dir.glob("*_meta_info_val.json"))
-    if not files:
-        raise FileNotFoundError(f"no *_meta_info_val.json file in {meta_dir}")
+    from vst.scenes.sources.vsibench_meta import dataset_of, read_meta_files
+
     seen: set[tuple[str, str]] = set()
-    for path in files:
-        file_dataset = normalize_dataset(path.name.split("_meta_info")[0])
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read VSI-Bench metadata {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected an object of scenes, got {type(data).__name__}")
-        for scene_id, entry in data.items():
-            dataset = file_dataset
-            if isinstance(entry, dict) and entry.get("dataset"):
-                dataset = normalize_dataset(entry["dataset"])
-            seen.add((dataset, normalize_scene_id(scene_id)))
+    for path, data in read_meta_files(Path(meta_dir)):
+        for scene_id in data:
+            seen.add((dataset_of(data[scene_id], path), normalize_scene_id(scene_id)))
     order = {d: i for i, d in enumerate(VSIBENCH_DATASETS)}
     keys = sorted(seen, key=lambda k: (order.get(k[0], len(order)), k[0], k[1]))
     return [{"scene_id": s, "dataset": d, "benchmark": VSIBENCH} for d, s in keys]

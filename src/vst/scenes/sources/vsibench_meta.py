@@ -33,6 +33,7 @@ import numpy as np
 from vst.geometry.conventions import from_vsibench
 from vst.scenes.model import Object3D, Scene
 from vst.scenes.sources.base import SceneReader, SceneRef, SourceReport
+from vst.scenes.splits import normalize_dataset
 
 __all__ = [
     "META_FILE_GLOB",
@@ -44,7 +45,6 @@ __all__ = [
 
 META_FILE_GLOB = "*_meta_info_val.json"
 BENCHMARK = "vsibench"
-_DATASETS = {"scannet++": "scannetpp", "scannet_pp": "scannetpp", "arkit": "arkitscenes"}
 
 
 @dataclass
@@ -100,11 +100,27 @@ def _meta_files(path_or_dir: str | Path) -> list[Path]:
     return [path]
 
 
-def _dataset_of(entry: dict[str, Any], path: Path) -> str:
-    """Canonical dataset of an entry: its ``dataset`` field, else the file name's prefix."""
-    name = entry.get("dataset") or path.name.split("_meta_info")[0]
-    name = str(name).strip().lower()
-    return _DATASETS.get(name, name)
+def read_meta_files(path_or_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """``(file, its object of scenes)`` for one metadata file or every ``*_meta_info_val.json``
+    of a folder (in name order). FileNotFoundError without a file; ValueError naming the file if
+    one is not JSON or not an object."""
+    out = []
+    for path in _meta_files(path_or_dir):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read VSI-Bench metadata {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected an object of scenes, got {type(data).__name__}")
+        out.append((path, data))
+    return out
+
+
+def dataset_of(entry: Any, path: Path) -> str:
+    """Canonical dataset of a scene entry: its ``dataset`` field, else the file name's prefix
+    (aliases resolved by :func:`vst.scenes.splits.normalize_dataset`)."""
+    name = entry.get("dataset") if isinstance(entry, dict) else None
+    return normalize_dataset(name or path.name.split("_meta_info")[0])
 
 
 def _box_of(raw: Any) -> np.ndarray:
@@ -132,7 +148,7 @@ def _finite_number(value: Any) -> float | None:
 def _scene_from_entry(
     scene_id: str, entry: dict[str, Any], path: Path, report: VsiBenchMetaReport
 ) -> Scene:
-    dataset = _dataset_of(entry, path)
+    dataset = dataset_of(entry, path)
     where = {"file": path.name, "dataset": dataset, "scene_id": scene_id}
 
     room_size = _finite_number(entry.get("room_size"))
@@ -228,13 +244,7 @@ def read_vsibench_meta(path_or_dir: str | Path) -> tuple[list[Scene], VsiBenchMe
     report = VsiBenchMetaReport()
     scenes: list[Scene] = []
     seen: set[tuple[str, str]] = set()
-    for path in _meta_files(path_or_dir):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read VSI-Bench metadata {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected an object of scenes, got {type(data).__name__}")
+    for path, data in read_meta_files(path_or_dir):
         report.files.append(str(path))
         for scene_id, entry in data.items():
             if not isinstance(entry, dict):

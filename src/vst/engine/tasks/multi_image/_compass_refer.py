@@ -35,20 +35,18 @@ from vst.engine.choices import LETTERS
 from vst.engine.context import EngineContext
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds
-from vst.engine.tasks.single_image._refer import box_text, frame_objects, point_text
+from vst.engine.tasks.single_image._refer import (
+    REFER_MODES,
+    box_text,
+    frame_objects,
+    point_text,
+)
 from vst.engine.visual_prompts import BoxMark, PointMark, draw_marks, pick_colors
 from vst.scenes.model import Scene
 
-XREFER_MODES: tuple[str, ...] = (
-    "name",
-    "box_text",
-    "point_text",
-    "box_mark",
-    "point_mark",
-    "named_box_mark",
-    "named_point_mark",
-)
-"""Ways of referring to an object across two images (see the module docstring)."""
+XREFER_MODES: tuple[str, ...] = REFER_MODES
+"""Ways of referring to an object across two images: the single-image modes (see the module
+docstring for how each reads with two images)."""
 
 NAME_FALLBACK = "named_box_mark"
 """Mode used in a ``name`` question for an object whose label is not unique."""

@@ -204,6 +204,12 @@ def test_config_checks_dataset_options_and_guard_benchmarks(tmp_path):
     bad = _config(tmp_path, [{"kind": "arkitscenes", "path": ".", "options": {"nope": 1}}])
     with pytest.raises(ConfigError, match=r"sources\.0.*invalid arkitscenes option\(s\): nope"):
         parse_config(bad)
+    # the union tag is dropped only after the source index, never from a field of that name
+    empty = _config(tmp_path, [{"kind": "scenes", "path": ".", "scenes": []}])
+    with pytest.raises(ConfigError, match=r"config: sources\.0\.scenes: List should have"):
+        parse_config(empty)
+    with pytest.raises(ConfigError, match=r"config: sources\.0\.limit: Input should be"):
+        parse_config(_config(tmp_path, [{"kind": "hypersim", "path": ".", "limit": 0}]))
     with pytest.raises(ValueError, match="unknown benchmark"):
         BenchmarkGuard.default(benchmarks=["no-such-benchmark"])
 

@@ -63,8 +63,8 @@ class SyntheticSource(BaseModel):
 
     def synth_config(self, run_seed: int):
         """The :class:`SynthConfig` of this source (seed defaults to ``run_seed``)."""
+        from vst.scenes.sources.base import format_option_errors
         from vst.scenes.sources.synthetic import SynthConfig
-        from vst.scenes.sources.synthetic.config import format_validation_error
 
         options = dict(self.model_extra or {})
         options["num_scenes"] = self.num_scenes
@@ -72,9 +72,7 @@ class SyntheticSource(BaseModel):
         try:
             return SynthConfig(**options)
         except ValidationError as exc:
-            raise ValueError(
-                "invalid synthetic option(s): " + format_validation_error(exc).replace("\n", "; ")
-            ) from None
+            raise ValueError(f"invalid synthetic option(s): {format_option_errors(exc)}") from None
 
 
 class ScenesSource(BaseModel):
@@ -371,10 +369,14 @@ def resolve_task_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
 
 def _format_errors(exc: ValidationError) -> str:
     lines = []
+    kinds = {"synthetic", "scenes", *_format_names()}
     for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if not str(x).startswith("function-"))
-        # drop pydantic's union tags (e.g. "sources.0.synthetic.width" -> "sources.0.width")
-        loc = loc.replace(".synthetic", "").replace(".scenes", "")
+        parts = [str(x) for x in err.get("loc", ()) if not str(x).startswith("function-")]
+        # drop pydantic's union tag after the source index ("sources.0.synthetic.width" ->
+        # "sources.0.width"), and only there: a field may share a kind's name ("scenes")
+        if len(parts) >= 3 and parts[0] == "sources" and parts[2] in kinds:
+            del parts[2]
+        loc = ".".join(parts)
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             msg = "unknown field"

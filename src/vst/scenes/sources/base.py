@@ -126,11 +126,12 @@ class ReaderOptions(BaseModel):
     max_frames: int | None = Field(None, ge=1, description="At most this many frames per scene.")
 
 
-def format_option_errors(exc: ValidationError) -> str:
-    """Pydantic errors as ``field: message`` lines joined by ``; ``."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-    )
+def format_option_errors(exc: Exception) -> str:
+    """One ``field: message`` per problem of a pydantic ValidationError, joined by ``; ``
+    (:func:`vst.scenes.sources.synthetic.config.format_validation_error` on one line)."""
+    from vst.scenes.sources.synthetic.config import format_validation_error
+
+    return format_validation_error(exc).replace("\n", "; ")
 
 
 class SceneReader(ABC):

@@ -25,6 +25,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -298,13 +299,13 @@ class VsiBenchMetaReader(SceneReader):
     format = "vsibench-meta"
     description = "VSI-Bench scene metadata (boxes, counts, room sizes; no images)"
 
+    @cached_property
     def _scenes(self) -> tuple[list[Scene], VsiBenchMetaReport]:
-        if not hasattr(self, "_cache"):
-            self._cache = read_vsibench_meta(self.path)
-        return self._cache
+        """The metadata read once per reader."""
+        return read_vsibench_meta(self.path)
 
     def scene_refs(self, report: SourceReport) -> list[SceneRef]:
-        scenes, found = self._scenes()
+        scenes, found = self._scenes
         for item in found.skipped_boxes:
             report.skip(
                 "object",
@@ -318,5 +319,5 @@ class VsiBenchMetaReader(SceneReader):
         return sorted(refs, key=lambda r: (r.dataset, r.id))
 
     def read_scene(self, ref: SceneRef, report: SourceReport) -> Scene | None:
-        scene = self._scenes()[0][ref.locator]
+        scene = self._scenes[0][ref.locator]
         return scene

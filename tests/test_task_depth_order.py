@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from vst.engine.tasks.single_image.depth_order import (
     DepthOrder,
 )
 from vst.engine.visual_prompts import PALETTE
+from vst.testing.tasks import generate_samples
 
 PER_SCENE = 200
 
@@ -32,12 +34,8 @@ CTX = EngineContext()
 """Shared by the module's generators: frame views (pixels, caches) are built once."""
 
 
-def generate(task, scenes, per_scene, seed=0):
-    out = []
-    for k, scene in enumerate(scenes):
-        rng = np.random.default_rng([seed, k])
-        out += [(scene, s) for s in task.generate(scene, rng, per_scene, CTX)]
-    return out
+generate = partial(generate_samples, ctx=CTX)
+"""``(scene, sample)`` pairs of a task over scenes (:func:`vst.testing.tasks.generate_samples`)."""
 
 
 @pytest.fixture(scope="module")

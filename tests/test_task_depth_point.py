@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from vst.engine.context import EngineContext, FrameView
 from vst.engine.registry import get_task
 from vst.engine.tasks.single_image.depth_point import COMPARE_PHRASES, TEMPLATES, DepthPoint
 from vst.engine.visual_prompts import PALETTE
+from vst.testing.tasks import generate_samples
 
 PER_SCENE = 400
 
@@ -47,12 +49,8 @@ CTX = EngineContext()
 """Shared by the module's generators: frame views (pixels, caches) are built once."""
 
 
-def generate(task, scenes, per_scene, seed=0):
-    out = []
-    for k, scene in enumerate(scenes):
-        rng = np.random.default_rng([seed, k])
-        out += [(scene, s) for s in task.generate(scene, rng, per_scene, CTX)]
-    return out
+generate = partial(generate_samples, ctx=CTX)
+"""``(scene, sample)`` pairs of a task over scenes (:func:`vst.testing.tasks.generate_samples`)."""
 
 
 @pytest.fixture(scope="module")

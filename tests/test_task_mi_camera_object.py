@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,17 +23,14 @@ from vst.engine.tasks.multi_image.camera_object import (
     CameraObject,
     camera_bearing,
 )
+from vst.testing.tasks import generate_samples
 
 PER_SCENE = 250
 CTX = EngineContext()
 
 
-def generate(task, scenes, per_scene, seed=0):
-    out = []
-    for k, scene in enumerate(scenes):
-        rng = np.random.default_rng([seed, k])
-        out += [(scene, s) for s in task.generate(scene, rng, per_scene, CTX)]
-    return out
+generate = partial(generate_samples, ctx=CTX)
+"""``(scene, sample)`` pairs of a task over scenes (:func:`vst.testing.tasks.generate_samples`)."""
 
 
 @pytest.fixture(scope="module")

@@ -152,13 +152,15 @@ def test_derive_answer_recomputes_every_answer(samples):
     assert task.derive_answer(scene, dict(s.meta, base=turned)) == want
 
 
-def test_answers_are_balanced(samples):
+def test_answers_are_balanced(samples, engine_scenes):
     heading = Counter(s.meta["direction"] for _, s in samples if s.meta["kind"] == "heading")
     assert set(heading) == set(COMPASS)
     mean = sum(heading.values()) / 8
     assert min(heading.values()) >= 0.6 * mean and max(heading.values()) <= 1.4 * mean
     by_scene: dict[str, Counter] = {}
-    for scene, s in samples:
+    # two seeds pooled: ~40 per direction and scene, so 0.5-1.5x the mean is > 3 binomial sd
+    more = generate(get_task("mi_camera_camera"), engine_scenes, PER_SCENE, seed=1)
+    for scene, s in [*samples, *more]:
         if s.meta["kind"] == "position":
             by_scene.setdefault(scene.id, Counter())[s.meta["direction"]] += 1
     for words in by_scene.values():  # uniform over the positions each scene offers
@@ -195,3 +197,37 @@ def test_phrasing_variety(samples):
         assert len(phrasings) >= 5 and len(set(phrasings)) == len(phrasings)
         assert used[kind] == set(range(len(phrasings)))
     assert len({s.last_user_text for _, s in samples}) >= 0.5 * len(samples)
+
+
+def test_positions_need_cameras_half_a_metre_apart(samples):
+    """The audit's 0.3 m: a camera 0.4 m to the right of the other gives no ``position``
+    question, 0.6 m does ("right", both ways round); heading questions need no baseline."""
+    from types import SimpleNamespace
+
+    assert CameraCamera.MIN_DISPLACEMENT == 0.5
+    cam1 = pose([0, 0, 1.5], 90.0)  # looks along +Y: its right is +X
+
+    def tables(dx):
+        frames = [
+            SimpleNamespace(cam_to_world=cam1),
+            SimpleNamespace(cam_to_world=pose([dx, 0, 1.5], 90.0)),
+        ]
+        pair = SimpleNamespace(mv=SimpleNamespace(frames=frames))
+        return CameraCamera().candidates([pair])
+
+    near, far = tables(0.4), tables(0.6)
+    assert len(near["position"]) == 0 and len(near["heading"]) == 1
+    assert sorted(map(tuple, far["position"].tolist())) == [
+        (0, 0, RELATIVE.index("right")),
+        (0, 1, RELATIVE.index("left")),
+    ]
+    n = 0
+    for scene, s in samples:
+        m = s.meta
+        if m["kind"] != "position":
+            continue
+        n += 1
+        a, b = (scene.frame(f).cam_to_world[:2, 3] for f in m["frame_ids"])
+        assert m["baseline_m"] == pytest.approx(math.hypot(*(b - a)), abs=1e-9)
+        assert m["baseline_m"] >= 0.5
+    assert n > 0

@@ -224,3 +224,22 @@ def test_phrasing_variety(samples):
         assert len(phrasings) >= 5 and len(set(phrasings)) == len(phrasings)
         assert used[kind] == set(range(len(phrasings)))
     assert len({s.last_user_text for _, s in samples}) >= 0.9 * len(samples)
+
+
+def test_object_north_needs_a_one_metre_baseline(samples):
+    """North from camera 1 to an object needs the two 1 m apart on the floor (``baseline_m``);
+    ``facing`` takes north from the camera's heading (no baseline)."""
+    assert CameraObject.MIN_BASELINE == 1.0
+    n = 0
+    for scene, s in samples:
+        m = s.meta
+        if m["kind"] == "facing":
+            assert m["baseline_m"] is None
+        if m["kind"] != "object_north":
+            continue
+        n += 1
+        cam = scene.frame(m["frame_ids"][0]).cam_to_world[:2, 3]
+        baseline = math.hypot(*(scene.object(m["north_id"]).box[:2] - cam))
+        assert baseline >= 1.0, (s.id, baseline)
+        assert m["baseline_m"] == pytest.approx(baseline, abs=1e-9)
+    assert n >= 20

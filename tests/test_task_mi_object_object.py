@@ -314,3 +314,20 @@ def test_images_and_messages(samples):
         assert content[0]["text"] == "Image 1:" and content[2]["text"] == "Image 2:"
         for img, size in zip(s.images, s.meta["image_sizes"], strict=True):
             assert list(img.size) == size
+
+
+def test_north_is_defined_by_objects_at_least_a_metre_apart(samples):
+    """The audit's 0.57 m: north B -> A needs a floor baseline of 1 m (``meta["baseline_m"]``)."""
+    assert ObjectObject.MIN_BASELINE == 1.0
+    n = 0
+    for scene, s in samples:
+        m = s.meta
+        if m["kind"] != "direction":
+            continue
+        n += 1
+        b = scene.object(m["origin_id"]).box[:2]
+        baseline = math.hypot(*(scene.object(m["north_id"]).box[:2] - b))
+        assert baseline >= 1.0, (s.id, baseline)
+        assert m["baseline_m"] == pytest.approx(baseline, abs=1e-9)
+        assert math.hypot(*(scene.object(m["target_id"]).box[:2] - b)) >= 0.3
+    assert n >= 50

@@ -356,3 +356,26 @@ def test_large_scenes_use_a_capped_object_subset():
     assert len(used) == task.MAX_OBJECTS == 16  # one call: a random subset of the 22 objects
     for _, s in out:
         assert task.derive_answer(scene, s.meta) == s.answer
+
+
+def test_facing_needs_a_one_metre_baseline():
+    """The audit's 0.57 m: standing at A facing B needs A-B >= 1 m on the floor (recorded as
+    ``dist_ab_m``); a B 0.6 m from A never defines the facing, one 1.2 m away does."""
+    assert VideoRelDirection.MIN_FACING_BASELINE_M == 1.0
+    objs = [
+        ("lamp", [0, 0, 0.5, 0.3, 0.3, 1.0, 0, 0, 0]),
+        ("stool", [0.6, 0, 0.3, 0.3, 0.3, 0.6, 0, 0, 0]),
+        ("sofa", [1.2, 1.2, 0.4, 0.8, 1.8, 0.8, 0, 0, 90]),
+        ("plant", [-2, 2, 0.4, 0.4, 0.4, 0.8, 0, 0, 0]),
+        ("desk", [0, -2, 0.4, 0.6, 1.2, 0.8, 0, 0, 0]),
+    ]
+    scene = make_video_scene(objs, scene_id="hand_baseline")
+    triples = VideoRelDirection()._triples(scene, [1, 2, 3, 4, 5])
+    pairs = {(int(a), int(b)) for a, b, _ in triples.abc}
+    assert (0, 1) not in pairs and (1, 0) not in pairs  # lamp and stool: 0.6 m
+    assert (0, 2) in pairs  # lamp -> sofa: 1.70 m
+    assert triples.d_ab.min() >= 1.0
+    for _, _, t in turns(generate(VideoRelDirection(), [scene], 100)):
+        a, b, _ = t["ids"]
+        d = float(np.linalg.norm(scene.object(b).box[:2] - scene.object(a).box[:2]))
+        assert d >= 1.0 and t["dist_ab_m"] == pytest.approx(d, abs=1e-9)

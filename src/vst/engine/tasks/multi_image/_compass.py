@@ -16,6 +16,12 @@ Conventions:
   ambiguous and the question is skipped (:func:`boundary_margin`).
 * A camera's heading is its optical axis (camera +Z) projected onto the floor; cameras looking
   nearly straight up or down have none (:func:`camera_heading` returns ``None``).
+* Minimum baselines: a reference direction defined by two points on the floor (north = the
+  floor vector between two objects, or from a camera to an object) is asked only when the two
+  points are at least :data:`MIN_OBJECT_BASELINE_M` apart; a direction between two camera
+  positions only when they are at least :data:`MIN_CAMERA_BASELINE_M` apart. Closer points
+  leave the direction to the size and placement of the objects (or to small camera shifts).
+  The tasks record the baseline of each direction question as ``meta["baseline_m"]``.
 
 Also here: the answer formats shared by the three tasks (:func:`mcq_options`,
 :func:`metres_text`, :func:`round_metres`) and the labels before the two images.
@@ -55,6 +61,13 @@ RELATIVE: tuple[str, ...] = (
 """The eight directions around a camera, clockwise from its heading (index = sector)."""
 
 SECTOR_DEG = 45.0
+
+MIN_OBJECT_BASELINE_M = 1.0
+"""Floor distance (m) the two points defining a reference direction (north) must have at least
+when one of them is an object: two objects, or a camera and an object."""
+
+MIN_CAMERA_BASELINE_M = 0.5
+"""Floor distance (m) two camera positions must have at least to define a direction."""
 
 
 def bearing_deg(reference_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ Question kinds (``meta["kind"]``), on the floor plane (world X-Y; :mod:`._compas
   on the floor); 90 degrees is the observer's right, its image X axis for an upright camera.
   ``meta["observer"]`` is 0 ("where is camera 2, seen from camera 1") or 1 ("standing at image
   2's spot, where is camera 1"). Kept when the floor displacement is at least
-  :attr:`CameraCamera.MIN_DISPLACEMENT`, the observer's roll is at most
+  :attr:`CameraCamera.MIN_DISPLACEMENT` (0.5 m; ``meta["baseline_m"]``), the observer's roll
+  is at most
   :attr:`CameraCamera.MAX_ROLL_DEG` (left/right stay meaningful) and the angle is at least
   :attr:`CameraCamera.MARGIN_DEG` from a sector boundary.
 * ``heading``: "if image 1 was taken facing <base>, which compass direction does the camera of
@@ -44,6 +45,7 @@ from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
     IMAGE_LABELS,
+    MIN_CAMERA_BASELINE_M,
     RELATIVE,
     bearing_deg,
     boundary_margin,
@@ -106,7 +108,8 @@ class CameraCamera(CompassTask):
     """Relative position and facing of the two cameras of an image pair."""
 
     name = "mi_camera_camera"
-    MIN_DISPLACEMENT: ClassVar[float] = 0.3
+    version = "2"
+    MIN_DISPLACEMENT: ClassVar[float] = MIN_CAMERA_BASELINE_M
     """``position``: the cameras' floor distance (m) must be at least this."""
     MAX_ROLL_DEG: ClassVar[float] = 30.0
     """``position``: the observer's image X axis may leave the horizontal by at most this."""
@@ -187,11 +190,13 @@ class CameraCamera(CompassTask):
             question = template.format(
                 o=obs + 1, t=2 - obs, o_word=ORDINALS[obs], t_word=ORDINALS[1 - obs]
             )
+            disp = float(np.linalg.norm(poses[1][:2, 3] - poses[0][:2, 3]))
             meta.update(
                 observer=obs,
                 angle_deg=angle,
                 margin_deg=float(boundary_margin(angle)),
-                displacement_m=float(np.linalg.norm(poses[1][:2, 3] - poses[0][:2, 3])),
+                displacement_m=disp,
+                baseline_m=disp,
             )
         else:
             turn = heading_turn(*poses)

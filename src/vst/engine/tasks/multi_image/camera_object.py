@@ -15,7 +15,9 @@ Question kinds (``meta["kind"]``), all on the floor plane (world X-Y; :mod:`._co
 
 Direction kinds are asked as ``mcq`` (4 of the 8 directions, shuffled) or ``exact`` (the
 word). Margins: bearings at least :attr:`CameraObject.MARGIN_DEG` from a sector boundary;
-floor distances camera-A and camera-C at least :attr:`CameraObject.MIN_FLOOR_DIST`; camera 1
+the floor distance camera-A defining north (``object_north``; ``meta["baseline_m"]``, None for
+``facing``) at least :attr:`CameraObject.MIN_BASELINE` (1 m); camera-C at least
+:attr:`CameraObject.MIN_FLOOR_DIST`; camera 1
 must have a heading (optical axis at most 60 degrees from the horizontal,
 :attr:`CameraObject.MIN_AXIS_HORIZONTAL`). Direction answers are balanced: a direction is drawn
 uniformly among those the scene can ask, then a question with that answer.
@@ -43,6 +45,7 @@ from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
     IMAGE_LABELS,
+    MIN_OBJECT_BASELINE_M,
     bearing_deg,
     boundary_margin,
     camera_heading,
@@ -108,6 +111,12 @@ def camera_bearing(scene: Scene, frame_id: str, target: int, north_to: int | Non
     return float(bearing_deg(north, scene.object(target).box[:2] - cam))
 
 
+def camera_floor_distance(scene: Scene, frame_id: str, target: int) -> float:
+    """Floor distance (m, world X-Y) from the frame's camera centre to the object's box centre."""
+    pose = scene.frame(frame_id).cam_to_world
+    return float(np.linalg.norm(scene.object(target).box[:2] - pose[:2, 3]))
+
+
 def camera_distance(scene: Scene, frame_id: str, target: int) -> float:
     """Euclidean distance (m) from the frame's camera centre to the object's 3D box centre."""
     pose = scene.frame(frame_id).cam_to_world
@@ -119,8 +128,11 @@ class CameraObject(CompassTask):
     """Directions (compass, floor plane) and distances from camera 1 to objects."""
 
     name = "mi_camera_object"
+    version = "2"
+    MIN_BASELINE: ClassVar[float] = MIN_OBJECT_BASELINE_M
+    """``object_north``: the floor distance camera-A (m) defining north is at least this."""
     MIN_FLOOR_DIST: ClassVar[float] = 0.3
-    """Floor distances camera-A and camera-C (m) below this leave a direction undefined."""
+    """Floor distance camera-C (m) below this leaves the target's direction undefined."""
     MIN_AXIS_HORIZONTAL: ClassVar[float] = 0.5
     """Camera 1's optical axis needs at least this horizontal part (tilt <= 60 degrees)."""
     MIN_DISTANCE: ClassVar[float] = 0.3
@@ -155,7 +167,7 @@ class CameraObject(CompassTask):
             out["distance"].append(np.stack([np.full(len(idx), p), idx], axis=1))
             # object_north: a != c, one of them only in image 2
             a, c = (x.ravel() for x in np.indices((n, n)))
-            keep = (a != c) & (only2[a] | only2[c]) & far[a] & far[c]
+            keep = (a != c) & (only2[a] | only2[c]) & (floor[a] >= self.MIN_BASELINE) & far[c]
             a, c = a[keep], c[keep]
             bear = bearing_deg(rel[a], rel[c])
             ok = boundary_margin(bear) >= self.MARGIN_DEG
@@ -262,6 +274,7 @@ class CameraObject(CompassTask):
                 bearing_deg=bearing,
                 margin_deg=float(boundary_margin(bearing)),
                 direction=COMPASS[k],
+                baseline_m=None if kind == "facing" else camera_floor_distance(scene, f1, ids[0]),
                 phrasing=[t_idx, s_idx],
             )
         meta["refs"] = [r.to_meta() for r in refs]

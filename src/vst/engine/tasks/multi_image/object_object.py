@@ -7,8 +7,9 @@ Question kinds (``meta["kind"]``):
   the floor vector B -> C (bearing clockwise seen from above: east = north rotated by -90
   degrees about +Z). Answer styles: ``mcq`` (4 of the 8 directions, shuffled; reward ``mcq``)
   or ``exact`` (the direction word; reward ``exact``). Kept only when the bearing is at least
-  :attr:`ObjectObject.MARGIN_DEG` from a sector boundary, both floor distances B-A and B-C are
-  at least :attr:`ObjectObject.MIN_FLOOR_DIST`, and the three centres' heights lie within
+  :attr:`ObjectObject.MARGIN_DEG` from a sector boundary, the floor distance B-A (the baseline
+  defining north, ``meta["baseline_m"]``) is at least :attr:`ObjectObject.MIN_BASELINE` (1 m),
+  B-C at least :attr:`ObjectObject.MIN_FLOOR_DIST`, and the three centres' heights lie within
   :attr:`ObjectObject.MAX_HEIGHT_SPREAD` (the paper's anchor rule: a height difference under a
   metre).
 * ``distance``: the distance (m, between 3D box centres, 2 decimals) between two objects that
@@ -50,6 +51,7 @@ from vst.engine.tasks.multi_image._compass import (
     COMPASS,
     IMAGE_LABELS,
     MCQ_SUFFIXES,
+    MIN_OBJECT_BASELINE_M,
     bearing_deg,
     boundary_margin,
     direction_answer,
@@ -142,8 +144,11 @@ class ObjectObject(CompassTask):
     """Directions (compass, floor plane) and distances between objects across two images."""
 
     name = "mi_object_object"
+    version = "2"
+    MIN_BASELINE: ClassVar[float] = MIN_OBJECT_BASELINE_M
+    """Floor distance B-A (m) defining north must be at least this (else skipped)."""
     MIN_FLOOR_DIST: ClassVar[float] = 0.3
-    """Floor distances B-A and B-C (m) below this leave a direction undefined: skipped."""
+    """Floor distance B-C (m) below this leaves the target's direction undefined: skipped."""
     MAX_HEIGHT_SPREAD: ClassVar[float] = 1.0
     """Centre heights of A, B, C differ by at most this (m) (the paper's anchor rule)."""
     MIN_DISTANCE: ClassVar[float] = 0.3
@@ -181,7 +186,7 @@ class ObjectObject(CompassTask):
             heights = np.stack([z[i], z[j], z[k]])
             ok = (
                 spread
-                & (np.linalg.norm(north, axis=1) >= self.MIN_FLOOR_DIST)
+                & (np.linalg.norm(north, axis=1) >= self.MIN_BASELINE)
                 & (np.linalg.norm(target, axis=1) >= self.MIN_FLOOR_DIST)
                 & (heights.max(0) - heights.min(0) <= self.MAX_HEIGHT_SPREAD)
                 & (boundary_margin(bear) >= self.MARGIN_DEG)
@@ -279,6 +284,9 @@ class ObjectObject(CompassTask):
     ) -> Sample:
         a, b, c = ids
         bearing = floor_bearing(scene, a, b, c)
+        floor_dists = [
+            float(np.linalg.norm(scene.object(x).box[:2] - scene.object(b).box[:2])) for x in (a, c)
+        ]
         k = int(sector(bearing))
         mode, refs = self._refs(pair, ids, rng)
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
@@ -300,10 +308,8 @@ class ObjectObject(CompassTask):
             "bearing_deg": bearing,
             "margin_deg": float(boundary_margin(bearing)),
             "direction": COMPASS[k],
-            "floor_dists": [
-                float(np.linalg.norm(scene.object(x).box[:2] - scene.object(b).box[:2]))
-                for x in (a, c)
-            ],
+            "floor_dists": floor_dists,
+            "baseline_m": floor_dists[0],
             "phrasing": [t_idx, s_idx],
         }
         reward = {"mode": style, "ground_truth": answer}

@@ -18,9 +18,10 @@ Variants (``turn["variant"]``) split the circle into sectors of ``theta``:
   right, front-right, 45-degree sectors centred on 0, 45, ..., -45 (four of them offered).
 
 Ambiguity filter: C lies at least :attr:`VideoRelDirection.MIN_BOUNDARY_DEG` from every sector
-boundary of the variant, and A-B and A-C are at least :attr:`VideoRelDirection.MIN_SEPARATION_M`
-apart in the floor plane. Answers are balanced over the directions of each variant (a direction
-is drawn first, then a triple that has it).
+boundary of the variant, A-B (the baseline of the facing direction, ``dist_ab_m``) is at least
+:attr:`VideoRelDirection.MIN_FACING_BASELINE_M` and A-C at least
+:attr:`VideoRelDirection.MIN_SEPARATION_M` apart in the floor plane. Answers are balanced over
+the directions of each variant (a direction is drawn first, then a triple that has it).
 
 The clip and the object choice follow :mod:`.rel_distance` (at most 16 evenly subsampled frames;
 objects visible in the clip whose category no other object shows in it, named by category).
@@ -220,14 +221,16 @@ class VideoRelDirection(Task):
     name = "video_rel_direction"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
     MIN_BOUNDARY_DEG: ClassVar[float] = 10.0
     """Skip C within this many degrees of a sector boundary of the variant."""
     MIN_SEPARATION_M: ClassVar[float] = 0.5
-    """Skip when A-B or A-C are closer than this in the floor plane (metres)."""
+    """Skip when A-C are closer than this in the floor plane (metres)."""
+    MIN_FACING_BASELINE_M: ClassVar[float] = 1.0
+    """Skip when A-B, which defines the facing direction, are closer than this (metres)."""
     MAX_TURNS: ClassVar[int] = 4
     """At most this many questions per conversation."""
     MAX_OBJECTS: ClassVar[int] = 16
@@ -275,7 +278,7 @@ class VideoRelDirection(Task):
         pa, pb, pc = xy[abc[:, 0]], xy[abc[:, 1]], xy[abc[:, 2]]
         d_ab = np.linalg.norm(pb - pa, axis=1)
         d_ac = np.linalg.norm(pc - pa, axis=1)
-        keep = (d_ab >= self.MIN_SEPARATION_M) & (d_ac >= self.MIN_SEPARATION_M)
+        keep = (d_ab >= self.MIN_FACING_BASELINE_M) & (d_ac >= self.MIN_SEPARATION_M)
         abc, d_ab, d_ac = abc[keep], d_ab[keep], d_ac[keep]
         theta = floor_angle(pa[keep], pb[keep], pc[keep])
         pools: dict[str, dict[int, np.ndarray]] = {}

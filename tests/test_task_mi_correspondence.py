@@ -205,3 +205,23 @@ def test_thresholds_are_the_documented_ones():
     assert CorrespondenceTask.MAX_REL_DEPTH_ERROR == 0.05
     assert CorrespondenceTask.MIN_SEPARATION == 0.10
     assert CorrespondenceTask.N_OPTIONS == 4
+
+
+def test_nearest_coordinate_option_is_right_one_time_in_four(samples):
+    """No shortcut by coordinates: the option nearest (model pixels) to the reference point's
+    own coordinates is the answer in 1/4 of the samples (the audit found 40%), within 3
+    binomial standard deviations; likewise for every rank of the answer by that distance."""
+    n = len(samples)
+    ranks = Counter()
+    for _, s in samples:
+        m = s.meta
+        ref = np.asarray(m["ref_model_xy"], dtype=float)
+        d = np.hypot(*(np.asarray(m["option_model_xy"], dtype=float) - ref).T)
+        k = LETTERS.index(s.answer)
+        rank = int((d < d[k]).sum())
+        assert m["truth_rank"] == rank
+        ranks[rank] += 1
+    tol = 3 * (0.25 * 0.75 / n) ** 0.5
+    assert n >= 1000
+    for r in range(4):
+        assert abs(ranks[r] / n - 0.25) <= tol, (ranks, tol)

@@ -13,6 +13,12 @@ Points (paper, "Correspondence": image boundary, depth validity and occlusion ch
   its mask border, in frame 2 (so the mark cannot sit on an edge).
 * Distractors are other object-surface pixels of frame 2 (same grid and border margin), at
   least ``MIN_SEPARATION`` of frame 2's short side from the true point and from each other.
+* No shortcut by coordinates: small camera motions leave the true point near the reference
+  point's own pixel coordinates, so the option nearest to them would be right far more often
+  than 1 in ``N_OPTIONS``. The *rank* of the true option (0 = nearest) by its distance, in
+  model-image pixels, from the reference point's model-image coordinates is drawn uniformly
+  first; the distractors are then picked so that exactly that many lie strictly nearer
+  (``meta["truth_rank"]``). A drawn rank is kept until a correspondence offers it.
 
 Modes (``meta["mode"]``): ``marks`` (the paper's form: the reference point circled in image 1,
 the ``N_OPTIONS`` candidates circled and lettered in image 2, one colour) and ``coords`` (the
@@ -142,6 +148,12 @@ def _unproject(u: np.ndarray, v: np.ndarray, z: np.ndarray, K: np.ndarray) -> np
     return np.stack([x, y, z], axis=1)
 
 
+def _rank(ref: tuple[int, int], points: list[tuple[int, int]], k: int) -> int:
+    """How many of ``points`` lie strictly nearer to ``ref`` than ``points[k]`` (pixels)."""
+    d = np.hypot(*(np.asarray(points, dtype=float) - np.asarray(ref, dtype=float)).T)
+    return int((d < d[k]).sum())
+
+
 @register
 class CorrespondenceTask(Task):
     """Point correspondence across two views (see the module docstring)."""
@@ -149,7 +161,7 @@ class CorrespondenceTask(Task):
     name = "mi_correspondence"
     scenario = "multi_image"
     needs = TaskNeeds(depth=True, mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MAX_REL_DEPTH_ERROR: ClassVar[float] = 0.05
     """Occlusion check: ``|z - depth| / z`` at most this in both frames (paper: 5%)."""
@@ -165,6 +177,9 @@ class CorrespondenceTask(Task):
     COORDS_FRACTION: ClassVar[float] = 0.25
     """Share of samples stating coordinates instead of drawing marks."""
     ATTEMPTS_PER_SAMPLE: ClassVar[int] = 5
+    RANK_ATTEMPTS: ClassVar[int] = 50
+    """Correspondences tried for one drawn rank before a new rank is drawn (pairs whose
+    motion cannot offer it); rare, so the ranks stay uniform."""
 
     # -- per-frame and per-pair caches -----------------------------------------------------
     def _grid(self, view: FrameView) -> tuple[int, int]:
@@ -226,6 +241,7 @@ class CorrespondenceTask(Task):
         cache: dict[int, _PairPoints] = {}
         alive = list(range(len(pairs)))
         made = attempts = 0
+        rank, rank_tries = int(rng.integers(self.N_OPTIONS)), 0
         while made < budget and alive and attempts < self.ATTEMPTS_PER_SAMPLE * budget + 20:
             attempts += 1
             k = int(rng.integers(len(alive)))
@@ -250,30 +266,65 @@ class CorrespondenceTask(Task):
             j = int(rng.integers(len(pts.unused)))
             c, pts.unused[j] = pts.unused[j], pts.unused[-1]
             pts.unused.pop()
-            distractors = self._distractors(v2, pts.pix2[c], rng)
+            ref = v1.to_model_xy(int(pts.pix1[c][0]), int(pts.pix1[c][1]))
+            distractors = self._distractors(v2, pts.pix2[c], ref, rank, rng)
             if distractors is None:
+                rank_tries += 1
+                if rank_tries >= self.RANK_ATTEMPTS:
+                    rank, rank_tries = int(rng.integers(self.N_OPTIONS)), 0
                 continue
             yield self._sample(scene, v1, v2, pts, c, distractors, rng)
             made += 1
+            rank, rank_tries = int(rng.integers(self.N_OPTIONS)), 0
 
     def _distractors(
-        self, v2: FrameView, truth: np.ndarray, rng: np.random.Generator
+        self,
+        v2: FrameView,
+        truth: np.ndarray,
+        ref_model: tuple[int, int],
+        rank: int,
+        rng: np.random.Generator,
     ) -> list[np.ndarray] | None:
-        """``N_OPTIONS - 1`` surface pixels of frame 2, separated from ``truth`` and each other
-        (None if the frame has too few)."""
+        """``N_OPTIONS - 1`` surface pixels of frame 2, separated from ``truth`` and each other,
+        ``rank`` of them strictly nearer to ``ref_model`` (the reference point's model-image
+        coordinates) than ``truth`` is, the others strictly farther, all measured in model-image
+        pixels of frame 2 (None if the frame has too few)."""
         pool, _ = self._surface(v2)
         sep = self.MIN_SEPARATION * min(v2.frame.width, v2.frame.height)
-        far = pool[np.hypot(*(pool - truth).T) >= sep]
-        chosen: list[np.ndarray] = []
-        if len(far) == 0:
+        keep = np.hypot(*(pool - truth).T) >= sep
+        far = pool[keep]
+        if len(far) < self.N_OPTIONS - 1:
             return None
-        for idx in rng.permutation(len(far))[:200]:
-            p = far[int(idx)]
-            if all(np.hypot(*(p - q)) >= sep for q in chosen):
-                chosen.append(p)
-                if len(chosen) == self.N_OPTIONS - 1:
-                    return chosen
-        return None
+        ref = np.asarray(ref_model, dtype=float)
+        d = np.hypot(*(self._model_xy(v2)[keep] - ref).T)
+        d_truth = float(np.hypot(*(np.asarray(v2.to_model_xy(int(truth[0]), int(truth[1]))) - ref)))
+        chosen: list[np.ndarray] = []
+        for side, wanted in ((d < d_truth, rank), (d > d_truth, self.N_OPTIONS - 1 - rank)):
+            group, got = far[side], 0
+            for idx in rng.permutation(len(group))[:200] if wanted else ():
+                p = group[int(idx)]
+                if all(np.hypot(*(p - q)) >= sep for q in chosen):
+                    chosen.append(p)
+                    got += 1
+                    if got == wanted:
+                        break
+            if got < wanted:
+                return None
+        return chosen
+
+    def _model_xy(self, view: FrameView) -> np.ndarray:
+        """Model-image pixels (M, 2) of the frame's surface grid (:meth:`_surface`), as
+        :meth:`FrameView.to_model_xy` maps them. Cached on the view."""
+        pool, _ = self._surface(view)
+        per_view = view.__dict__.setdefault("_mi_corr_model_xy", {})
+        key = self._grid(view)
+        if key not in per_view:
+            sx, sy = view.model_scale
+            w, h = view.model_size
+            x = np.clip(np.round((pool[:, 0] + 0.5) * sx - 0.5), 0, w - 1)
+            y = np.clip(np.round((pool[:, 1] + 0.5) * sy - 0.5), 0, h - 1)
+            per_view[key] = np.stack([x, y], axis=1)
+        return per_view[key]
 
     def _sample(
         self,
@@ -343,6 +394,7 @@ class CorrespondenceTask(Task):
             "option_pixels": [[int(p[0]), int(p[1])] for p in shown],
             "option_model_xy": [list(xy) for xy in shown_model],
             "options": order,
+            "truth_rank": _rank(ref_model, shown_model, order.index(0)),
             "phrasing": [i_intro, i_q, i_note, i_hint],
             "layout": layout,
             "image_sizes": [list(v1.model_size), list(v2.model_size)],

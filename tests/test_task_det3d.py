@@ -10,6 +10,7 @@ import pytest
 
 from vst.engine.context import EngineContext, EngineSettings
 from vst.engine.fov import camera_preamble, scale_bbox2d, unified_view, unify_frame
+from vst.engine.imaging import smart_resize
 from vst.engine.registry import get_task
 from vst.geometry.boxes import box3d_corners
 from vst.geometry.cameras import fov_unify, project_points
@@ -198,17 +199,20 @@ def test_unified_image_and_prompt_state_the_camera(samples):
         frame = scene.frame(s.meta["frame_ids"][0])
         K = frame.K
         u = fov_unify(frame.width, frame.height, K[0, 0], K[1, 1], 696.3, K[0, 2], K[1, 2])
-        assert s.images[0].size == u.size
+        h, w = smart_resize(u.height, u.width)  # stored at Qwen2.5-VL's size
+        assert s.images[0].size == (w, h)
         text = first_text(s)
         assert f"hfov={u.source_hfov:.2f}" in text and f"vfov={u.source_vfov:.2f}" in text
-        assert f"width={u.width}" in text and f"height={u.height}" in text
+        assert f"width={w}" in text and f"height={h}" in text
         assert "Y" in text and "Z" in text and "180" in text
-        assert s.meta["unified"]["width"] == u.width and s.meta["unified"]["focal"] == 696.3
+        assert s.meta["unified"]["width"] == w and s.meta["unified"]["focal"] == 696.3
+        assert s.meta["unified"]["fov_size"] == [u.width, u.height]
         assert s.meta["intrinsics"]["fx"] == K[0, 0]
 
 
 def test_paper_example_camera():
-    """730 x 530 at f = 529.5 unifies to 959 x 696 and states hfov 69.16, vfov 53.17."""
+    """730 x 530 at f = 529.5 unifies to 959 x 696 and states hfov 69.16, vfov 53.17; the
+    image is stored at Qwen2.5-VL's size of 959 x 696, 952 x 700, which the prompt states."""
     scene = hand_scene()
     samples = list(
         get_task("si_det3d").generate(scene, np.random.default_rng(0), 10, EngineContext())
@@ -216,10 +220,11 @@ def test_paper_example_camera():
     assert samples
     for s in samples:
         text = first_text(s)
-        for part in ("hfov=69.16", "vfov=53.17", "width=959", "height=696"):
+        for part in ("hfov=69.16", "vfov=53.17", "width=952", "height=700"):
             assert part in text
-        assert s.images[0].size == (959, 696)
-        assert s.meta["unified"]["width"] == 959 and s.meta["unified"]["height"] == 696
+        assert s.images[0].size == (952, 700)
+        assert s.meta["unified"]["width"] == 952 and s.meta["unified"]["height"] == 700
+        assert s.meta["unified"]["fov_size"] == [959, 696]
     u = unify_frame(scene.frames[0])
     for variant in range(3):
         text = camera_preamble(u, variant)
@@ -262,8 +267,9 @@ def test_run_focal_setting_is_used(engine_scenes):
     for scene, s in out:
         frame = scene.frame(s.meta["frame_ids"][0])
         u = fov_unify(frame.width, frame.height, frame.K[0, 0], frame.K[1, 1], 500.0)
-        assert s.images[0].size == u.size
-        assert f"width={u.width}" in first_text(s)
+        h, w = smart_resize(u.height, u.width)
+        assert s.images[0].size == (w, h)
+        assert f"width={w}" in first_text(s)
 
 
 def test_unified_view_helpers(engine_scenes):

@@ -1,5 +1,6 @@
 """si_grounding3d: the stated box encloses the named object, 2D boxes match the mask scaled
-to the unified image, overlapping boxes are skipped, answers re-derive."""
+to the stored image (FoV-unified, then at Qwen2.5-VL's size), overlapping boxes are skipped,
+answers re-derive."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from vst.engine.context import EngineContext, EngineSettings
+from vst.engine.imaging import smart_resize
 from vst.engine.registry import get_task
 from vst.engine.tasks.single_image.grounding3d import (
     format_grounding_answer,
@@ -53,6 +55,13 @@ def unified_of(frame: Frame, focal: float = 696.3):
     return fov_unify(frame.width, frame.height, K[0, 0], K[1, 1], focal, K[0, 2], K[1, 2])
 
 
+def stored_size(frame: Frame, focal: float = 696.3) -> tuple[int, int]:
+    """``(width, height)`` of the stored image: the FoV-unified size at Qwen2.5-VL's size."""
+    u = unified_of(frame, focal)
+    h, w = smart_resize(u.height, u.width)
+    return w, h
+
+
 def test_the_stated_box_encloses_the_named_visible_object(samples):
     assert len(samples) > 200
     for scene, s in samples:
@@ -88,11 +97,11 @@ def test_2d_boxes_are_the_mask_box_on_the_unified_image(samples):
             continue
         n_box += 1
         frame = scene.frame(s.meta["frame_ids"][0])
-        u = unified_of(frame)
-        assert s.images[0].size == u.size
+        size = stored_size(frame)
+        assert s.images[0].size == size
         mask = frame.load_mask()
         ys, xs = np.nonzero(mask == s.meta["object_id"])
-        sx, sy = u.width / frame.width, u.height / frame.height
+        sx, sy = size[0] / frame.width, size[1] / frame.height
         expect = (
             int(np.floor(xs.min() * sx + 0.5)),
             int(np.floor(ys.min() * sy + 0.5)),
@@ -101,7 +110,7 @@ def test_2d_boxes_are_the_mask_box_on_the_unified_image(samples):
         )
         assert bbox == expect
         # and agrees (within a pixel or two) with the box of the mask resized to that image
-        big = np.asarray(Image.fromarray(mask).resize(u.size, Image.Resampling.NEAREST))
+        big = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.NEAREST))
         bys, bxs = np.nonzero(big == s.meta["object_id"])
         near = (bxs.min(), bys.min(), bxs.max(), bys.max())
         assert max(abs(a - b) for a, b in zip(bbox, near, strict=True)) <= 2
@@ -115,11 +124,12 @@ def test_2d_boxes_are_the_mask_box_on_the_unified_image(samples):
 def test_prompt_states_the_unified_camera(samples):
     for scene, s in samples[:50]:
         frame = scene.frame(s.meta["frame_ids"][0])
-        u = unified_of(frame)
+        u, (w, h) = unified_of(frame), stored_size(frame)
         text = s.messages[0]["content"][1]["text"]
-        assert s.images[0].size == u.size and len(s.images) == 1
+        assert s.images[0].size == (w, h) and len(s.images) == 1
         assert f"hfov={u.source_hfov:.2f}" in text and f"vfov={u.source_vfov:.2f}" in text
-        assert f"width={u.width}" in text and f"height={u.height}" in text
+        assert f"width={w}" in text and f"height={h}" in text
+        assert s.meta["unified"]["fov_size"] == [u.width, u.height]
         assert [m["role"] for m in s.messages] == ["user", "assistant"]
 
 
@@ -152,7 +162,7 @@ def test_boxes_that_do_not_single_out_an_object_are_skipped():
     out = list(task.generate(scene, np.random.default_rng(0), 50, EngineContext()))
     assert [s.meta["object_id"] for s in out] == [3]
     assert parse_grounding_answer(out[0].answer)[0] == "chair"
-    assert out[0].images[0].size == unified_of(scene.frames[0]).size
+    assert out[0].images[0].size == stored_size(scene.frames[0])
 
 
 def test_answer_format_round_trips():
@@ -178,3 +188,44 @@ def test_derive_answer_determinism_and_phrasings(samples, engine_scenes):
     # each (frame, object) is asked at most once per scene and seed
     keys = [(s.meta["scene_id"], s.meta["frame_ids"][0], s.meta["object_id"]) for _, s in samples]
     assert len(set(keys)) == len(keys) // 3
+
+
+def test_2d_boxes_are_pixels_of_the_image_the_model_gets():
+    """The audit's shape: a frame whose FoV-unified size, 875 x 656, is no multiple of 28. The
+    stored image is already at Qwen2.5-VL's size (868 x 644, so the processor keeps it), the
+    prompt states that size and the 2D box is in its pixels (was: 875 x 656 stored, boxes in
+    875 x 656 pixels, the model fed 868 x 644)."""
+    w, h, f = 875, 656, 696.3  # focal = the unified focal: FoV unification keeps 875 x 656
+    K = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    pose = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 1.0], [0, 0, 0, 1]])
+    mask = np.zeros((h, w), np.int32)
+    mask[100:400, 500:870] = 1  # columns 500..869, rows 100..399
+    frame = Frame(id="f0", K=K, width=w, height=h, cam_to_world=pose)
+    frame.image = np.full((h, w, 3), 90, np.uint8)
+    frame.mask = mask
+    scene = Scene(
+        id="audit_shape",
+        source="test",
+        objects=[Object3D(1, "cabinet", [0.9, 3.0, 0.5, 0.8, 0.5, 1.2, 0, 0, 0])],
+        frames=[frame],
+    )
+    assert unified_of(frame).size == (875, 656)
+    assert smart_resize(644, 868) == (644, 868)  # the processor leaves 868 x 644 as it is
+    task = get_task("si_grounding3d")
+    for seed in range(12):
+        (s,) = task.generate(scene, np.random.default_rng(seed), 1, EngineContext())
+        assert s.images[0].size == (868, 644)
+        text = s.messages[0]["content"][1]["text"]
+        assert "width=868" in text and "height=644" in text
+        assert s.meta["unified"]["width"] == 868 and s.meta["unified"]["height"] == 644
+        assert s.meta["unified"]["fov_size"] == [875, 656]
+        if s.meta["variant"] == "label_bbox2d":
+            break
+    else:
+        raise AssertionError("no 2D-box sample in 12 seeds")
+    # outer edges scaled by 868 / 875 and 644 / 656, rounded half up, inclusive bounds:
+    # x1 = 500 * 0.992 = 496.0, x2 + 1 = 870 * 0.992 = 863.04 -> 862,
+    # y1 = 100 * 0.98171 = 98.17 -> 98, y2 + 1 = 400 * 0.98171 = 392.68 -> 392
+    assert parse_grounding_answer(s.answer) == ("cabinet", (496, 98, 862, 392))
+    assert s.reward["ground_truth"]["bbox_2d"] == [496, 98, 862, 392]
+    assert task.derive_answer(scene, s.meta) == s.answer

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vst.engine.context import EngineContext, EngineSettings
-from vst.engine.fov import unify_frame
+from vst.engine.fov import model_sized, unify_frame
 from vst.engine.registry import get_task
 from vst.engine.tasks.multi_image.det3d import (
     CAMERA_LEADS,
@@ -142,7 +142,7 @@ def test_images_preamble_and_turn_structure(samples):
     for scene, s in samples:
         frames = [scene.frame(f) for f in s.meta["frame_ids"]]
         n_three += len(frames) == 3
-        units = [unify_frame(f) for f in frames]
+        units = [model_sized(unify_frame(f)) for f in frames]  # stored at Qwen2.5-VL's size
         assert [im.size for im in s.images] == [u.size for u in units]
         assert [m["width"] for m in s.meta["unified"]] == [u.width for u in units]
         text = first_text(s)
@@ -276,5 +276,5 @@ def test_hand_scene_objects_seen_by_one_camera_are_answered_in_frame_1():
             x, y = at(50, 3.0)
             np.testing.assert_allclose(boxes[0, :3], [x, 1.2 - 0.6, y], atol=0.006)
             assert boxes[0, 4] == pytest.approx(1.2)  # y_size = height (local Y vertical)
-        assert s.images[0].size == (959, 696)
-        assert "hfov=69.16" in first_text(s) and "width=959" in first_text(s)
+        assert s.images[0].size == (952, 700)  # 959 x 696 unified, at Qwen2.5-VL's size
+        assert "hfov=69.16" in first_text(s) and "width=952" in first_text(s)

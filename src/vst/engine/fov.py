@@ -1,9 +1,13 @@
 """FoV-unified frames for the 3D-detection family of tasks (paper Algorithm 1).
 
 A frame is resized so that its focal length becomes the run's unified focal
-(``EngineSettings.unified_focal``, 696.3 px by default; sizes floored as the VST release does).
-The resized image is stored in samples as is (not smart-resized): the prompt states its width
-and height, and a later resize by the Qwen processor changes neither the FoV nor 3D answers.
+(``EngineSettings.unified_focal``, 696.3 px by default; sizes floored as the VST release does),
+then, as the VST release does, to the size Qwen2.5-VL's processor gives that image
+(:func:`~vst.engine.imaging.smart_resize`: both sides multiples of 28, pixel count within the
+run's ``min_pixels``/``max_pixels``; e.g. 875 x 656 -> 868 x 644). That is the image stored in
+samples, so the processor does not resize it again: the width and height the prompt states and
+every 2D coordinate (``si_grounding3d`` boxes) are pixels of the stored image. The second resize
+moves each side by at most 14 px (half a patch) and changes neither the FoV nor any 3D answer.
 
 The prompt states the camera's true FoV (``FovUnified.source_hfov/source_vfov``, as the paper
 does: its 959 x 696 example states the SUN RGB-D camera's 69.16 / 53.17 degrees), the unified
@@ -13,6 +17,7 @@ and the 9-DoF box format (centre and sizes in metres, Euler angles in degrees / 
 API:
 
 * :func:`unify_frame` -> :class:`~vst.geometry.cameras.FovUnified` of a frame (geometry only).
+* :func:`model_sized` / :func:`resize_unified` -> the same geometry at the stored (model) size.
 * :func:`unified_view` -> :class:`UnifiedView` of a :class:`~vst.engine.context.FrameView`
   (cached on the view): the unified PIL image, 2D boxes scaled to it, meta dicts, the preamble.
 * :func:`camera_preamble` -> the camera / axes / box-format text block (``N_PREAMBLES``
@@ -24,13 +29,22 @@ Pixel convention: OpenCV (centre of pixel row r, column c at u = c, v = r); 2D b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL, FovUnified, fov_unify, resize_to_unified
+from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
+from vst.geometry.cameras import (
+    DEFAULT_UNIFIED_FOCAL,
+    FovUnified,
+    Intrinsics,
+    fov_from_focal,
+    fov_unify,
+    resize_to_unified,
+)
 
 if TYPE_CHECKING:
     from vst.engine.context import FrameView
@@ -42,6 +56,8 @@ __all__ = [
     "UnifiedView",
     "camera_preamble",
     "intrinsics_meta",
+    "model_sized",
+    "resize_unified",
     "scale_bbox2d",
     "unified_meta",
     "unified_view",
@@ -62,6 +78,41 @@ def unify_frame(frame: Frame, focal: float = DEFAULT_UNIFIED_FOCAL) -> FovUnifie
         cy=float(K[1, 2]),
         rounding="floor",
     )
+
+
+def resize_unified(unified: FovUnified, width: int, height: int) -> FovUnified:
+    """``unified`` with its image resized to ``width`` x ``height``: size, scales and exact
+    intrinsics follow the new size (:meth:`Intrinsics.scaled` of the source camera), ``focal``
+    stays the unified focal the frame was unified to and ``hfov``/``vfov`` are the FoV the new
+    size implies at that focal, as in :func:`fov_unify`. The true FoV (``source_hfov``) does not
+    change."""
+    if (width, height) == (unified.width, unified.height):
+        return unified
+    exact = unified.source.scaled(width, height)
+    return dataclasses.replace(
+        unified,
+        width=width,
+        height=height,
+        hfov=fov_from_focal(width, unified.focal),
+        vfov=fov_from_focal(height, unified.focal),
+        intrinsics=Intrinsics(unified.focal, unified.focal, exact.cx, exact.cy, width, height),
+        exact_intrinsics=exact,
+        scale_x=width / unified.source.width,
+        scale_y=height / unified.source.height,
+    )
+
+
+def model_sized(
+    unified: FovUnified,
+    factor: int = PATCH_FACTOR,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> FovUnified:
+    """``unified`` at the size Qwen2.5-VL's processor resizes its image to
+    (:func:`~vst.engine.imaging.smart_resize` of the FoV-unified size), via
+    :func:`resize_unified`."""
+    h, w = smart_resize(unified.height, unified.width, factor, min_pixels, max_pixels)
+    return resize_unified(unified, w, h)
 
 
 def _half_up(x: float) -> int:
@@ -86,13 +137,15 @@ def scale_bbox2d(
     return nx1, ny1, nx2, ny2
 
 
-def unified_meta(unified: FovUnified) -> dict[str, Any]:
+def unified_meta(unified: FovUnified, fov_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """What a sample's ``meta["unified"]`` records: the stored image size, the stated FoV
-    (``hfov``/``vfov``: the source camera's, degrees), the unified focal (px) and the FoV the
-    floored size implies at that focal (``unified_hfov``/``unified_vfov``)."""
+    (``hfov``/``vfov``: the source camera's, degrees), the unified focal (px), the FoV the
+    stored size implies at that focal (``unified_hfov``/``unified_vfov``) and ``fov_size``,
+    the FoV-unified size before the model-size resize (default: the stored size)."""
     return {
         "width": unified.width,
         "height": unified.height,
+        "fov_size": list(fov_size or unified.size),
         "hfov": unified.source_hfov,
         "vfov": unified.source_vfov,
         "focal": unified.focal,
@@ -186,13 +239,17 @@ def camera_preamble(
 class UnifiedView:
     """The FoV-unified version of one :class:`~vst.engine.context.FrameView`.
 
-    ``unified`` is the geometry; :attr:`image` the resized RGB image (bicubic, built once and
-    shared by every sample of the frame: do not draw on it, copy it first).
+    ``fov`` is the FoV-unified geometry (floored size), ``unified`` the same at the stored size
+    (:func:`model_sized` with the view's settings); :attr:`image` the RGB image at the stored
+    size (one bicubic resize of the frame, built once and shared by every sample of the frame:
+    do not draw on it, copy it first).
     """
 
     def __init__(self, view: FrameView, focal: float):
         self.view = view
-        self.unified = unify_frame(view.frame, focal)
+        self.fov = unify_frame(view.frame, focal)
+        s = view.settings
+        self.unified = model_sized(self.fov, s.image_factor, s.min_pixels, s.max_pixels)
 
     @property
     def width(self) -> int:
@@ -223,7 +280,7 @@ class UnifiedView:
 
     def meta(self) -> dict[str, Any]:
         """:func:`unified_meta` of this view."""
-        return unified_meta(self.unified)
+        return unified_meta(self.unified, self.fov.size)
 
     def intrinsics(self) -> dict[str, Any]:
         """:func:`intrinsics_meta` of this view."""

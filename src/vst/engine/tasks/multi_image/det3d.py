@@ -1,7 +1,7 @@
 """``mi_det3d``: 9-DoF 3D detection of one category per turn across 2-3 views, every box in the
 camera frame of image 1 (the world frame of the sample).
 
-Sample: the FoV-unified frames (:mod:`vst.engine.fov`, stored as is) in the first user turn,
+Sample: the FoV-unified frames (:mod:`vst.engine.fov`, at Qwen2.5-VL's size) in the first user turn,
 then the camera / axes / box-format preamble of image 1 (its stated FoV and size) with a
 world-frame note (:data:`WORLD_NOTES`: image 1's camera frame is the world frame, objects seen
 only in other images included), the output instruction and a request for one category. The
@@ -107,7 +107,7 @@ class MultiViewDet3DTask(Task):
     name = "mi_det3d"
     scenario = "multi_image"
     needs = TaskNeeds(min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_SHARED: ClassVar[int] = 1
     """Askable objects every extra view shares with frame 1."""

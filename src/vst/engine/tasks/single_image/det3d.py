@@ -1,6 +1,6 @@
 """``si_det3d``: 9-DoF 3D detection of one category per turn on a FoV-unified image.
 
-Sample: the FoV-unified frame (:mod:`vst.engine.fov`, stored as is) in the first user turn,
+Sample: the FoV-unified frame (:mod:`vst.engine.fov`, at Qwen2.5-VL's size) in the first user turn,
 with the camera / axes / box-format preamble, the output instruction and a request for one
 category; the answer is the fenced JSON list of ``{"bbox_3d": [...], "label": ...}`` of every
 target of that category (:func:`vst.geometry.text.box3d_to_text`: camera frame X right, Y down,
@@ -81,7 +81,7 @@ class Det3DTask(Task):
     name = "si_det3d"
     scenario = "single_image"
     needs = TaskNeeds()  # visibility from Frame.visible_pixels or the instance mask
-    version = "1"
+    version = "2"
 
     MULTI_TURN_FRACTION: ClassVar[float] = 0.5
     """Share of multi-turn samples among frames with >= 2 askable categories."""

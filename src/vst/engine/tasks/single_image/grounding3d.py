@@ -1,6 +1,7 @@
 """``si_grounding3d``: interpret a given 3D box — name the object it encloses (and its 2D box).
 
-Sample: the FoV-unified frame (:mod:`vst.engine.fov`, stored as is) with the same camera /
+Sample: the FoV-unified frame (:mod:`vst.engine.fov`, stored at the size Qwen2.5-VL's processor
+gives it, which the prompt states) with the same camera /
 axes / box-format preamble as ``si_det3d``, then a question stating one object's 9-DoF box in
 the camera frame (``[x, y, z, x_size, y_size, z_size, pitch, yaw, roll]``, metres, angles in
 degrees / 180, 2 decimals, exactly as detection answers write it).
@@ -10,7 +11,7 @@ Variants (:attr:`Grounding3DTask.BOX2D_FRACTION` of the samples ask for the 2D b
 * ``label``: the answer is the object's category name, e.g. ``chair``.
 * ``label_bbox2d``: the answer is ``<name>: [x1, y1, x2, y2]`` (:func:`format_grounding_answer`,
   parsed back by :func:`parse_grounding_answer`): the tight box of the object's instance mask,
-  scaled to the stored unified image, inclusive integer pixel bounds.
+  scaled to the stored image (the pixels the model gets), inclusive integer pixel bounds.
 
 Rules: any object of ``FrameView.visible_ids`` can be asked about (the box is the reference,
 so the label need not be unique in the image), unless the box does not single out one object:
@@ -32,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vst.engine.context import EngineContext, FrameView
-from vst.engine.fov import N_PREAMBLES, scale_bbox2d, unified_view, unify_frame
+from vst.engine.fov import N_PREAMBLES, resize_unified, scale_bbox2d, unified_view, unify_frame
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.scheduling import round_robin
@@ -108,7 +109,7 @@ class Grounding3DTask(Task):
     name = "si_grounding3d"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MAX_OTHER_IOU: ClassVar[float] = 0.5
     """Skip a target whose box has 3D IoU >= this with any other object's box."""
@@ -184,8 +185,8 @@ class Grounding3DTask(Task):
 
     def derive_answer(self, scene: Scene, meta: dict) -> str:
         """The label of ``meta["object_id"]``; with its mask box (frame mask, scaled to the
-        unified size recomputed from the frame and ``meta["unified"]["focal"]``) for the
-        ``label_bbox2d`` variant."""
+        stored image: the frame unified to ``meta["unified"]["focal"]``, resized to the stored
+        ``width`` x ``height``) for the ``label_bbox2d`` variant."""
         obj = scene.object(int(meta["object_id"]))
         if meta["variant"] == "label":
             return format_grounding_answer(obj.label)
@@ -196,6 +197,9 @@ class Grounding3DTask(Task):
         ys, xs = np.nonzero(mask == obj.id)
         if len(xs) == 0:
             raise ValueError(f"object {obj.id} has no mask pixels in frame {frame.id!r}")
-        unified = unify_frame(frame, float(meta["unified"]["focal"]))
+        u = meta["unified"]
+        unified = resize_unified(
+            unify_frame(frame, float(u["focal"])), int(u["width"]), int(u["height"])
+        )
         bbox = scale_bbox2d((xs.min(), ys.min(), xs.max(), ys.max()), unified)
         return format_grounding_answer(obj.label, bbox)

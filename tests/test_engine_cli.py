@@ -69,8 +69,9 @@ def test_generate_rejects_bad_configs(tiny, tmp_path):
         f"tasks: [{{name: {TINY}, per_scene: 1}}]\n"
     )
     result = runner.invoke(app, ["generate", str(cfg), "--quiet"])
-    assert result.exit_code == 1 and "sources.0" in result.output
+    assert result.exit_code == 2 and "bad.yaml: sources.0.path" in result.output
     assert "nowhere" in result.output and "does not exist" in result.output
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "nowhere"), str(tmp_path)))
     result = runner.invoke(app, ["generate", str(cfg), "--tasks", "nope", "--quiet"])
     assert result.exit_code == 2 and "unknown task 'nope'" in result.output
 

@@ -37,7 +37,8 @@ def write(tmp_path):
     def _write(extra: str = "", *, tasks: str | None = None, name: str = "run.yaml") -> Path:
         p = tmp_path / name
         p.write_text(
-            f"output: {tmp_path / 'out'}\nsources: [{{kind: scenes, path: {tmp_path / 'scenes'}}}]\n"
+            f"output: {tmp_path / 'out'}\n"
+            f"sources: [{{kind: scenes, path: {tmp_path / 'scenes'}}}]\n"
             + (tasks if tasks is not None else f"tasks: [{{name: {TINY}, per_scene: 1}}]\n")
             + extra
         )
@@ -153,3 +154,28 @@ def test_generate_refuses_an_empty_task_list(tiny, write):
         _one_error_line(result.output) == "error: --tasks: no task names in ',' (give "
         "comma-separated names or globs)"
     )
+
+
+def test_unreadable_extra_lists_name_the_file(tiny, tmp_path, write):
+    from vst.engine.config import parse_config
+    from vst.engine.runner import EngineInputError, run
+
+    bad = tmp_path / "list.txt"
+    bad.write_bytes(b"scene\xff01\n")
+    path = write(f"benchmark_guard: {{extra_lists: [{bad}]}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: benchmark_guard.extra_lists: cannot read scene list {bad}: not UTF-8 text"
+    )
+    # a config made in code (no file to check at load time) fails at the start of the run
+    cfg = parse_config(
+        {
+            "output": str(tmp_path / "out"),
+            "sources": [{"kind": "scenes", "path": str(tmp_path / "scenes")}],
+            "tasks": [{"name": TINY, "per_scene": 1}],
+            "benchmark_guard": {"extra_lists": [str(tmp_path / "gone.txt")]},
+        }
+    )
+    with pytest.raises(EngineInputError, match=r"benchmark_guard\.extra_lists: .*gone\.txt"):
+        run(cfg, progress=False)

@@ -208,23 +208,26 @@ def test_output_that_is_a_file_is_one_line(tiny, tmp_path, scenes_root):
 
 
 def test_unwritable_and_read_only_outputs_are_one_line(tiny, tmp_path, scenes_root, monkeypatch):
-    import vst.engine.writer as writer_module
+    import tempfile
 
     cfg = _config_file(tmp_path, scenes_root, tmp_path / "out")
+    data = tmp_path / "out" / "data"
+    real_mkstemp = tempfile.mkstemp
 
-    def read_only(path, prefix=None, suffix=".tmp"):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path.parent))
+    def refusing(code: int):
+        def mkstemp(*args, dir=None, **kw):
+            if dir is not None and Path(dir) == data:  # data/ is read-only / not writable
+                raise OSError(code, os.strerror(code), str(dir))
+            return real_mkstemp(*args, dir=dir, **kw)
 
-    monkeypatch.setattr(writer_module, "temp_file", read_only)
+        return mkstemp
+
+    monkeypatch.setattr(tempfile, "mkstemp", refusing(errno.EROFS))
     result = runner.invoke(app, ["generate", str(cfg), "--quiet"])
     assert result.exit_code == 2
-    data = tmp_path / "out" / "data"
     assert _one_error_line(result.output) == f"error: {data}: read-only file system"
 
-    def denied(path, prefix=None, suffix=".tmp"):
-        raise PermissionError(errno.EACCES, "Permission denied", str(path.parent))
-
-    monkeypatch.setattr(writer_module, "temp_file", denied)
+    monkeypatch.setattr(tempfile, "mkstemp", refusing(errno.EACCES))
     result = runner.invoke(app, ["generate", str(cfg), "--quiet"])
     assert result.exit_code == 2
     assert _one_error_line(result.output) == f"error: {data}: Permission denied"

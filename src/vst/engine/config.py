@@ -468,6 +468,11 @@ def check_paths(config: EngineConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}: benchmark_guard.extra_lists.{i}: {p} does not exist or is not a file"
             )
+    if config.benchmark_guard.extra_lists:
+        try:  # the lists parse (read once more when the run starts)
+            config.benchmark_guard.guard()
+        except ValueError as exc:
+            raise ConfigError(f"{where}: benchmark_guard.extra_lists: {_one_line(exc)}") from None
 
 
 def load_config(path: str | Path) -> EngineConfig:

@@ -186,3 +186,13 @@ def test_llava_record_places_one_token_per_image():
     assert rec["conversations"][0]["value"] == "<image>\n<image>\nWhere did the camera move?"
     assert rec["conversations"][2]["value"] == "And then?"
     assert "image" not in llava_record({"id": "x", "messages": row["messages"][2:]}, [])
+
+
+def test_data_export_to_a_file_is_one_line(generated, tmp_path):
+    out, _ = generated
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(
+        app, ["data", "export", str(out), "--out", str(tmp_path / "afile" / "llava")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == f"error: {tmp_path / 'afile' / 'llava'}: Not a directory"

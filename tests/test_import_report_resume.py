@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from test_engine_runner import TINY, TinyTask, _config
 from vst.engine import registry
 from vst.engine.registry import register
-from vst.engine.runner import run
+from vst.engine.runner import Report, StopRun, run
 from vst.lock import output_lock
 from vst.scenes.cli import app as scenes_app
 from vst.scenes.guard import BenchmarkGuard
@@ -87,25 +87,36 @@ def test_a_scene_without_its_record_is_imported_again(dataset, tmp_path):
     assert SKIPPED_IN_ROOM_1 in again.to_dict()["skipped"]
 
 
-def test_engine_rerun_report_keeps_the_import_skips(dataset, tmp_path):
+def _comparable(report: Report, out: Path) -> dict:
+    """A run report without timings and what a resume changes by design (shards written vs
+    reused, scenes imported vs kept), its output folder replaced by ``OUT``."""
+    d = json.loads(report.to_json().replace(str(out), "OUT"))
+    for key in ("timings", "shards", "shards_written", "shards_reused"):
+        d.pop(key)
+    for imp in d["imports"]:
+        imp["scenes"] = sorted(imp.pop("written") + imp.pop("reused"))
+        imp.pop("summary")
+    return d
+
+
+def test_engine_rerun_and_resume_reports_keep_the_import_skips(dataset, tmp_path):
+    def stop(res):
+        raise StopRun
+
     register(TinyTask)
     try:
         src = {"kind": "images", "path": str(dataset)}
-        cfg = _config(tmp_path / "run", dataset, sources=[src])
-        first = json.loads(run(cfg, progress=False).to_json())
-        second = json.loads(run(cfg, progress=False).to_json())
+        cfg = _config(tmp_path / "a", dataset, sources=[src])
+        first = _comparable(run(cfg, progress=False), tmp_path / "a")
+        rerun = _comparable(run(cfg, progress=False), tmp_path / "a")
+        killed = _config(tmp_path / "b", dataset, sources=[src])
+        run(killed, progress=False, on_unit=stop)
+        resumed = _comparable(run(killed, progress=False), tmp_path / "b")
     finally:
         registry._REGISTRY.pop(TINY, None)
     assert len(first["imports"][0]["skipped"]) == 4
-    for report in (first, second):
-        report.pop("timings")
-        report.pop("shards")
-        report.pop("shards_written")
-        report.pop("shards_reused")
-        imp = report["imports"][0]
-        imp["scenes"] = sorted(imp.pop("written") + imp.pop("reused"))
-        imp.pop("summary")
-    assert second == first
+    assert rerun == first
+    assert resumed == first
 
 
 def test_disk_full_keeps_the_report_so_far_and_resumes(dataset, tmp_path, monkeypatch):

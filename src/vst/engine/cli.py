@@ -24,6 +24,7 @@ from rich.table import Table
 from vst.atomic import commit, temp_file
 from vst.engine.verify import SceneIndex, verify_shards
 from vst.engine.writer import image_extension, iter_rows, list_shards
+from vst.fserrors import exit_code_of, os_error_line
 
 generate_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(
@@ -287,6 +288,17 @@ def export_cmd(
     if fmt not in EXPORT_FORMATS:
         _fail(f"--format: unknown format {fmt!r}; supported: {', '.join(EXPORT_FORMATS)}")
     shards = _shards_or_exit(folder)
+    try:
+        n, n_images = _export_llava(shards, out)
+    except OSError as exc:  # the output cannot be written
+        _fail(os_error_line(exc), exit_code_of(exc))
+    console.print(
+        f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
+    )
+
+
+def _export_llava(shards: list[Path], out: Path) -> tuple[int, int]:
+    """Write ``out/data.json`` and the images; return (samples, images and frames)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = temp_file(out / "data.json")
     n = n_images = 0
@@ -315,6 +327,4 @@ def export_cmd(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    console.print(
-        f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
-    )
+    return n, n_images

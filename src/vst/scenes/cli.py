@@ -212,6 +212,12 @@ def synth_cmd(
             progress.stop()
             console.print(f"[red]error:[/red] {exc}", markup=False)
             raise typer.Exit(1) from None
+        except OSError as exc:  # the output cannot be written
+            from vst.fserrors import exit_code_of, os_error_line
+
+            progress.stop()
+            _error(ValueError(os_error_line(exc)))
+            raise typer.Exit(exit_code_of(exc)) from None
     console.print(f"{done['made']} scene(s) written, {done['skipped']} already there, in {out}")
 
 

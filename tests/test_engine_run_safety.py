@@ -72,6 +72,12 @@ from vst.engine.runner import run
 
 if sys.argv[3] == "watchdog":  # no prctl: the portable fallback alone
     vst.workers._set_pdeathsig = lambda: False
+if sys.argv[3] == "import":  # `vst scenes import --workers 2` with a slow reader
+    from vst.scenes.sources.images_depth import ImagesDepthReader
+    from vst.scenes.cli import app
+
+    ImagesDepthReader.read_scene = lambda self, ref, report: time.sleep(300)
+    app(["import", "images", sys.argv[2], "--out", sys.argv[1], "--workers", "2"])
 
 class Slow(TinyTask):
     name = "test_engine_slow"
@@ -115,11 +121,17 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-@pytest.mark.parametrize("mode", ["pdeathsig", "watchdog"])
+@pytest.mark.parametrize("mode", ["pdeathsig", "watchdog", "import"])
 def test_workers_die_with_a_killed_parent(tmp_path, scenes_root, mode):
+    """`vst generate` (and `vst scenes import`) with 2 workers, parent killed with -9."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
+    source = scenes_root
+    if mode == "import":
+        from vst.testing.images_fixture import write_images_fixture
+
+        source = write_images_fixture(tmp_path / "images").root
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_RUN, str(tmp_path / "out"), str(scenes_root), mode],
+        [sys.executable, "-c", _SLOW_RUN, str(tmp_path / "out"), str(source), mode],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -32,7 +32,7 @@ def os_error_line(exc: OSError, path: str | Path | None = None) -> str:
     """``<path>: <reason>`` on one line, ``path`` defaulting to the error's own file name."""
     where = path if path is not None else exc.filename
     code = _errno_of(exc)
-    reason = exc.strerror or (str(exc) if code is None else None) or str(exc)
+    reason = exc.strerror or str(exc)
     if code == errno.ENOSPC:
         reason = "no space left on device (disk full)"
     elif code == errno.EROFS:

@@ -93,8 +93,9 @@ class EngineError(RuntimeError):
 
 
 class EngineInputError(EngineError):
-    """The run cannot start or go on because of its input: a source path, the output folder
-    (not a folder, not writable, held by another run). ``vst generate`` exits 2."""
+    """The run cannot start or go on because of its input: a source path or scene list, a
+    benchmark scene named explicitly, the output folder (not a folder, not writable, held by
+    another run). ``vst generate`` exits 2."""
 
     exit_code = 2
 
@@ -197,7 +198,7 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
         found = [d for d in found if d.name in wanted or headers[d][0] in wanted]
         missing = wanted - {d.name for d in found} - {headers[d][0] for d in found}
         if missing:
-            raise EngineError(f"{where}: no scene named {', '.join(sorted(missing))}")
+            raise EngineInputError(f"{where}: no scene named {', '.join(sorted(missing))}")
     kept = []
     for d in found:
         sid, dataset, native, known = headers[d]
@@ -205,7 +206,7 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
             if guard.admit(sid, dataset, native, explicit=explicit, source=where, known=known):
                 kept.append(d)
         except BenchmarkSceneError as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineInputError(str(exc)) from None
     return kept
 
 
@@ -232,7 +233,7 @@ def _import_dataset(
             workers=config.workers,
         )
     except BenchmarkSceneError as exc:
-        raise EngineError(str(exc)) from None
+        raise EngineInputError(str(exc)) from None
     except ImportWriteError as exc:
         raise _os_failure(exc.error) from None
     except (FileNotFoundError, ValueError) as exc:

@@ -69,8 +69,9 @@ def test_generate_rejects_bad_configs(tiny, tmp_path):
         f"tasks: [{{name: {TINY}, per_scene: 1}}]\n"
     )
     result = runner.invoke(app, ["generate", str(cfg), "--quiet"])
-    assert result.exit_code == 1 and "sources.0" in result.output
+    assert result.exit_code == 2 and "bad.yaml: sources.0.path" in result.output
     assert "nowhere" in result.output and "does not exist" in result.output
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "nowhere"), str(tmp_path)))
     result = runner.invoke(app, ["generate", str(cfg), "--tasks", "nope", "--quiet"])
     assert result.exit_code == 2 and "unknown task 'nope'" in result.output
 
@@ -185,3 +186,13 @@ def test_llava_record_places_one_token_per_image():
     assert rec["conversations"][0]["value"] == "<image>\n<image>\nWhere did the camera move?"
     assert rec["conversations"][2]["value"] == "And then?"
     assert "image" not in llava_record({"id": "x", "messages": row["messages"][2:]}, [])
+
+
+def test_data_export_to_a_file_is_one_line(generated, tmp_path):
+    out, _ = generated
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(
+        app, ["data", "export", str(out), "--out", str(tmp_path / "afile" / "llava")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == f"error: {tmp_path / 'afile' / 'llava'}: Not a directory"

@@ -368,7 +368,8 @@ def test_config_errors_name_file_and_field(tiny_task, tmp_path):
         load_config(write("output: [\n"))
     with pytest.raises(ConfigError, match=r"does not exist"):
         load_config(tmp_path / "missing.yaml")
-    ok = load_config(write(base + f"tasks: [{{name: {TINY}, per_scene: 1}}]\n"))
+    real = f"output: out\nsources: [{{kind: scenes, path: {tmp_path}}}]\n"
+    ok = load_config(write(real + f"tasks: [{{name: {TINY}, per_scene: 1}}]\n"))
     assert ok.with_overrides(seed=9, workers=2).seed == 9
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         ok.with_overrides(tasks=["nope"])

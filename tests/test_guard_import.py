@@ -178,7 +178,7 @@ def test_cli_generate_flag_overrides_the_guard(tmp_path, mixed_root):
     src = {"kind": "scenes", "path": str(mixed_root), "scenes": ["41069025"]}
     cfg_path.write_text(json.dumps(_config(tmp_path / "run", [src])))
     res = runner.invoke(app, ["generate", str(cfg_path), "--quiet"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a config naming a benchmark scene: bad input
     assert re.search(r"evaluation scene of [\w, -]*vsibench", " ".join(res.output.split()))
     res = runner.invoke(app, ["generate", str(cfg_path), "--quiet", "--allow-benchmark-scenes"])
     assert res.exit_code == 0, res.output

@@ -10,8 +10,6 @@ Register in ``vst/cli.py``::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from vst.atomic import commit, temp_file
 from vst.engine.verify import SceneIndex, verify_shards
 from vst.engine.writer import image_extension, iter_rows, list_shards
+from vst.fserrors import exit_code_of, os_error_line
 
 generate_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(
@@ -35,7 +36,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print("[red]error:[/red]", message, highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -67,10 +68,16 @@ def generate_cmd(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Generate VST samples from scenes into Parquet shards (resumable: rerun to continue)."""
+    """Generate VST samples from scenes into Parquet shards (resumable: rerun to continue).
+
+    Exit codes: 0 done; 1 the run failed on the way (a task error, disk full, an invalid scene
+    with --strict); 2 bad input (the config or an option, a path that cannot be used, an output
+    folder that is a file, not writable, or held by another run)."""
     from vst.engine.config import ConfigError, load_config
     from vst.engine.runner import EngineError, run
 
+    if tasks is not None and _split(tasks) is None:
+        _fail(f"--tasks: no task names in {tasks!r} (give comma-separated names or globs)")
     try:
         cfg = load_config(config)
         allow = True if allow_benchmark_scenes else None
@@ -89,7 +96,7 @@ def generate_cmd(
     try:
         report = run(cfg, progress=not quiet, console=err_console)
     except EngineError as exc:
-        _fail(str(exc), 1)
+        _fail(str(exc), exc.exit_code)
 
     table = Table(title=f"{report.samples_total} samples in {cfg.data_dir}")
     table.add_column("task")
@@ -281,11 +288,22 @@ def export_cmd(
     if fmt not in EXPORT_FORMATS:
         _fail(f"--format: unknown format {fmt!r}; supported: {', '.join(EXPORT_FORMATS)}")
     shards = _shards_or_exit(folder)
+    try:
+        n, n_images = _export_llava(shards, out)
+    except OSError as exc:  # the output cannot be written
+        _fail(os_error_line(exc), exit_code_of(exc))
+    console.print(
+        f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
+    )
+
+
+def _export_llava(shards: list[Path], out: Path) -> tuple[int, int]:
+    """Write ``out/data.json`` and the images; return (samples, images and frames)."""
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".data.json.", suffix=".tmp")
+    tmp = temp_file(out / "data.json")
     n = n_images = 0
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with tmp.open("w", encoding="utf-8") as fh:
             fh.write("[")
             for p in shards:
                 for row in iter_rows(p, ["id", "messages", "images", "videos"], batch_size=32):
@@ -305,10 +323,8 @@ def export_cmd(
                     n += 1
                     n_images += len(paths) + sum(len(v) for v in videos)
             fh.write("\n]\n")
-        os.replace(tmp, out / "data.json")
+        commit(tmp, out / "data.json")
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    console.print(
-        f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
-    )
+    return n, n_images

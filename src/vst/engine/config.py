@@ -22,6 +22,11 @@ run stays deterministic. A task may yield fewer samples than asked when a scene 
 
 Relative paths are taken from the current working directory. Errors name the YAML file and the
 field (``configs/x.yaml: tasks.0.name: unknown task 'foo'; known tasks: ...``).
+
+Loading is strict, so a config means what it says or fails at once: duplicate keys are an error
+(YAML would keep the last), numbers must be finite (``.inf``, ``.nan`` are refused), integers
+must be integers (``seed: true`` is refused), and :func:`load_config` checks that the source
+paths and ``benchmark_guard.extra_lists`` files exist and that ``output`` is not a file.
 """
 
 from __future__ import annotations
@@ -45,16 +50,20 @@ class ConfigError(ValueError):
     """A run configuration cannot be read or is invalid (the message names file and field)."""
 
 
+_STRICT = {"strict": True}
+"""Field options of integer fields: no bool or float coerced into them."""
+
+
 class SyntheticSource(BaseModel):
     """Synthesise ``num_scenes`` MuJoCo rooms into ``<output>/scenes`` (resumable). Any other
     key is an option of :class:`vst.scenes.sources.synthetic.SynthConfig` (``width``,
     ``height``, ``single_views``, ``video_frames``, ...). ``seed`` defaults to the run seed."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     kind: Literal["synthetic"]
-    num_scenes: int = Field(ge=1)
-    seed: int | None = Field(None, ge=0)
+    num_scenes: int = Field(ge=1, **_STRICT)
+    seed: int | None = Field(None, ge=0, **_STRICT)
 
     @model_validator(mode="after")
     def _check_options(self) -> SyntheticSource:
@@ -79,7 +88,7 @@ class ScenesSource(BaseModel):
     """Existing scene directories: ``path`` is a scene directory or a folder holding several
     (found recursively); ``scenes`` keeps only those (directory names or scene ids)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["scenes"]
     path: Path
@@ -99,13 +108,13 @@ class DatasetSource(BaseModel):
     ``scenes`` selects scenes by id (an explicit choice: a benchmark scene there is an error
     unless ``benchmark_guard.allow_benchmark_scenes``), ``limit`` keeps the first N."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal[_format_names()]  # type: ignore[valid-type]
     path: Path
     options: dict[str, Any] = Field(default_factory=dict)
     scenes: list[str] | None = Field(None, min_length=1)
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, **_STRICT)
 
     @model_validator(mode="after")
     def _check_options(self) -> DatasetSource:
@@ -136,9 +145,9 @@ class BenchmarkGuardConfig(BaseModel):
     ``allow_benchmark_scenes``. ``benchmarks`` restricts the guard to those benchmarks (None:
     all shipped ones); ``extra_lists`` adds user scene lists (text or JSON files)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    allow_benchmark_scenes: bool = False
+    allow_benchmark_scenes: bool = Field(False, **_STRICT)
     benchmarks: list[str] | None = None
     extra_lists: list[Path] = Field(default_factory=list)
 
@@ -156,11 +165,11 @@ class BenchmarkGuardConfig(BaseModel):
 class TaskSpec(BaseModel):
     """One task (or a glob over task names, e.g. ``si_*``) and its budget per scene."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
-    per_scene: int | None = Field(None, ge=0, description="Samples asked per scene.")
-    weight: float | None = Field(None, ge=0, description="Share of samples_per_scene.")
+    per_scene: int | None = Field(None, ge=0, description="Samples asked per scene.", **_STRICT)
+    weight: float | None = Field(None, ge=0, description="Share of samples_per_scene.", **_STRICT)
 
     @model_validator(mode="after")
     def _one_budget(self) -> TaskSpec:
@@ -176,25 +185,30 @@ class TaskSpec(BaseModel):
 class EngineConfig(BaseModel):
     """A data-engine run. See the module docstring for the budget rules."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     output: Path = Field(description="Run folder: data/ (shards), scenes/, report.json/md.")
-    seed: int = Field(0, ge=0, description="Seed of every random choice.")
+    seed: int = Field(0, ge=0, description="Seed of every random choice.", **_STRICT)
     sources: list[Source] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)
     samples_per_scene: int | None = Field(
-        None, ge=0, description="Samples per scene shared by weight among tasks w/o per_scene."
+        None,
+        ge=0,
+        description="Samples per scene shared by weight among tasks w/o per_scene.",
+        **_STRICT,
     )
-    min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28)
-    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
-    unified_focal: float = Field(DEFAULT_UNIFIED_FOCAL, gt=0)
-    min_object_pixels: int = Field(EngineSettings.min_object_pixels, ge=1)
-    max_truncation: float = Field(EngineSettings.max_truncation, ge=0, le=1)
+    min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28, **_STRICT)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28, **_STRICT)
+    unified_focal: float = Field(DEFAULT_UNIFIED_FOCAL, gt=0, **_STRICT)
+    min_object_pixels: int = Field(EngineSettings.min_object_pixels, ge=1, **_STRICT)
+    max_truncation: float = Field(EngineSettings.max_truncation, ge=0, le=1, **_STRICT)
     image_format: Literal["JPEG", "PNG"] = "JPEG"
-    jpeg_quality: int = Field(95, ge=1, le=100)
-    scenes_per_shard: int = Field(16, ge=1)
-    workers: int = Field(1, ge=1)
-    strict: bool = Field(False, description="Fail on an invalid scene instead of skipping it.")
+    jpeg_quality: int = Field(95, ge=1, le=100, **_STRICT)
+    scenes_per_shard: int = Field(16, ge=1, **_STRICT)
+    workers: int = Field(1, ge=1, **_STRICT)
+    strict: bool = Field(
+        False, description="Fail on an invalid scene instead of skipping it.", **_STRICT
+    )
     benchmark_guard: BenchmarkGuardConfig = Field(default_factory=BenchmarkGuardConfig)
 
     @field_validator("image_format", mode="before")
@@ -395,13 +409,75 @@ def parse_config(data: Any, where: str = "config") -> EngineConfig:
         raise ConfigError(f"{where}: {text}") from None
 
 
-def load_config(path: str | Path) -> EngineConfig:
-    """Read and validate a run configuration from a YAML file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file does not exist")
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: construct_mapping reports it
+                continue
+            if duplicate:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def load_yaml(path: Path) -> Any:
+    """The YAML document of ``path``; :class:`ConfigError` naming the file when it is missing,
+    unreadable, not UTF-8 text, not YAML, or repeats a key."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_config(data, str(p))
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+
+
+def check_paths(config: EngineConfig, where: str) -> None:
+    """:class:`ConfigError` naming ``where`` and the field when a source path or an
+    ``extra_lists`` file does not exist, or ``output`` is a file."""
+    if config.output.exists() and not config.output.is_dir():
+        raise ConfigError(f"{where}: output: {config.output} is a file, not a folder")
+    for i, src in enumerate(config.sources):
+        path = getattr(src, "path", None)
+        if path is not None and not path.exists():
+            raise ConfigError(f"{where}: sources.{i}.path: {path} does not exist")
+    for i, p in enumerate(config.benchmark_guard.extra_lists):
+        if not p.is_file():
+            raise ConfigError(
+                f"{where}: benchmark_guard.extra_lists.{i}: {p} does not exist or is not a file"
+            )
+    if config.benchmark_guard.extra_lists:
+        try:  # the lists parse (read once more when the run starts)
+            config.benchmark_guard.guard()
+        except ValueError as exc:
+            raise ConfigError(f"{where}: benchmark_guard.extra_lists: {_one_line(exc)}") from None
+
+
+def load_config(path: str | Path) -> EngineConfig:
+    """Read and validate a run configuration from a YAML file (see the module docstring)."""
+    p = Path(path)
+    config = parse_config(load_yaml(p), str(p))
+    check_paths(config, str(p))
+    return config

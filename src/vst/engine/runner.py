@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import multiprocessing as mp
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -74,15 +75,36 @@ from vst.engine.writer import (
     shard_meta,
     shard_name,
 )
+from vst.fserrors import exit_code_of, os_error_line
+from vst.lock import OutputLockedError, output_lock
 from vst.scenes.errors import SceneError
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, find_scene_dirs, load_scene
 from vst.scenes.model import Scene
 from vst.scenes.validation import scene_problems
+from vst.workers import die_with_parent
 
 
 class EngineError(RuntimeError):
-    """The run cannot go on (bad source, invalid scene with ``strict``, a task failure with
-    ``strict``); the message names the scene / task / file."""
+    """The run cannot go on (invalid scene with ``strict``, a task failure with ``strict``, disk
+    full); the message names the scene / task / file. ``vst generate`` exits with
+    :attr:`exit_code`."""
+
+    exit_code = 1
+
+
+class EngineInputError(EngineError):
+    """The run cannot start or go on because of its input: a source path or scene list, a
+    benchmark scene named explicitly, the output folder (not a folder, not writable, held by
+    another run). ``vst generate`` exits 2."""
+
+    exit_code = 2
+
+
+def _os_failure(exc: OSError) -> EngineError:
+    """The :class:`EngineError` of a file-system error: one line naming the path; disk full
+    and I/O errors fail the run (exit 1), others are bad paths (exit 2)."""
+    cls = EngineError if exit_code_of(exc) == 1 else EngineInputError
+    return cls(os_error_line(exc))
 
 
 class StopRun(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -163,10 +185,10 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
 
     where = f"sources.{i} ({src.path})"
     if not src.path.exists():
-        raise EngineError(f"sources.{i}: scenes path {src.path} does not exist")
+        raise EngineInputError(f"sources.{i}: scenes path {src.path} does not exist")
     found = find_scene_dirs(src.path)
     if not found:
-        raise EngineError(
+        raise EngineInputError(
             f"sources.{i}: no scene directories (folders with {SCENE_FILE}) under {src.path}"
         )
     explicit = src.scenes is not None or (src.path / SCENE_FILE).is_file()
@@ -176,7 +198,7 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
         found = [d for d in found if d.name in wanted or headers[d][0] in wanted]
         missing = wanted - {d.name for d in found} - {headers[d][0] for d in found}
         if missing:
-            raise EngineError(f"{where}: no scene named {', '.join(sorted(missing))}")
+            raise EngineInputError(f"{where}: no scene named {', '.join(sorted(missing))}")
     kept = []
     for d in found:
         sid, dataset, native, known = headers[d]
@@ -184,7 +206,7 @@ def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
             if guard.admit(sid, dataset, native, explicit=explicit, source=where, known=known):
                 kept.append(d)
         except BenchmarkSceneError as exc:
-            raise EngineError(str(exc)) from None
+            raise EngineInputError(str(exc)) from None
     return kept
 
 
@@ -193,7 +215,7 @@ def _import_dataset(
 ) -> tuple[list[Path], dict[str, Any]]:
     """Import a dataset source into ``<output>/scenes/<kind>-<i>`` (resumable)."""
     from vst.scenes.guard import BenchmarkSceneError
-    from vst.scenes.sources.importer import import_scenes
+    from vst.scenes.sources.importer import ImportWriteError, import_scenes
 
     where = f"sources.{i} ({src.kind} {src.path})"
     try:
@@ -211,9 +233,11 @@ def _import_dataset(
             workers=config.workers,
         )
     except BenchmarkSceneError as exc:
-        raise EngineError(str(exc)) from None
+        raise EngineInputError(str(exc)) from None
+    except ImportWriteError as exc:
+        raise _os_failure(exc.error) from None
     except (FileNotFoundError, ValueError) as exc:
-        raise EngineError(f"{where}: {exc}") from None
+        raise EngineInputError(f"{where}: {exc}") from None
     summary = result.to_dict()
     summary["summary"] = result.summary()
     return result.scene_dirs(), summary
@@ -224,7 +248,10 @@ def resolve_sources(
 ) -> SourcesResolved:
     """Scene directories of every source (synthesising synthetic ones, importing datasets),
     benchmark scenes excluded by the guard, deduplicated and sorted by (directory name, path)."""
-    guard = config.benchmark_guard.guard()
+    try:
+        guard = config.benchmark_guard.guard()
+    except ValueError as exc:  # an extra_lists file that cannot be read
+        raise EngineInputError(f"benchmark_guard.extra_lists: {exc}") from None
     dirs: list[Path] = []
     imports = []
     synthetic = [s for s in config.sources if s.kind == "synthetic"]
@@ -273,7 +300,12 @@ def _synthesise(
         for k in range(cfg.start_index, end, SYNTH_CHUNK)
     ]
     results: dict[int, list[Path]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    ) as ex:
         futures = {ex.submit(_synth_chunk, c, out): i for i, c in enumerate(chunks)}
         for f in as_completed(futures):
             results[futures[f]] = f.result()
@@ -420,6 +452,18 @@ class UnitRunner:
         self.out_dir = config.data_dir
 
     def run_unit(self, unit: WorkUnit) -> UnitResult:
+        """Samples of ``unit``'s scenes into its shard. An ``OSError`` of the shard's writer
+        (disk full, a read-only folder) is raised with the shard's path as its file name."""
+        try:
+            return self._run_unit(unit)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(
+                exc.errno, exc.strerror or str(exc), str(self.out_dir / unit.shard)
+            ) from exc
+
+    def _run_unit(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(index=unit.index, shard=unit.shard)
         t_load = t_enc = t_gc = 0.0
         t_gen: Counter[str] = Counter()
@@ -547,8 +591,9 @@ class UnitRunner:
 _WORKER: UnitRunner | None = None
 
 
-def _init_worker(config: EngineConfig, classes: list[type[Task]]) -> None:
+def _init_worker(parent_pid: int, config: EngineConfig, classes: list[type[Task]]) -> None:
     global _WORKER
+    die_with_parent(parent_pid)
     _WORKER = UnitRunner(config, classes)
 
 
@@ -763,7 +808,31 @@ def run(
 
     ``on_unit(result)`` is called in the main process after each unit that was processed in
     this run (not for reused shards); raising :class:`StopRun` from it stops the run there.
+
+    The run holds the lock of its output folder (:func:`vst.lock.output_lock`): a second run
+    on the same output fails at once with :class:`EngineInputError` ("another run holds
+    <output>"). File-system errors become one-line :class:`EngineError` s naming the path
+    (:class:`EngineInputError` unless the disk is full or failing).
     """
+    out = config.output
+    if out.exists() and not out.is_dir():
+        raise EngineInputError(f"output: {out} is a file, not a folder")
+    try:
+        with output_lock(out):
+            return _run(config, progress=progress, console=console, on_unit=on_unit)
+    except OutputLockedError as exc:
+        raise EngineInputError(str(exc)) from None
+    except OSError as exc:
+        raise _os_failure(exc) from None
+
+
+def _run(
+    config: EngineConfig,
+    *,
+    progress: bool,
+    console: Console | None,
+    on_unit: Callable[[UnitResult], None] | None,
+) -> Report:
     console = console or Console(stderr=True)
     t_start = time.perf_counter()
     report = Report(output=str(config.output), config=config.model_dump(mode="json"))
@@ -853,7 +922,7 @@ def _run_pool(
         max_workers=workers,
         mp_context=_mp_context(),
         initializer=_init_worker,
-        initargs=(config, classes),
+        initargs=(os.getpid(), config, classes),
     )
     pending: set[Future] = set()
     queue = list(reversed(todo))

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vst.atomic import commit, temp_file
 from vst.engine.imaging import encode_image
 from vst.engine.sample import Sample, canonical_json
 
@@ -53,11 +52,6 @@ ROW_GROUP_SIZE = 128
 SHARD_GLOB = "shard-*.parquet"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})-([0-9a-f]{12})\.parquet$")
 TMP_PREFIX = ".tmp-"
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-"""Mode of finished shards (``mkstemp`` creates 0600 files; shards are shared data)."""
 
 _TEXT_ITEM = pa.struct([("type", pa.string()), ("text", pa.string())])
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.list_(_TEXT_ITEM))])
@@ -178,10 +172,7 @@ class ShardWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TMP_PREFIX, suffix=".parquet")
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_file(self.path, prefix=TMP_PREFIX, suffix=".parquet")
         self._writer = pq.ParquetWriter(str(self._tmp), SCHEMA, **_WRITER_OPTIONS)
         self._buffer: list[dict[str, Any]] = []
         self.rows = 0
@@ -211,8 +202,7 @@ class ShardWriter:
             payload = {"format_version": SHARD_FORMAT_VERSION, **(meta or {})}
             self._writer.add_key_value_metadata({"vst": canonical_json(payload)})
             self._writer.close()
-            os.chmod(self._tmp, _FILE_MODE)
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -211,11 +212,18 @@ def synth_cmd(
             progress.stop()
             console.print(f"[red]error:[/red] {exc}", markup=False)
             raise typer.Exit(1) from None
+        except OSError as exc:  # the output cannot be written
+            from vst.fserrors import exit_code_of, os_error_line
+
+            progress.stop()
+            _error(ValueError(os_error_line(exc)))
+            raise typer.Exit(exit_code_of(exc)) from None
     console.print(f"{done['made']} scene(s) written, {done['skipped']} already there, in {out}")
 
 
 def _error(exc: Exception) -> None:
-    console.print("[red]error:[/red]", str(exc), highlight=False)
+    """One line (never wrapped): ``error: <message>``."""
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -258,16 +266,23 @@ def import_cmd(
 
     Formats: omni3d, embodiedscan, arkitscenes, scannetpp, hypersim, images, vsibench-meta.
     Resumable: scenes already imported with the same options are kept. Skipped frames,
-    objects and scenes are listed with their reasons in OUT/import_report.json."""
+    objects and scenes are listed with their reasons in OUT/import_report.json. Exit codes:
+    2 bad input (options, paths, OUT not writable or held by another import), 1 nothing
+    imported or the output filled up (the report of the scenes done so far is kept)."""
+    from vst.fserrors import exit_code_of
+    from vst.lock import OutputLockedError
     from vst.scenes.guard import BenchmarkGuard, BenchmarkSceneError
     from vst.scenes.sources.formats import get_reader_class
-    from vst.scenes.sources.importer import IMPORT_REPORT, import_scenes
+    from vst.scenes.sources.importer import IMPORT_REPORT, ImportWriteError, import_scenes
 
     try:
         reader = get_reader_class(format)(path, _parse_options(option))
     except (ValueError, FileNotFoundError) as exc:
         _error(exc)
         raise typer.Exit(2) from None
+    if out.exists() and not out.is_dir():
+        _error(ValueError(f"--out: {out} is a file, not a folder"))
+        raise typer.Exit(2)
     guard = BenchmarkGuard.default(allow=allow_benchmark_scenes)
     with Progress(console=console) as progress:
         bar = progress.add_task(f"importing {reader.format}", total=None)
@@ -282,7 +297,11 @@ def import_cmd(
                 on_scene=lambda sid, status: progress.advance(bar),
                 workers=workers,
             )
-        except (BenchmarkSceneError, ValueError) as exc:
+        except ImportWriteError as exc:
+            progress.stop()
+            _error(exc)
+            raise typer.Exit(exit_code_of(exc.error)) from None
+        except (BenchmarkSceneError, ValueError, OutputLockedError) as exc:
             progress.stop()
             _error(exc)
             raise typer.Exit(2) from None

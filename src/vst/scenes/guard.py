@@ -70,7 +70,8 @@ class BenchmarkGuard:
     ) -> BenchmarkGuard:
         """The guard over the shipped registry, restricted to ``benchmarks`` when given (shipped
         list names, or ``omni3d-*`` names of evaluation splits Omni3D readers recognise), plus
-        user lists (text or JSON files, see :meth:`BenchmarkRegistry.load_user_list`)."""
+        user lists (text or JSON files, see :meth:`BenchmarkRegistry.load_user_list`; ValueError
+        naming the file when one cannot be read or parsed)."""
         only = None
         if benchmarks is None:
             registry = BenchmarkRegistry.load_default()
@@ -80,7 +81,12 @@ class BenchmarkGuard:
             registry = BenchmarkRegistry.load_default(benchmarks=shipped)
         for path in extra_lists:
             name = f"user list {Path(path).name}"
-            registry.load_user_list(path, benchmark=name)
+            try:
+                registry.load_user_list(path, benchmark=name)
+            except UnicodeDecodeError:
+                raise ValueError(f"cannot read scene list {path}: not UTF-8 text") from None
+            except RecursionError:
+                raise ValueError(f"cannot read scene list {path}: nested too deeply") from None
             if only is not None:
                 only = only | {name}
         return cls(registry, allow, only=only)

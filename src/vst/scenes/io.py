@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from vst.atomic import atomic_write_bytes
 from vst.scenes.errors import SceneFormatError
 from vst.scenes.model import Frame, Object3D, Room, Scene
 
@@ -36,19 +35,6 @@ _SUBDIRS = {"image": "images", "depth": "depth", "mask": "masks"}
 
 
 # -- low-level deterministic, atomic writers ------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of a uint8 (H, W, 3)/(H, W) or uint16 (H, W) array, with no metadata."""
     buf = io.BytesIO()

@@ -7,6 +7,15 @@ kept (its ``scene.json`` carries an ``import_key``), a killed import continues w
 and a scene written with other options is rewritten. Nothing is lost silently: scenes that fail
 (unreadable files, validation problems) and every item a reader skipped are in the
 :class:`ImportResult`, which is also written to ``<out>/import_report.json``.
+
+The items a reader skipped while reading one scene are stored next to it, in
+``<out>/<scene id>/import_record.json`` (with the scene's ``import_key``; written after the
+scene), and a kept scene contributes them again: a rerun's or a resumed import's report equals
+an uninterrupted import's. A scene without that record is imported again.
+
+An import holds the lock of ``out`` (:func:`vst.lock.output_lock`). When the output cannot be
+written (disk full, a read-only folder) the import stops with :class:`ImportWriteError`, after
+writing the report of the scenes finished so far.
 """
 
 from __future__ import annotations
@@ -14,22 +23,36 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vst.fserrors import RUN_FAILURE_ERRNOS, os_error_line
+from vst.lock import output_lock
 from vst.scenes.errors import SceneError
 from vst.scenes.guard import BenchmarkGuard
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, save_scene
 from vst.scenes.sources.base import SceneReader, SceneRef, SkippedItem, SourceReport
 from vst.scenes.validation import scene_problems
+from vst.workers import die_with_parent
 
-__all__ = ["IMPORT_REPORT", "ImportResult", "import_key", "import_scenes", "select_refs"]
+__all__ = [
+    "IMPORT_RECORD",
+    "IMPORT_REPORT",
+    "ImportResult",
+    "ImportWriteError",
+    "import_key",
+    "import_scenes",
+    "select_refs",
+]
 
 IMPORT_REPORT = "import_report.json"
+IMPORT_RECORD = "import_record.json"
+"""Per scene directory: its ``import_key`` and the items the reader skipped in that scene."""
 IMPORTER_VERSION = 1
 """Bump when a change to the importer or the readers changes the scenes they write."""
 
@@ -84,6 +107,18 @@ class ImportResult:
         }
 
 
+class ImportWriteError(OSError):
+    """The import's output cannot be written (disk full, read-only, not writable): the import
+    stopped; ``error`` is the underlying ``OSError`` and the message one line naming the path."""
+
+    def __init__(self, error: OSError):
+        super().__init__(os_error_line(error))
+        self.error = error
+
+    def __str__(self) -> str:
+        return os_error_line(self.error)
+
+
 def import_key(reader: SceneReader, ref: SceneRef) -> str:
     """Hash of what makes a scene directory: format, reader options, importer version, scene."""
     payload = {
@@ -101,8 +136,38 @@ def _existing_key(scene_dir: Path) -> str | None:
     try:
         record = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
         return record.get("attributes", {}).get("import_key")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
+
+
+def _kept_skips(scene_dir: Path, key: str) -> list[SkippedItem] | None:
+    """The skipped items stored with a scene imported with ``key``; None when the scene is not
+    there, was imported with other options, or has no readable record (import it again)."""
+    if _existing_key(scene_dir) != key:
+        return None
+    try:
+        record = json.loads((scene_dir / IMPORT_RECORD).read_text(encoding="utf-8"))
+        if record.get("import_key") != key:
+            return None
+        return [SkippedItem(s["kind"], str(s["item"]), str(s["reason"])) for s in record["skipped"]]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def _write_record(dest: Path, key: str, skipped: list[SkippedItem]) -> None:
+    record = {"import_key": key, "skipped": [asdict(s) for s in skipped]}
+    atomic_write_bytes(dest / IMPORT_RECORD, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+
+
+def _is_output_error(exc: OSError, dest: Path) -> bool:
+    """True when ``exc`` (raised while writing ``dest``) is about the output, not a source
+    file: disk full / I/O errors, or a path inside ``dest``."""
+    if exc.errno in RUN_FAILURE_ERRNOS or exc.filename is None:
+        return True
+    try:
+        return Path(exc.filename).resolve().is_relative_to(dest.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def select_refs(refs: list[SceneRef], wanted: list[str] | None, where: str) -> list[SceneRef]:
@@ -167,14 +232,33 @@ def import_scenes(
 
     if on_plan:
         on_plan(len(admitted))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with output_lock(out):
+            _import_admitted(reader, admitted, out, result, on_scene, workers)
+    except OSError as exc:
+        if isinstance(exc, ImportWriteError):
+            raise
+        raise ImportWriteError(exc) from None
+    return result
+
+
+def _import_admitted(
+    reader: SceneReader,
+    admitted: list[SceneRef],
+    out: Path,
+    result: ImportResult,
+    on_scene: Callable[[str, str], None] | None,
+    workers: int,
+) -> None:
+    """Import (or keep) the admitted scenes, then write the report; on an output error, write
+    the report of the scenes finished so far and raise :class:`ImportWriteError`."""
     todo: list[tuple[int, SceneRef, str]] = []
     outcomes: dict[int, tuple[str, str, dict[str, str] | None, list[SkippedItem]]] = {}
     for index, ref in enumerate(admitted):
         key = import_key(reader, ref)
-        dest = out / ref.id
-        if (dest / SCENE_FILE).is_file() and _existing_key(dest) == key:
-            outcomes[index] = (ref.id, "reused", None, [])
+        kept = _kept_skips(out / ref.id, key)
+        if kept is not None:
+            outcomes[index] = (ref.id, "reused", None, kept)
             if on_scene:
                 on_scene(ref.id, "reused")
         else:
@@ -185,12 +269,18 @@ def import_scenes(
         if on_scene:
             on_scene(outcome[0], outcome[1])
 
-    if workers <= 1 or len(todo) <= 1:
-        for index, ref, key in todo:
-            done(index, (ref.id, *_import_one(reader, ref, out / ref.id, key)))
-    else:
-        _import_pool(reader, todo, out, min(workers, len(todo)), done)
-    for index in range(len(admitted)):  # merge in scene order: the same report for any workers
+    stopped: OSError | None = None
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for index, ref, key in todo:
+                done(index, (ref.id, *_import_one(reader, ref, out / ref.id, key)))
+        else:
+            _import_pool(reader, todo, out, min(workers, len(todo)), done)
+    except OSError as exc:  # the output cannot be written: keep what was done
+        stopped = exc
+    report = result.report
+    assert report is not None
+    for index in sorted(outcomes):  # merge in scene order: the same report for any workers
         scene_id, status, failure, skipped = outcomes[index]
         report.skipped.extend(skipped)
         if status in ("written", "reused"):
@@ -201,17 +291,21 @@ def import_scenes(
     atomic_write_bytes(
         out / IMPORT_REPORT, (json.dumps(result.to_dict(), indent=1) + "\n").encode("utf-8")
     )
-    return result
+    if stopped is not None:
+        raise ImportWriteError(stopped)
 
 
 # -- workers ---------------------------------------------------------------------------------
 _WORKER_READER: SceneReader | None = None
 
 
-def _init_worker(fmt: str, path: str, options: dict[str, Any]) -> None:
-    """Build the worker's own reader (and let it list the source once, filling its caches)."""
+def _init_worker(parent_pid: int, fmt: str, path: str, options: dict[str, Any]) -> None:
+    """Build the worker's own reader (and let it list the source once, filling its caches);
+    the worker ends when ``parent_pid`` dies."""
     global _WORKER_READER
     from vst.scenes.sources.formats import get_reader_class
+
+    die_with_parent(parent_pid)
 
     _WORKER_READER = get_reader_class(fmt)(path, options)
     _WORKER_READER.scene_refs(_WORKER_READER.new_report())
@@ -229,20 +323,26 @@ def _import_pool(
     workers: int,
     done: Callable[[int, tuple], None],
 ) -> None:
-    """Import ``todo`` on ``workers`` processes, each with its own reader of the same options."""
+    """Import ``todo`` on ``workers`` processes, each with its own reader of the same options
+    (an error cancels the scenes not started and is raised once the running ones end)."""
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     options = reader.options.model_dump(mode="python")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=mp.get_context(method),
         initializer=_init_worker,
-        initargs=(reader.format, str(reader.path), options),
-    ) as pool:
+        initargs=(os.getpid(), reader.format, str(reader.path), options),
+    )
+    try:
         futures = {
             pool.submit(_work, ref, str(out / ref.id), key): index for index, ref, key in todo
         }
         for future in as_completed(futures):
             done(futures[future], future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _import_one(
@@ -278,7 +378,13 @@ def _import_one(
         shutil.rmtree(dest)
     try:
         save_scene(scene, dest)
-    except (SceneError, OSError) as exc:
+        _write_record(dest, key, local.skipped)
+    except OSError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        if _is_output_error(exc, dest):
+            raise  # disk full, read-only output: the import cannot go on
+        return failed(f"cannot write: {exc}")
+    except SceneError as exc:
         shutil.rmtree(dest, ignore_errors=True)
         return failed(f"cannot write: {exc}")
     return "written", None, local.skipped

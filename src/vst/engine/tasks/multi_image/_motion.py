@@ -1,29 +1,32 @@
-"""Relative camera motion between two frames, and its labels (used by ``mi_camera_motion``).
+"""Relative camera motion between two frames, decomposed against gravity, and its labels.
 
-Conventions (camera frame X right, Y down, Z forward, metres, degrees):
+The one decomposition used by ``mi_camera_motion``, ``mi_scene_caption``'s motion sentence and
+:func:`vst.engine.teacher.camera_context`. Conventions (metres, degrees; camera frame X right,
+Y down, Z forward; scene world right-handed with +Z up):
 
-* Rotation: ``(pan, tilt, roll)`` of camera 2's orientation in camera 1's frame, split as
-  intrinsic ``"YXZ"`` Euler angles by :func:`vst.geometry.cameras.rotation_to_pan_tilt_roll`:
-  pan > 0 turns RIGHT, tilt > 0 tilts UP, roll > 0 rolls CLOCKWISE seen from behind the camera
-  (the picture then turns counter-clockwise).
-* Translation: camera 2's centre in camera 1's frame, ``(x, y, z)``: x > 0 RIGHT, y > 0 DOWN,
-  z > 0 FORWARD. :func:`level_translation` gives the same displacement in camera 1's
-  gravity-levelled frame (X the horizontal right, Y world down, Z the horizontal heading), using
-  the scene's Z-up world; a label is asked only when both readings agree (a camera looking
-  down that walks forward also moves "up" along its own -Y: such motions are skipped as
-  ambiguous).
+* Attitude of one camera (:func:`camera_attitudes`): ``(heading, pitch, roll)``, the intrinsic
+  ``"YXZ"`` angles of the camera's axes in a gravity-levelled frame (Y = world down): heading
+  about the world vertical (> 0 turned RIGHT, clockwise seen from above), pitch of the optical
+  axis against the horizon (> 0 looking UP), roll about the optical axis against gravity (> 0
+  CLOCKWISE seen from behind the camera: its X axis dips toward the ground; the picture then
+  turns counter-clockwise). Defined while the optical axis keeps a horizontal component of at
+  least :data:`LEVEL_MIN_HORIZONTAL` (|pitch| below about 84 degrees).
+* Rotation from camera 1 to camera 2 (``Motion.angles``): ``pan`` = heading 2 - heading 1
+  (a turn about the world vertical, in (-180, 180]), ``tilt`` = pitch 2 - pitch 1, ``roll`` =
+  roll 2 - roll 1 (in (-180, 180]); signs as above. A pan about the vertical is a pure pan
+  whatever the cameras' pitch, and shows no tilt or roll.
+* Translation (``Motion.translation``): camera 2's centre minus camera 1's in camera 1's
+  levelled frame (axes: its horizontal right, world down, its horizontal heading): x > 0
+  RIGHT and z > 0 FORWARD on the floor plane, y > 0 DOWN along gravity (y < 0 is up).
+* Either is None when the camera(s) it needs look (almost) straight up or down.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
-
-from vst.geometry.cameras import MOTION_EULER_ORDER, relative_pose, rotation_to_pan_tilt_roll
 
 ROTATION_AXES: tuple[str, ...] = ("pan", "tilt", "roll")
 TRANSLATION_AXES: tuple[str, ...] = ("x", "y", "z")
@@ -57,8 +60,12 @@ TRANSLATION_ADVERBS: dict[str, tuple[str, str]] = {
 """``(negative, positive)`` direction words per translation axis, joined into option texts."""
 
 LEVEL_MIN_HORIZONTAL = 0.1
-"""Camera 1's optical axis must keep at least this horizontal component (|cos pitch|) for its
-levelled frame to be defined (otherwise translation labels are not asked)."""
+"""A camera's optical axis must keep at least this horizontal component (|cos pitch|) for its
+heading, roll and levelled frame to be defined."""
+
+_WORLD_LEVEL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]).T
+"""A fixed levelled frame (columns X = world +X, Y = world down, Z = world +Y): headings are
+measured from world +Y toward world +X. Only heading differences are ever used."""
 
 
 def round_half_up(value: float, decimals: int = 0) -> float:
@@ -67,97 +74,91 @@ def round_half_up(value: float, decimals: int = 0) -> float:
     return math.copysign(math.floor(abs(value) * scale + 0.5) / scale, value)
 
 
-def level_frame(cam_to_world: np.ndarray) -> np.ndarray | None:
-    """3x3 rotation whose columns are camera 1's levelled axes in world coordinates (X the
-    horizontal right, Y world down, Z the horizontal heading); None when the camera looks
-    (almost) straight up or down. The world frame is Z up."""
-    z = np.array([cam_to_world[0, 2], cam_to_world[1, 2], 0.0])
-    n = float(np.linalg.norm(z))
-    if n < LEVEL_MIN_HORIZONTAL:
-        return None
-    z /= n
-    y = np.array([0.0, 0.0, -1.0])
-    x = np.cross(y, z)
-    return np.stack([x, y, z], axis=1)
+def _wrap(deg: np.ndarray) -> np.ndarray:
+    """Angles wrapped to (-180, 180] degrees."""
+    out = np.mod(deg + 180.0, 360.0) - 180.0
+    return np.where(out == -180.0, 180.0, out)
 
 
-def level_translation(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> np.ndarray | None:
-    """Camera 2's centre minus camera 1's, in camera 1's levelled frame (see
-    :func:`level_frame`), metres; None when that frame is undefined."""
-    R = level_frame(cam_to_world_1)
-    if R is None:
-        return None
-    return R.T @ (cam_to_world_2[:3, 3] - cam_to_world_1[:3, 3])
+def camera_attitudes(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(angles, defined)`` of cameras with rotations ``rotations`` (N, 3, 3; camera-to-world,
+    world Z up): ``angles`` (N, 3) = heading, pitch, roll in degrees (see the module docstring;
+    heading from world +Y toward +X), ``defined`` (N,) False where the optical axis is within
+    :data:`LEVEL_MIN_HORIZONTAL` of vertical (heading and roll are then meaningless)."""
+    R = np.asarray(rotations, dtype=np.float64)
+    A = np.einsum("ji,njk->nik", _WORLD_LEVEL, R)  # the camera axes in the levelled frame
+    # A = Ry(heading) Rx(pitch) Rz(roll): A[1, 2] = -sin(pitch),
+    # A[0, 2] / A[2, 2] = tan(heading), A[1, 0] / A[1, 1] = tan(roll)
+    pitch = np.degrees(np.arcsin(np.clip(-A[:, 1, 2], -1.0, 1.0)))
+    heading = np.degrees(np.arctan2(A[:, 0, 2], A[:, 2, 2]))
+    roll = np.degrees(np.arctan2(A[:, 1, 0], A[:, 1, 1]))
+    defined = np.hypot(A[:, 0, 2], A[:, 2, 2]) >= LEVEL_MIN_HORIZONTAL
+    return np.stack([heading, pitch, roll], axis=1), defined
 
 
 @dataclass(frozen=True)
 class Motion:
-    """Camera 2 relative to camera 1: ``angles`` = (pan, tilt, roll) degrees, ``translation``
-    = (x, y, z) in camera 1's frame (m), ``level`` = the same in its levelled frame (or None),
-    ``rotation_deg`` = the total rotation angle (degrees)."""
+    """Camera 2 relative to camera 1, against gravity (see the module docstring): ``angles`` =
+    (pan, tilt, roll) degrees or None, ``translation`` = (x right, y down, z forward) metres in
+    camera 1's levelled frame or None, ``distance`` = distance between the camera centres (m),
+    ``rotation_deg`` = the total rotation angle between the cameras (degrees)."""
 
-    angles: tuple[float, float, float]
-    translation: tuple[float, float, float]
-    level: tuple[float, float, float] | None
+    angles: tuple[float, float, float] | None
+    translation: tuple[float, float, float] | None
+    distance: float
     rotation_deg: float
 
-    @property
-    def distance(self) -> float:
-        """Distance between the two camera centres (m)."""
-        return float(np.linalg.norm(self.translation))
-
     def angle(self, axis: str) -> float:
+        """The ``pan`` / ``tilt`` / ``roll`` angle (degrees); ValueError when undefined."""
+        if self.angles is None:
+            raise ValueError("the rotation is undefined (a camera looks straight up or down)")
         return self.angles[ROTATION_AXES.index(axis)]
 
 
 def camera_motion(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> Motion:
     """The :class:`Motion` from camera 1 to camera 2 (4x4 camera-to-world poses)."""
-    rel = relative_pose(cam_to_world_1, cam_to_world_2)
-    pan, tilt, roll = rotation_to_pan_tilt_roll(rel[:3, :3])
-    cos = (float(np.trace(rel[:3, :3])) - 1.0) / 2.0
-    total = math.degrees(math.acos(min(1.0, max(-1.0, cos))))
-    lev = level_translation(cam_to_world_1, cam_to_world_2)
-    return Motion(
-        (pan, tilt, roll),
-        tuple(float(v) for v in rel[:3, 3]),
-        None if lev is None else tuple(float(v) for v in lev),
-        total,
-    )
+    return camera_motions([(cam_to_world_1, cam_to_world_2)])[0]
 
 
 def camera_motions(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[Motion]:
-    """:func:`camera_motion` of many (camera 1, camera 2) pose pairs at once: the relative
-    poses and their pan/tilt/roll in one batched scipy call (same values, same conventions)."""
+    """:func:`camera_motion` of many (camera 1, camera 2) pose pairs at once (vectorised)."""
     if not pairs:
         return []
     T1 = np.stack([a for a, _ in pairs]).astype(np.float64)
     T2 = np.stack([b for _, b in pairs]).astype(np.float64)
-    R1, t1 = T1[:, :3, :3], T1[:, :3, 3]
-    R2, t2 = T2[:, :3, :3], T2[:, :3, 3]
-    R_rel = np.einsum("nji,njk->nik", R1, R2)  # R1^T R2
-    t_rel = np.einsum("nji,nj->ni", R1, t2 - t1)  # R1^T (t2 - t1)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Gimbal lock detected")
-        angles = Rotation.from_matrix(R_rel).as_euler(MOTION_EULER_ORDER, degrees=True)
-    cos = (np.trace(R_rel, axis1=1, axis2=2) - 1.0) / 2.0
-    totals = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    R1, R2 = T1[:, :3, :3], T2[:, :3, :3]
+    att1, ok1 = camera_attitudes(R1)
+    att2, ok2 = camera_attitudes(R2)
+    diff = att2 - att1
+    angles = np.stack([_wrap(diff[:, 0]), diff[:, 1], _wrap(diff[:, 2])], axis=1) + 0.0
+    d = T2[:, :3, 3] - T1[:, :3, 3]
+    # camera 1's levelled axes in world coordinates: right, down, forward (heading h from +Y)
+    h = np.radians(att1[:, 0])
+    sin, cos = np.sin(h), np.cos(h)
+    level = np.stack([d[:, 0] * cos - d[:, 1] * sin, -d[:, 2], d[:, 0] * sin + d[:, 1] * cos], 1)
+    cos_rot = (np.einsum("nji,nji->n", R1, R2) - 1.0) / 2.0  # trace(R1^T R2)
+    totals = np.degrees(np.arccos(np.clip(cos_rot, -1.0, 1.0)))
+    dist = np.linalg.norm(d, axis=1)
     out = []
-    for k, (a, b) in enumerate(pairs):
-        lev = level_translation(a, b)
+    for k in range(len(pairs)):
         out.append(
             Motion(
-                (float(angles[k, 0]), float(angles[k, 1]), float(angles[k, 2])),
-                (float(t_rel[k, 0]), float(t_rel[k, 1]), float(t_rel[k, 2])),
-                None if lev is None else tuple(float(v) for v in lev),
+                tuple(float(v) for v in angles[k]) if ok1[k] and ok2[k] else None,
+                tuple(float(v) + 0.0 for v in level[k]) if ok1[k] else None,
+                float(dist[k]),
                 float(totals[k]),
             )
         )
     return out
 
 
-def rotation_sign(angles: tuple[float, ...], axis: str, min_angle: float, dominance: float) -> int:
+def rotation_sign(
+    angles: tuple[float, ...] | None, axis: str, min_angle: float, dominance: float
+) -> int:
     """+1 / -1 when rotation ``axis`` is clear: at least ``min_angle`` degrees and every other
-    axis at most ``dominance`` times it; 0 otherwise."""
+    axis at most ``dominance`` times it; 0 otherwise (also when ``angles`` is None)."""
+    if angles is None:
+        return 0
     k = ROTATION_AXES.index(axis)
     a = abs(angles[k])
     if a < min_angle:

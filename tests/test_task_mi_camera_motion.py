@@ -18,7 +18,6 @@ from scipy.spatial.transform import Rotation
 from vst.engine.choices import LETTERS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
-from vst.engine.tasks.multi_image._motion import camera_motion
 from vst.engine.tasks.multi_image.camera_motion import (
     FAMILIES,
     FRAME_NOTES,
@@ -30,6 +29,7 @@ from vst.engine.tasks.multi_image.camera_motion import (
     CameraMotionTask,
     answer_of,
 )
+from vst.geometry.motion import camera_motion
 from vst.scenes.model import Frame, Object3D, Scene
 
 CTX = EngineContext()
@@ -479,8 +479,8 @@ def test_phrasing_variety(samples):
 
 
 def test_batched_motions_equal_one_by_one_and_ignore_world_heading():
-    from vst.engine.tasks.multi_image._motion import camera_motion, camera_motions
     from vst.geometry.cameras import make_pose, pan_tilt_roll_to_rotation
+    from vst.geometry.motion import camera_motion, camera_motions
 
     rng = np.random.default_rng(3)
     poses = [

@@ -1,9 +1,10 @@
 """``mi_camera_motion``: how the camera moved from image 1 to image 2 (rotation or translation).
 
-Geometry (:mod:`._motion`, the engine's one gravity-levelled decomposition): rotation =
-``(pan, tilt, roll)`` degrees against gravity (pan = turn about the world vertical, > 0 right;
-tilt = change of the optical axis' pitch against the horizon, > 0 up; roll = change of the
-roll about the optical axis against gravity, > 0 clockwise seen from behind the camera);
+Geometry (:mod:`vst.geometry.motion`, the engine's one gravity-levelled decomposition):
+rotation = ``(pan, tilt, roll)`` degrees against gravity (pan = turn about the world
+vertical, > 0 right; tilt = change of the optical axis' pitch against the horizon, > 0 up;
+roll = change of the roll about the optical axis against gravity, > 0 clockwise seen from
+behind the camera);
 translation = camera 2's centre in camera 1's levelled frame (x > 0 right and z > 0 forward on
 the floor plane, y > 0 down along gravity; metres). Pairs where a camera looks (almost)
 straight up or down get no rotation or direction questions.
@@ -64,15 +65,13 @@ from vst.engine.tasks.multi_image._motion import (
     TRANSLATION_ADVERBS,
     TRANSLATION_AXES,
     TRANSLATION_WORDS,
-    Motion,
     all_directions,
-    camera_motion,
-    camera_motions,
     direction_text,
     rotation_sign,
     round_half_up,
     translation_signs,
 )
+from vst.geometry.motion import Motion, camera_motion, camera_motions
 from vst.scenes.model import Frame, Scene
 
 FAMILIES: tuple[str, ...] = (

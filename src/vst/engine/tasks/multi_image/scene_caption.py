@@ -18,10 +18,13 @@ reverse. An object visible enough in one view and with some pixels in the other 
 mostly hidden there) is in no transition sentence (ambiguous): a ``partial`` sentence says it
 is only partly visible in that other view.
 
-Camera motion (camera 2 relative to camera 1, :meth:`MultiView.camera_pose`): rotation as pan /
-tilt / roll (:func:`~vst.geometry.cameras.rotation_to_pan_tilt_roll`; pan > 0 turns right,
-tilt > 0 tilts up, roll > 0 clockwise), translation = camera 2's centre in camera 1's frame
-(x right, y down, z forward). A translation component is stated when ``|v| >=``
+Camera motion (camera 2 relative to camera 1, against gravity: :mod:`vst.geometry.motion`, the
+decomposition ``mi_camera_motion`` and the teacher's camera lines use): pan = turn about the
+world vertical (> 0 right), tilt = change of the optical axis' pitch (> 0 up), roll = change of
+the roll about the optical axis (> 0 clockwise seen from behind the camera); translation =
+camera 2's centre on camera 1's levelled axes (x right and z forward on the floor plane, y down
+along gravity). Pairs where a camera looks (almost) straight up or down are skipped. A
+translation component is stated when ``|v| >=``
 :attr:`MiSceneCaption.MOVE_MIN` m (one decimal, "about 1.1 m forward"), an angle when ``|a| >=``
 :attr:`MiSceneCaption.TURN_MIN` degrees (integer). "Stayed in place" / "kept its orientation"
 are said only below :attr:`MiSceneCaption.STILL_MAX` m / :attr:`MiSceneCaption.NO_TURN_MAX`
@@ -58,7 +61,7 @@ from vst.engine.tasks.single_image._refer import frame_objects, join_items
 from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name
 from vst.engine.teacher import TeacherPrompt, multiview_caption_prompt
 from vst.engine.visual_prompts import PointMark, draw_marks, pick_colors
-from vst.geometry.cameras import rotation_to_pan_tilt_roll
+from vst.geometry.motion import camera_motion as levelled_motion
 from vst.scenes.model import Scene
 
 PROMPTS: tuple[str, ...] = (
@@ -235,7 +238,7 @@ TRANSLATION_WORDS: tuple[tuple[str, str], ...] = (
     ("up", "down"),
     ("backward", "forward"),
 )
-"""``(negative, positive)`` words per camera axis x, y, z (y points down)."""
+"""``(negative, positive)`` words per levelled axis x, y, z (y points down along gravity)."""
 TRANSLATION_ORDER: tuple[int, ...] = (2, 0, 1)
 """Translation components are stated forward/backward first, then sideways, then up/down."""
 
@@ -256,17 +259,16 @@ def _verbs(n: int) -> dict[str, str]:
     return {k: forms[0] if n == 1 else forms[1] for k, forms in VERBS.items()}
 
 
-def camera_motion(mv: MultiView) -> dict[str, Any]:
-    """Camera 2 relative to camera 1: ``{"pan", "tilt", "roll"}`` (degrees) and
-    ``"translation"`` (camera 2's centre in camera 1's frame, metres)."""
-    T = mv.camera_pose(1)
-    pan, tilt, roll = rotation_to_pan_tilt_roll(T[:3, :3])
-    return {
-        "pan": pan,
-        "tilt": tilt,
-        "roll": roll,
-        "translation": [float(v) for v in T[:3, 3]],
-    }
+def camera_motion(mv: MultiView) -> dict[str, Any] | None:
+    """Camera 2 relative to camera 1 against gravity (:func:`vst.geometry.motion.camera_motion`):
+    ``{"pan", "tilt", "roll"}`` (degrees) and ``"translation"`` (camera 2's centre on camera 1's
+    levelled axes: x right, y down, z forward, metres); None when a camera looks (almost)
+    straight up or down."""
+    m = levelled_motion(mv.frames[0].cam_to_world, mv.frames[1].cam_to_world)
+    if m.angles is None or m.translation is None:
+        return None
+    pan, tilt, roll = m.angles
+    return {"pan": pan, "tilt": tilt, "roll": roll, "translation": list(m.translation)}
 
 
 def ref_centers(mv: MultiView, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -295,14 +297,14 @@ class MiSceneCaption(Task):
     name = "mi_scene_caption"
     scenario = "multi_image"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_OBJECTS: ClassVar[int] = 2
     """Pairs whose views show fewer askable objects in total are skipped."""
     MAX_OBJECTS: ClassVar[int] = 10
     """At most this many objects are described (a random subset beyond)."""
     MOVE_MIN: ClassVar[float] = 0.2
-    """A translation component (m, camera 1's axes) is stated from this size on."""
+    """A translation component (m, camera 1's levelled axes) is stated from this size on."""
     STILL_MAX: ClassVar[float] = 0.05
     """'Stayed in place' only when the whole translation is shorter than this (m)."""
     TURN_MIN: ClassVar[float] = 5.0
@@ -328,7 +330,7 @@ class MiSceneCaption(Task):
             if len(mv.visible_any) < self.MIN_OBJECTS:
                 continue
             motion = camera_motion(mv)
-            if not self.describable(motion):
+            if motion is None or not self.describable(motion):
                 continue
             yield self._make(mv, motion, rng)
             made += 1
@@ -482,6 +484,8 @@ class MiSceneCaption(Task):
         names = self.names(mv, ids, marks)
         status = self.status(mv, ids)
         motion = camera_motion(mv) if motion is None else motion
+        if motion is None:
+            raise ValueError("the camera motion is undefined: a camera looks straight up or down")
         center = ref_centers(mv, ids)
         sentences: list[str] = []
         records: list[dict[str, Any]] = []

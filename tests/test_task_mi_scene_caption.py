@@ -143,9 +143,13 @@ def test_caption_facts_match_ground_truth(samples, engine_scenes, truth):
             assert any(_template_regex(t).fullmatch(sent) for t in mc.SENTENCE_KINDS[kind]), sent
             for o in sid:
                 assert names[o] in sent.lower() or names[o].capitalize() in sent
-            if kind in ("view_1", "view_2"):
-                vis, cen = (vis1, c1) if kind == "view_1" else (vis2, c2)
+            if kind.startswith("view_"):
+                first = kind.startswith("view_1")
+                vis, cen, px = (vis1, c1, px1) if first else (vis2, c2, px2)
                 assert sorted(sid) == sorted(vis)
+                # worded as all the view shows only when nothing else of size is in it
+                unlisted = [o for o, n in px.items() if o not in sid and n >= 100]
+                assert kind.endswith("_some") == bool(unlisted), (sent, unlisted)
                 assert sid == sorted(sid, key=lambda o: (cen[o][0] / cen[o][2], o))
                 pos = [sent.lower().find(names[o]) for o in sid]
                 assert pos == sorted(pos)
@@ -414,3 +418,65 @@ def test_motion_translation_on_the_floor_axes_by_hand():
     (line,) = camera_context(mv)[1:]
     assert "moved 0.50 m right, 1.00 m forward and 0.30 m up" in line
     assert "pan -30.0 deg (turned left), tilt 0.0 deg" in line
+
+
+class _FewObjects(mc.MiSceneCaption):
+    """At most two objects described, picked at random (no preference for prominent ones)."""
+
+    MAX_OBJECTS = 2
+    PROMINENT_SHARE = 2.0
+
+
+COMPLETE_WORDS = re.compile(r"\bcaptures\b|\bshows (?!, among)|\bcontains\b|we can see (?!, among)")
+
+
+def test_partial_lists_are_not_worded_as_complete(engine_scenes, truth):
+    """Two objects described where a view shows more (the audit's "image 1 captures A, B and
+    C" next to an unlisted 51k-pixel sofa): the view sentence says "include" / "among the
+    objects", never "captures" / "shows" / "contains" for the list; a view whose objects are
+    all listed keeps the complete wording."""
+    task = _FewObjects()
+    partial = complete = 0
+    for scene in engine_scenes:
+        for s in task.generate(scene, np.random.default_rng(2), 40, EngineContext()):
+            f1, f2 = (scene.frame(f) for f in s.meta["frame_ids"])
+            views = {1: truth[scene.id, f1.id][1], 2: truth[scene.id, f2.id][1]}
+            for sent, st in zip(_sentences(s.answer), s.meta["statements"], strict=True):
+                if not st["kind"].startswith("view_"):
+                    continue
+                px = views[1 if st["kind"].startswith("view_1") else 2]
+                biggest = max((n for o, n in px.items() if o not in st["ids"]), default=0)
+                if biggest >= 100:
+                    assert st["kind"].endswith("_some"), sent
+                    assert not COMPLETE_WORDS.search(sent), sent
+                    assert "include" in sent or "among" in sent.lower(), sent
+                    partial += 1
+                else:
+                    assert not st["kind"].endswith("_some"), sent
+                    complete += 1
+            assert task.derive_answer(scene, s.meta) == s.answer
+    assert partial >= 10, (partial, complete)
+
+
+def test_prominent_objects_are_described_first(engine_scenes, truth):
+    """With room for two objects, every object covering at least 2% of a view is among them
+    when there are at most two such objects."""
+
+    class Two(mc.MiSceneCaption):
+        MAX_OBJECTS = 2
+
+    checked = 0
+    for scene in engine_scenes:
+        for s in Two().generate(scene, np.random.default_rng(4), 30, EngineContext()):
+            f1, f2 = (scene.frame(f) for f in s.meta["frame_ids"])
+            big = set()
+            for f in (f1, f2):
+                _, px, cen = truth[scene.id, f.id]
+                area = f.width * f.height
+                big |= {
+                    o for o, n in px.items() if n >= 0.02 * area and _visible(scene, f, px, cen, o)
+                }
+            if len(big) <= 2:
+                assert big <= set(s.meta["object_ids"]), (big, s.meta["object_ids"])
+                checked += 1
+    assert checked >= 10

@@ -5,7 +5,10 @@ Frames: ordered pairs of a scene's frames (any source: single views, multi-view 
 frames) sharing at least one askable object (:func:`~vst.engine.multiview.frame_pairs`);
 frame 1's camera frame is the world frame of every stated position. Objects described: those
 visible enough to ask about (``FrameView.visible_ids``) in either view, at most
-:attr:`MiSceneCaption.MAX_OBJECTS`.
+:attr:`MiSceneCaption.MAX_OBJECTS` (prominent ones first). A view's list is worded as all it
+shows ("the first image shows A and B") only when no other object has at least
+:attr:`MiSceneCaption.COMPLETE_PIXELS` mask pixels there; otherwise as a part ("objects seen
+in the first image include A and B").
 
 Referring: an object whose label no other object shows (any pixel, either view) is named
 (``"the sink"``); the others get point marks drawn in every view where they are visible, one
@@ -58,7 +61,7 @@ from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import frame_objects, join_items
-from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name
+from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name, pick_objects
 from vst.engine.teacher import TeacherPrompt, multiview_caption_prompt
 from vst.engine.visual_prompts import PointMark, draw_marks, pick_colors
 from vst.geometry.motion import camera_motion as levelled_motion
@@ -94,6 +97,23 @@ VIEW_2: tuple[str, ...] = (
     "Image 2 captures {objs}.",
     "Looking at the second picture, {objs} {be} visible.",
 )
+"""``view_1`` / ``view_2`` phrasings claim the list is all the view shows: used only when no
+other object has at least :attr:`MiSceneCaption.COMPLETE_PIXELS` mask pixels there."""
+VIEW_1_SOME: tuple[str, ...] = (
+    "Objects seen in the first image include {objs}.",
+    "Among the objects in the first image {be} {objs}.",
+    "The first image shows, among other things, {objs}.",
+    "In the first image we can see, among others, {objs}.",
+    "Looking at the first picture, {objs} {be} among the visible objects.",
+)
+VIEW_2_SOME: tuple[str, ...] = (
+    "Objects seen in the second image include {objs}.",
+    "Among the objects in the second image {be} {objs}.",
+    "The second image shows, among other things, {objs}.",
+    "In the second image we can see, among others, {objs}.",
+    "Looking at the second picture, {objs} {be} among the visible objects.",
+)
+"""The view shows other objects too: the list is worded as a part."""
 MOTION: tuple[str, ...] = (
     "Between the two shots, the camera {motion}.",
     "From the first image to the second, the camera {motion}.",
@@ -150,10 +170,11 @@ NO_TURN: tuple[str, ...] = (
 STAYED: tuple[str, ...] = (
     "{Objs} {be} visible in both images.",
     "{Objs} {remain} in view in both shots.",
-    "Both images show {objs}.",
+    "{Objs} {appear} in both images.",
     "{Objs} {stay} in the picture after the camera moves.",
-    "The two views share {objs}.",
+    "In both views one can see {objs}.",
 )
+"""No phrasing claims the listed objects are all the views share."""
 LEFT: tuple[str, ...] = (
     "{Objs} {be} no longer in view in the second image.",
     "{Objs} {drop} out of view in the second image.",
@@ -194,7 +215,9 @@ DISTANCE: tuple[str, ...] = (
 )
 SENTENCE_KINDS: dict[str, tuple[str, ...]] = {
     "view_1": VIEW_1,
+    "view_1_some": VIEW_1_SOME,
     "view_2": VIEW_2,
+    "view_2_some": VIEW_2_SOME,
     "motion": MOTION,
     "stayed": STAYED,
     "left": LEFT,
@@ -302,7 +325,13 @@ class MiSceneCaption(Task):
     MIN_OBJECTS: ClassVar[int] = 2
     """Pairs whose views show fewer askable objects in total are skipped."""
     MAX_OBJECTS: ClassVar[int] = 10
-    """At most this many objects are described (a random subset beyond)."""
+    """At most this many objects are described: beyond, the prominent ones (at least
+    :attr:`PROMINENT_SHARE` of a view) first, largest first, and a random pick of the rest."""
+    PROMINENT_SHARE: ClassVar[float] = 0.02
+    """Share of a view's pixels from which an object is prominent (described first)."""
+    COMPLETE_PIXELS: ClassVar[int] = 100
+    """A view's list is worded as complete ("the first image shows ...") only when no other
+    object has at least this many mask pixels in that view; otherwise "... include ..."."""
     MOVE_MIN: ClassVar[float] = 0.2
     """A translation component (m, camera 1's levelled axes) is stated from this size on."""
     STILL_MAX: ClassVar[float] = 0.05
@@ -344,9 +373,12 @@ class MiSceneCaption(Task):
         return moved or turned
 
     def _make(self, mv: MultiView, motion: dict[str, Any], rng: np.random.Generator) -> Sample:
-        ids = list(mv.visible_any)
-        if len(ids) > self.MAX_OBJECTS:
-            ids = sorted(ids[int(i)] for i in rng.choice(len(ids), self.MAX_OBJECTS, False))
+        share: dict[int, float] = {}
+        for v in mv.views:
+            area = v.frame.width * v.frame.height
+            for o, c in v.pixel_counts.items():
+                share[o] = max(share.get(o, 0.0), c / area)
+        ids = pick_objects(mv.visible_any, share, self.PROMINENT_SHARE, self.MAX_OBJECTS, rng)
         to_mark = repeated_labels(mv, ids)
         labels = sorted({mv.views[0].object(o).label for o in to_mark})
         colors = dict(zip(labels, pick_colors(rng, len(labels)), strict=True))
@@ -505,10 +537,19 @@ class MiSceneCaption(Task):
         def listing(objs: Sequence[int]) -> dict[str, str]:
             return {"objs": join_items([names[o] for o in objs]), **_verbs(len(objs))}
 
+        known = {o.id for o in mv.scene.objects}
         for k, kind in enumerate(("view_1", "view_2")):
             objs = left_to_right([o for o in ids if o in mv.visible(k)], k)
-            if objs:
-                say(kind, objs, _fill(phrase(kind), **listing(objs)))
+            if not objs:
+                continue
+            unlisted = [
+                o
+                for o, c in mv.views[k].pixel_counts.items()
+                if o in known and o not in objs and c >= self.COMPLETE_PIXELS
+            ]
+            if unlisted:
+                kind += "_some"
+            say(kind, objs, _fill(phrase(kind), **listing(objs)))
         clause, stated = self._motion_text(motion, chooser)
         say("motion", [], _fill(phrase("motion"), motion=clause), **stated)
         for kind, k in (("stayed", 0), ("left", 0), ("entered", 1)):

@@ -379,20 +379,20 @@ def compose_caption(
 
 def pick_objects(
     ids: Sequence[int],
-    pixels: dict[int, int],
-    prominent_pixels: float,
+    sizes: dict[int, float],
+    prominent: float,
     limit: int,
     rng: np.random.Generator,
 ) -> list[int]:
     """Up to ``limit`` of ``ids``, sorted: all when they fit; otherwise the prominent ones
-    (at least ``prominent_pixels`` mask pixels, largest first) and a random pick of the rest
-    (one ``rng`` draw)."""
+    (``sizes`` at least ``prominent``, e.g. mask pixels; largest first) and a random pick of
+    the rest (one ``rng`` draw)."""
     ids = sorted(int(o) for o in ids)
     if len(ids) <= limit:
         return ids
-    big = sorted(
-        (o for o in ids if pixels.get(o, 0) >= prominent_pixels), key=lambda o: (-pixels[o], o)
-    )[:limit]
+    big = sorted((o for o in ids if sizes.get(o, 0) >= prominent), key=lambda o: (-sizes[o], o))[
+        :limit
+    ]
     rest = [o for o in ids if o not in big]
     n = limit - len(big)
     chosen = [rest[int(i)] for i in rng.choice(len(rest), n, replace=False)] if n else []

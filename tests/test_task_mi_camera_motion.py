@@ -217,6 +217,17 @@ def test_pitched_camera_pan_with_roll_and_translation_by_hand():
     assert not any(slots[f] for f in FAMILIES if f != "translation_distance")
 
 
+def test_level_points_by_hand():
+    """A camera facing world +X, pitched 20 degrees down and rolled: a point 2 m further
+    along +X, 1 m toward -Y and 0.5 m lower is 2 m ahead, 1 m right and 0.5 m down."""
+    from vst.geometry.motion import level_points
+
+    T = pose(EYE, heading=90.0, pitch=-20.0, roll=7.0)
+    got = level_points(T, [EYE + np.array([2.0, -1.0, -0.5]), EYE])
+    np.testing.assert_allclose(got, [[1.0, 0.5, 2.0], [0.0, 0.0, 0.0]], atol=1e-12)
+    assert level_points(pose(EYE, pitch=-89.0), [EYE]) is None
+
+
 def test_small_or_mixed_rotations_are_not_asked():
     task = CameraMotionTask()
     assert task.slots(camera_motion(BASE, pose(EYE, heading=8.0)))["rotation_binary"] == []

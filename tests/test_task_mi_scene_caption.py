@@ -90,17 +90,23 @@ def _attitude(T):
     )
 
 
+def _floor_position(frame, point):
+    """A world point relative to the frame's camera along the floor: (right, down, ahead) of
+    the camera's horizontal heading."""
+    T = frame.cam_to_world
+    fwd = np.array([T[0, 2], T[1, 2], 0.0])
+    fwd /= np.linalg.norm(fwd)
+    d = np.asarray(point) - T[:3, 3]
+    return np.array([d @ np.array([fwd[1], -fwd[0], 0.0]), -d[2], d @ fwd])
+
+
 def _relative(scene, f1, f2):
     """Camera 2's move on camera 1's floor axes (right, down along gravity, forward) and its
     (pan, tilt, roll) against gravity: differences of the two cameras' attitudes."""
-    T1, T2 = f1.cam_to_world, f2.cam_to_world
-    (h1, p1, r1), (h2, p2, r2) = _attitude(T1), _attitude(T2)
-    d = T2[:3, 3] - T1[:3, 3]
-    fwd = np.array([T1[0, 2], T1[1, 2], 0.0])
-    fwd /= np.linalg.norm(fwd)
-    right = np.array([fwd[1], -fwd[0], 0.0])
+    (h1, p1, r1), (h2, p2, r2) = _attitude(f1.cam_to_world), _attitude(f2.cam_to_world)
     wrap = lambda a: (a + 180.0) % 360.0 - 180.0  # noqa: E731
-    return np.array([d @ right, -d[2], d @ fwd]), (wrap(h2 - h1), p2 - p1, wrap(r2 - r1))
+    move = _floor_position(f1, f2.cam_to_world[:3, 3])
+    return move, (wrap(h2 - h1), p2 - p1, wrap(r2 - r1))
 
 
 def test_caption_facts_match_ground_truth(samples, engine_scenes, truth):
@@ -167,7 +173,7 @@ def test_caption_facts_match_ground_truth(samples, engine_scenes, truth):
                 _check_motion(sent, st, t, (pan, tilt, roll))
             elif kind == "position":
                 (o,) = sid
-                x, _, z = c1[o]
+                x, _, z = _floor_position(f1, scene.object(o).box[:3])
                 got = dict(
                     (w, float(v))
                     for v, w in re.findall(

@@ -34,6 +34,7 @@ __all__ = [
     "camera_attitudes",
     "camera_motion",
     "camera_motions",
+    "level_points",
 ]
 
 ROTATION_AXES: tuple[str, ...] = ("pan", "tilt", "roll")
@@ -89,6 +90,27 @@ class Motion:
         return self.angles[ROTATION_AXES.index(axis)]
 
 
+def _to_level(heading: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """World vectors (N, 3) on the levelled axes (right, down, forward) of cameras with
+    headings ``heading`` (N,) degrees (from world +Y toward +X)."""
+    h = np.radians(heading)
+    sin, cos = np.sin(h), np.cos(h)
+    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
+    return np.stack([x * cos - y * sin, -z, x * sin + y * cos], axis=1)
+
+
+def level_points(cam_to_world: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """World points (N, 3) relative to a camera on its levelled axes (x right and z forward
+    along the floor from where it faces, y down along gravity; metres); None when the camera
+    looks (almost) straight up or down."""
+    T = np.asarray(cam_to_world, dtype=np.float64)
+    att, ok = camera_attitudes(T[None, :3, :3])
+    if not ok[0]:
+        return None
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return _to_level(np.repeat(att[0, 0], len(pts)), pts - T[:3, 3])
+
+
 def camera_motion(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> Motion:
     """The :class:`Motion` from camera 1 to camera 2 (4x4 camera-to-world poses)."""
     return camera_motions([(cam_to_world_1, cam_to_world_2)])[0]
@@ -106,10 +128,7 @@ def camera_motions(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[Motion]:
     diff = att2 - att1
     angles = np.stack([_wrap(diff[:, 0]), diff[:, 1], _wrap(diff[:, 2])], axis=1) + 0.0
     d = T2[:, :3, 3] - T1[:, :3, 3]
-    # camera 1's levelled axes in world coordinates: right, down, forward (heading h from +Y)
-    h = np.radians(att1[:, 0])
-    sin, cos = np.sin(h), np.cos(h)
-    level = np.stack([d[:, 0] * cos - d[:, 1] * sin, -d[:, 2], d[:, 0] * sin + d[:, 1] * cos], 1)
+    level = _to_level(att1[:, 0], d)
     cos_rot = (np.einsum("nji,nji->n", R1, R2) - 1.0) / 2.0  # trace(R1^T R2)
     totals = np.degrees(np.arccos(np.clip(cos_rot, -1.0, 1.0)))
     dist = np.linalg.norm(d, axis=1)

@@ -36,8 +36,9 @@ are skipped.
 
 The caption, one statement per sentence: what image 1 shows, what image 2 shows, the camera
 motion, what stayed / left / entered / is only partly visible, the positions of a few objects
-(preferably those that entered) in the first camera's frame ("2.31 m ahead and 0.84 m to the
-right", 2 decimals), and one distance between an object seen in only one view and an object
+(preferably those that entered) from the first camera along the floor, on the same levelled
+axes as the motion ("2.31 m ahead and 0.84 m to the right" of its heading; box centres, 2
+decimals), and one distance between an object seen in only one view and an object
 of the other view.
 ``meta["statements"]`` records each sentence's kind, objects and numbers; ``meta["choices"]``
 every random choice of the writer, so :meth:`MiSceneCaption.derive_answer` rewrites it.
@@ -65,6 +66,7 @@ from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name, pick
 from vst.engine.teacher import TeacherPrompt, multiview_caption_prompt
 from vst.engine.visual_prompts import PointMark, draw_marks, pick_colors
 from vst.geometry.motion import camera_motion as levelled_motion
+from vst.geometry.motion import level_points
 from vst.scenes.model import Scene
 
 PROMPTS: tuple[str, ...] = (
@@ -200,12 +202,13 @@ PARTIAL: tuple[str, ...] = (
 ``nth`` is ``first`` or ``second``."""
 POSITION: tuple[str, ...] = (
     "Measured from the first camera, {a} is {pos}.",
-    "In the first camera's frame, {a} lies {pos}.",
+    "Along the floor from the first camera, {a} lies {pos}.",
     "Relative to where the first image was taken, {a} sits {pos}.",
     "Seen from the first camera's position, {a} is located {pos}.",
     "{A} is {pos} of the first camera.",
 )
-"""``pos``: e.g. ``"2.31 m ahead and 0.84 m to the right"`` (first camera's frame)."""
+"""``pos``: e.g. ``"2.31 m ahead and 0.84 m to the right"`` (the first camera's levelled axes:
+ahead and right along the floor from where it faces)."""
 DISTANCE: tuple[str, ...] = (
     "{A} is {m} m from {b}.",
     "The distance between {a} and {b} is {m} m.",
@@ -562,12 +565,13 @@ class MiSceneCaption(Task):
                 text = _fill(phrase("partial"), nth=nth, **listing(objs))
                 say("partial", objs, text, image=1 if nth == "first" else 2)
 
-        # positions in the first camera's frame: objects that entered first
+        # positions on the first camera's levelled axes: objects that entered first
         entered = [o for o in ids if status[o] == "entered"]
         others = [o for o in ids if status[o] != "entered"]
         cands = [entered.pop(chooser.index(len(entered))) for _ in range(len(entered))]
         cands += [others.pop(chooser.index(len(others))) for _ in range(len(others))]
-        where = {o: self._position(center[o]) for o in cands}
+        floor = level_points(mv.frames[0].cam_to_world, [mv.scene.object(o).box[:3] for o in cands])
+        where = {o: self._position(p) for o, p in zip(cands, floor, strict=True)}
         cands = [o for o in cands if where[o][0] is not None]
         if cands:
             n = 1 + chooser.index(min(self.MAX_POSITIONS, len(cands)))

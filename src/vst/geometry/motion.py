@@ -4,7 +4,7 @@ The one decomposition used by ``mi_camera_motion``, ``mi_scene_caption``'s motio
 :func:`vst.engine.teacher.camera_context`. Conventions (metres, degrees; camera frame X right,
 Y down, Z forward; scene world right-handed with +Z up):
 
-* Attitude of one camera (:func:`camera_attitudes`): ``(heading, pitch, roll)``, the intrinsic
+* Attitude of one camera (:func:`camera_attitude`): ``(heading, pitch, roll)``, the intrinsic
   ``"YXZ"`` angles of the camera's axes in a gravity-levelled frame (Y = world down): heading
   about the world vertical (> 0 turned RIGHT, clockwise seen from above), pitch of the optical
   axis against the horizon (> 0 looking UP), roll about the optical axis against gravity (> 0
@@ -23,6 +23,8 @@ Y down, Z forward; scene world right-handed with +Z up):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,7 @@ __all__ = [
     "LEVEL_MIN_HORIZONTAL",
     "ROTATION_AXES",
     "Motion",
-    "camera_attitudes",
+    "camera_attitude",
     "camera_motion",
     "camera_motions",
     "level_points",
@@ -44,31 +46,51 @@ LEVEL_MIN_HORIZONTAL = 0.1
 """A camera's optical axis must keep at least this horizontal component (|cos pitch|) for its
 heading, roll and levelled frame to be defined."""
 
-_WORLD_LEVEL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]).T
-"""A fixed levelled frame (columns X = world +X, Y = world down, Z = world +Y): headings are
-measured from world +Y toward world +X. Only heading differences are ever used."""
+
+def _wrap(deg: float) -> float:
+    """An angle wrapped to (-180, 180] degrees."""
+    out = math.fmod(deg + 180.0, 360.0)
+    out = out + 360.0 if out < 0 else out
+    return 180.0 if out == 0.0 else out - 180.0
 
 
-def _wrap(deg: np.ndarray) -> np.ndarray:
-    """Angles wrapped to (-180, 180] degrees."""
-    out = np.mod(deg + 180.0, 360.0) - 180.0
-    return np.where(out == -180.0, 180.0, out)
+def camera_attitude(cam_to_world: np.ndarray) -> tuple[float, float, float] | None:
+    """``(heading, pitch, roll)`` degrees of a camera (4x4 or 3x3 camera-to-world, world Z up;
+    see the module docstring; heading from world +Y toward +X, only differences are used), or
+    None when its optical axis is within :data:`LEVEL_MIN_HORIZONTAL` of vertical."""
+    R = np.asarray(cam_to_world, dtype=np.float64)[:3, :3].tolist()
+    # The camera axes in the levelled frame (X = world X, Y = world down, Z = world Y) are
+    # A = [R[0]; -R[2]; R[1]] (rows), and A = Ry(heading) Rx(pitch) Rz(roll) gives
+    # A[1, 2] = -sin(pitch), A[0, 2] / A[2, 2] = tan(heading), A[1, 0] / A[1, 1] = tan(roll).
+    fx, fy, fz = R[0][2], R[1][2], R[2][2]
+    if math.hypot(fx, fy) < LEVEL_MIN_HORIZONTAL:
+        return None
+    return (
+        math.degrees(math.atan2(fx, fy)),
+        math.degrees(math.asin(max(-1.0, min(1.0, fz)))),
+        math.degrees(math.atan2(-R[2][0], -R[2][1])),
+    )
 
 
-def camera_attitudes(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(angles, defined)`` of cameras with rotations ``rotations`` (N, 3, 3; camera-to-world,
-    world Z up): ``angles`` (N, 3) = heading, pitch, roll in degrees (see the module docstring;
-    heading from world +Y toward +X), ``defined`` (N,) False where the optical axis is within
-    :data:`LEVEL_MIN_HORIZONTAL` of vertical (heading and roll are then meaningless)."""
-    R = np.asarray(rotations, dtype=np.float64)
-    A = np.einsum("ji,njk->nik", _WORLD_LEVEL, R)  # the camera axes in the levelled frame
-    # A = Ry(heading) Rx(pitch) Rz(roll): A[1, 2] = -sin(pitch),
-    # A[0, 2] / A[2, 2] = tan(heading), A[1, 0] / A[1, 1] = tan(roll)
-    pitch = np.degrees(np.arcsin(np.clip(-A[:, 1, 2], -1.0, 1.0)))
-    heading = np.degrees(np.arctan2(A[:, 0, 2], A[:, 2, 2]))
-    roll = np.degrees(np.arctan2(A[:, 1, 0], A[:, 1, 1]))
-    defined = np.hypot(A[:, 0, 2], A[:, 2, 2]) >= LEVEL_MIN_HORIZONTAL
-    return np.stack([heading, pitch, roll], axis=1), defined
+def _to_level(heading: float, vectors: np.ndarray) -> np.ndarray:
+    """World vectors (N, 3) on the levelled axes (right, down, forward) of a camera with
+    heading ``heading`` degrees (from world +Y toward +X)."""
+    h = math.radians(heading)
+    sin, cos = math.sin(h), math.cos(h)
+    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
+    return np.stack([x * cos - y * sin, -z, x * sin + y * cos], axis=1)
+
+
+def level_points(cam_to_world: np.ndarray, points: Sequence[Sequence[float]]) -> np.ndarray | None:
+    """World points (N, 3) relative to a camera on its levelled axes (x right and z forward
+    along the floor from where it faces, y down along gravity; metres); None when the camera
+    looks (almost) straight up or down."""
+    att = camera_attitude(cam_to_world)
+    if att is None:
+        return None
+    T = np.asarray(cam_to_world, dtype=np.float64)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return _to_level(att[0], pts - T[:3, 3])
 
 
 @dataclass(frozen=True)
@@ -90,25 +112,28 @@ class Motion:
         return self.angles[ROTATION_AXES.index(axis)]
 
 
-def _to_level(heading: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """World vectors (N, 3) on the levelled axes (right, down, forward) of cameras with
-    headings ``heading`` (N,) degrees (from world +Y toward +X)."""
-    h = np.radians(heading)
-    sin, cos = np.sin(h), np.cos(h)
-    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
-    return np.stack([x * cos - y * sin, -z, x * sin + y * cos], axis=1)
-
-
-def level_points(cam_to_world: np.ndarray, points: np.ndarray) -> np.ndarray | None:
-    """World points (N, 3) relative to a camera on its levelled axes (x right and z forward
-    along the floor from where it faces, y down along gravity; metres); None when the camera
-    looks (almost) straight up or down."""
-    T = np.asarray(cam_to_world, dtype=np.float64)
-    att, ok = camera_attitudes(T[None, :3, :3])
-    if not ok[0]:
-        return None
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    return _to_level(np.repeat(att[0, 0], len(pts)), pts - T[:3, 3])
+def _motion(
+    T1: list[list[float]],
+    att1: tuple[float, float, float] | None,
+    T2: list[list[float]],
+    att2: tuple[float, float, float] | None,
+) -> Motion:
+    """The motion between two poses (4x4 as nested lists) with their attitudes."""
+    d = [T2[i][3] - T1[i][3] for i in range(3)]
+    angles = translation = None
+    if att1 is not None:
+        h = math.radians(att1[0])
+        sin, cos = math.sin(h), math.cos(h)
+        translation = (d[0] * cos - d[1] * sin, -d[2] + 0.0, d[0] * sin + d[1] * cos)
+        if att2 is not None:
+            angles = (
+                _wrap(att2[0] - att1[0]),
+                att2[1] - att1[1] + 0.0,
+                _wrap(att2[2] - att1[2]),
+            )
+    trace = sum(T1[i][j] * T2[i][j] for i in range(3) for j in range(3))  # trace(R1^T R2)
+    total = math.degrees(math.acos(max(-1.0, min(1.0, (trace - 1.0) / 2.0))))
+    return Motion(angles, translation, math.sqrt(sum(v * v for v in d)), total)
 
 
 def camera_motion(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> Motion:
@@ -116,30 +141,14 @@ def camera_motion(cam_to_world_1: np.ndarray, cam_to_world_2: np.ndarray) -> Mot
     return camera_motions([(cam_to_world_1, cam_to_world_2)])[0]
 
 
-def camera_motions(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[Motion]:
-    """:func:`camera_motion` of many (camera 1, camera 2) pose pairs at once (vectorised)."""
-    if not pairs:
-        return []
-    T1 = np.stack([a for a, _ in pairs]).astype(np.float64)
-    T2 = np.stack([b for _, b in pairs]).astype(np.float64)
-    R1, R2 = T1[:, :3, :3], T2[:, :3, :3]
-    att1, ok1 = camera_attitudes(R1)
-    att2, ok2 = camera_attitudes(R2)
-    diff = att2 - att1
-    angles = np.stack([_wrap(diff[:, 0]), diff[:, 1], _wrap(diff[:, 2])], axis=1) + 0.0
-    d = T2[:, :3, 3] - T1[:, :3, 3]
-    level = _to_level(att1[:, 0], d)
-    cos_rot = (np.einsum("nji,nji->n", R1, R2) - 1.0) / 2.0  # trace(R1^T R2)
-    totals = np.degrees(np.arccos(np.clip(cos_rot, -1.0, 1.0)))
-    dist = np.linalg.norm(d, axis=1)
-    out = []
-    for k in range(len(pairs)):
-        out.append(
-            Motion(
-                tuple(float(v) for v in angles[k]) if ok1[k] and ok2[k] else None,
-                tuple(float(v) + 0.0 for v in level[k]) if ok1[k] else None,
-                float(dist[k]),
-                float(totals[k]),
-            )
-        )
-    return out
+def camera_motions(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Motion]:
+    """:func:`camera_motion` of many (camera 1, camera 2) pose pairs; each distinct pose array
+    is decomposed once."""
+    cache: dict[int, tuple[list[list[float]], tuple[float, float, float] | None]] = {}
+
+    def pose(T: np.ndarray) -> tuple[list[list[float]], tuple[float, float, float] | None]:
+        if id(T) not in cache:
+            cache[id(T)] = (np.asarray(T, dtype=np.float64).tolist(), camera_attitude(T))
+        return cache[id(T)]
+
+    return [_motion(*pose(a), *pose(b)) for a, b in pairs]

@@ -376,12 +376,14 @@ class MiSceneCaption(Task):
         return moved or turned
 
     def _make(self, mv: MultiView, motion: dict[str, Any], rng: np.random.Generator) -> Sample:
-        share: dict[int, float] = {}
-        for v in mv.views:
-            area = v.frame.width * v.frame.height
-            for o, c in v.pixel_counts.items():
-                share[o] = max(share.get(o, 0.0), c / area)
-        ids = pick_objects(mv.visible_any, share, self.PROMINENT_SHARE, self.MAX_OBJECTS, rng)
+        ids = list(mv.visible_any)
+        if len(ids) > self.MAX_OBJECTS:
+            share: dict[int, float] = {}
+            for v in mv.views:
+                area = v.frame.width * v.frame.height
+                for o, c in v.pixel_counts.items():
+                    share[o] = max(share.get(o, 0.0), c / area)
+            ids = pick_objects(ids, share, self.PROMINENT_SHARE, self.MAX_OBJECTS, rng)
         to_mark = repeated_labels(mv, ids)
         labels = sorted({mv.views[0].object(o).label for o in to_mark})
         colors = dict(zip(labels, pick_colors(rng, len(labels)), strict=True))

@@ -326,8 +326,16 @@ def test_teacher_prompt_lists_every_object_with_its_views(samples, engine_scenes
         side = f"{abs(t[0]):.2f} m {'right' if t[0] >= 0 else 'left'}"
         ahead = f"{abs(t[2]):.2f} m {'forward' if t[2] >= 0 else 'backward'}"
         assert f"moved {side}, {ahead} and " in tp.text
-        assert f"pan {pan:.1f} deg (turned {'right' if pan >= 0 else 'left'})" in tp.text
-        assert f"tilt {tilt:.1f} deg (tilted {'up' if tilt >= 0 else 'down'})" in tp.text
+        for name, v, words in (("pan", pan, "turned"), ("tilt", tilt, "tilted")):
+            if abs(v) < 0.05:
+                assert f"{name} 0.0 deg (none)" in tp.text
+            else:
+                way = (
+                    {"pan": "right", "tilt": "up"}[name]
+                    if v > 0
+                    else {"pan": "left", "tilt": "down"}[name]
+                )
+                assert f"{name} {v:.1f} deg ({words} {way})" in tp.text
         checked += 1
         if checked >= 3:
             break
@@ -405,7 +413,7 @@ def test_pure_pan_caption_and_teacher_state_only_the_pan(pitch, turn):
         assert not ROLL_OR_TILT.search(text), text
     (line,) = camera_context(mv)[1:]
     assert f"pan {turn:.1f} deg (turned {word})" in line
-    assert "tilt 0.0 deg" in line and "roll 0.0 deg" in line
+    assert "tilt 0.0 deg (none)" in line and "roll 0.0 deg (none)" in line
     assert "moved 0.00 m right, 0.00 m forward and 0.00 m up" in line
 
 
@@ -423,7 +431,7 @@ def test_motion_translation_on_the_floor_axes_by_hand():
     assert "1.0 m forward, 0.5 m to the right and 0.3 m up" in text
     (line,) = camera_context(mv)[1:]
     assert "moved 0.50 m right, 1.00 m forward and 0.30 m up" in line
-    assert "pan -30.0 deg (turned left), tilt 0.0 deg" in line
+    assert "pan -30.0 deg (turned left), tilt 0.0 deg (none), roll 0.0 deg (none)" in line
 
 
 class _FewObjects(mc.MiSceneCaption):

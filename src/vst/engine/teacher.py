@@ -521,6 +521,13 @@ def _signed(value: float, negative: str, positive: str, unit: str, digits: int) 
     return f"{abs(value):.{digits}f}{unit} {word}"
 
 
+def _turn(name: str, deg: float, negative: str, positive: str) -> str:
+    """``"pan 27.3 deg (turned right)"``; ``"tilt 0.0 deg (none)"`` below 0.05 degrees."""
+    if abs(deg) < 0.05:
+        return f"{name} 0.0 deg (none)"
+    return f"{name} {deg:.1f} deg ({positive if deg > 0 else negative})"
+
+
 def camera_context(mv: MultiView) -> list[str]:
     """One line per camera after the first: its motion relative to camera 1 against gravity
     (:func:`vst.geometry.motion.camera_motion`, the decomposition the caption tasks use):
@@ -534,8 +541,9 @@ def camera_context(mv: MultiView) -> list[str]:
         pan 27.3 deg (turned right), tilt -0.8 deg (tilted down), roll 2.4 deg (rolled
         clockwise)
 
-    When a camera looks (almost) straight up or down the angles are undefined: the line gives
-    camera 2's centre in camera 1's frame instead.
+    An angle under 0.05 degrees reads ``"0.0 deg (none)"``. When a camera looks (almost)
+    straight up or down the angles are undefined: the line gives camera 2's centre in camera
+    1's frame instead.
     """
     lines = ["image 1: the reference camera, at (0, 0, 0) looking along +z"]
     for k in range(1, len(mv.frames)):
@@ -554,9 +562,9 @@ def camera_context(mv: MultiView) -> list[str]:
             f"image {k + 1}: relative to image 1, measured against gravity: moved "
             f"{_signed(x, 'left', 'right', ' m', 2)}, {_signed(z, 'backward', 'forward', ' m', 2)}"
             f" and {_signed(-y, 'down', 'up', ' m', 2)} (right and forward along the floor from "
-            f"where camera 1 faces); pan {pan:.1f} deg (turned {'right' if pan >= 0 else 'left'}"
-            f"), tilt {tilt:.1f} deg (tilted {'up' if tilt >= 0 else 'down'}), roll {roll:.1f} "
-            f"deg (rolled {'clockwise' if roll >= 0 else 'counter-clockwise'})"
+            f"where camera 1 faces); {_turn('pan', pan, 'turned left', 'turned right')}, "
+            f"{_turn('tilt', tilt, 'tilted down', 'tilted up')}, "
+            f"{_turn('roll', roll, 'rolled counter-clockwise', 'rolled clockwise')}"
         )
     return lines
 

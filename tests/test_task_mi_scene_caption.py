@@ -494,3 +494,13 @@ def test_prominent_objects_are_described_first(engine_scenes, truth):
                 assert big <= set(s.meta["object_ids"]), (big, s.meta["object_ids"])
                 checked += 1
     assert checked >= 10
+
+
+def test_cameras_looking_straight_down_have_no_turn_angles():
+    """A camera pitched 89 degrees down has no heading: the caption has no motion to state
+    (the pair is skipped) and the teacher line gives camera 2's centre and distance instead."""
+    scene = _pan_scene(89.0, 30.0, move=(0.6, 0.0, 0.0))
+    mv = MultiView(scene, list(scene.frames), EngineContext())
+    assert mc.camera_motion(mv) is None
+    (line,) = camera_context(mv)[1:]
+    assert "0.60 m from camera 1" in line and "no turn angles" in line and "pan" not in line

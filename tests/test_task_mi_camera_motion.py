@@ -18,7 +18,6 @@ from scipy.spatial.transform import Rotation
 from vst.engine.choices import LETTERS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
-from vst.engine.tasks.multi_image._motion import camera_motion
 from vst.engine.tasks.multi_image.camera_motion import (
     FAMILIES,
     FRAME_NOTES,
@@ -30,6 +29,7 @@ from vst.engine.tasks.multi_image.camera_motion import (
     CameraMotionTask,
     answer_of,
 )
+from vst.geometry.motion import camera_motion
 from vst.scenes.model import Frame, Object3D, Scene
 
 CTX = EngineContext()
@@ -55,15 +55,16 @@ def pose(eye, heading=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
 
 
 def two_frame_scene(T1: np.ndarray, T2: np.ndarray) -> Scene:
-    """Two 64 x 48 frames (no masks: the task falls back to box centres) and one object 4 m in
-    front of the first camera."""
+    """Two 64 x 48 frames (no masks: the task falls back to box centres) and one object 4 m
+    from the first camera, between the two optical axes (so both views show it)."""
     K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
     img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     frames = [
         Frame(id=f"f{k}", K=K, width=64, height=48, cam_to_world=T, image=img)
         for k, T in enumerate((T1, T2))
     ]
-    target = T1[:3, 3] + 4.0 * T1[:3, 2]
+    mid = T1[:3, 2] + T2[:3, 2]
+    target = T1[:3, 3] + 4.0 * mid / np.linalg.norm(mid)
     obj = Object3D(1, "table", [*target, 0.5, 0.5, 0.5, 0, 0, 0])
     return Scene(id="hand_motion", source="test", frames=frames, objects=[obj])
 
@@ -156,19 +157,75 @@ def test_combined_motion_and_turned_camera():
     assert got[("translation_binary", "x", "short")] == {"left"}
 
 
-def test_looking_down_while_walking_forward_is_not_called_up():
-    """A camera pitched 30 degrees down that walks 1 m forward (horizontally) also moves 0.5 m
-    along its own -Y: the up/down label differs between the camera and the room, so it is not
-    asked; forward is."""
+def test_looking_down_while_walking_forward_is_forward_not_up():
+    """A camera pitched 30 degrees down that walks 1 m forward (horizontally) moves 0.5 m along
+    its own -Y: against gravity it only moved forward, and that is what is asked."""
     T1 = pose(EYE, pitch=-30.0)
     T2 = pose(EYE + np.array([0.0, 1.0, 0.0]), pitch=-30.0)
     m = camera_motion(T1, T2)
-    np.testing.assert_allclose(m.translation, [0.0, -0.5, math.sqrt(3) / 2], atol=1e-9)
-    np.testing.assert_allclose(m.level, [0.0, 0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(m.translation, [0.0, 0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(m.angles, [0.0, 0.0, 0.0], atol=1e-9)
     got = asked(T1, T2)
     assert got[("translation_binary", "z", "short")] == {"forward"}
-    assert not any(k[0] == "translation_binary" and k[1] == "y" for k in got)
-    assert ("translation_direction", None, "mcq") not in got
+    assert got[("translation_direction", None, "mcq")] == {"moving forward"}
+    assert {k[0] for k in got} == {
+        "translation_binary",
+        "translation_direction",
+        "translation_distance",
+    }
+    assert {k[1] for k in got} == {"z", None}
+
+
+@pytest.mark.parametrize("pitch", [0.0, -20.0, 15.0])
+@pytest.mark.parametrize("turn", [60.0, -35.0, 23.0])
+def test_pure_pan_is_a_pan_of_exactly_its_angle(pitch, turn):
+    """Two cameras at one height and one pitch, the second turned about the world vertical:
+    only the pan is asked, and its angle is the turn (the camera-frame Euler split gave 57
+    degrees and a roll for a 60 degree turn of a camera pitched 20 degrees down)."""
+    T1 = pose(EYE, heading=10.0, pitch=pitch)
+    T2 = pose(EYE, heading=10.0 + turn, pitch=pitch)
+    m = camera_motion(T1, T2)
+    np.testing.assert_allclose(m.angles, [turn, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(m.translation, [0.0, 0.0, 0.0], atol=1e-12)
+    got = asked(T1, T2)
+    word = "right" if turn > 0 else "left"
+    assert got[("rotation_angle", "pan", "numeric")] == {f"{abs(turn):.0f} degrees"}
+    assert got[("rotation_binary", "pan", "short")] == {word}
+    assert got[("rotation_main", None, "mcq")] == {f"panning to the {word}"}
+    assert {k[1] for k in got} == {"pan", None}
+
+
+def test_pitched_camera_pan_with_roll_and_translation_by_hand():
+    """Camera 1 faces 30 degrees right of world +Y, pitched 20 degrees down; camera 2 faces 90
+    degrees, same pitch, rolled 10 degrees clockwise, moved by world (1, 0, 0.5): pan 60, tilt
+    0, roll 10; on camera 1's floor axes the move is 1 * cos 30 = 0.866 m right, 1 * sin 30 =
+    0.5 m forward and 0.5 m up (y = -0.5)."""
+    T1 = pose(EYE, heading=30.0, pitch=-20.0)
+    T2 = pose(EYE + np.array([1.0, 0.0, 0.5]), heading=90.0, pitch=-20.0, roll=10.0)
+    m = camera_motion(T1, T2)
+    np.testing.assert_allclose(m.angles, [60.0, 0.0, 10.0], atol=1e-9)
+    np.testing.assert_allclose(m.translation, [math.sqrt(3) / 2, -0.5, 0.5], atol=1e-12)
+    assert m.distance == pytest.approx(math.sqrt(1.25))
+    # tilting from 20 degrees down to 5 degrees up is a 25 degree tilt up, nothing else
+    m = camera_motion(T1, pose(EYE, heading=30.0, pitch=5.0))
+    np.testing.assert_allclose(m.angles, [0.0, 25.0, 0.0], atol=1e-9)
+    # a camera looking straight down has no heading: no rotation, no levelled translation
+    m = camera_motion(pose(EYE, pitch=-90.0), pose(EYE + np.array([0.5, 0, 0]), pitch=-90.0))
+    assert m.angles is None and m.translation is None and m.distance == pytest.approx(0.5)
+    slots = CameraMotionTask().slots(m)
+    assert slots["translation_distance"] == [None]
+    assert not any(slots[f] for f in FAMILIES if f != "translation_distance")
+
+
+def test_level_points_by_hand():
+    """A camera facing world +X, pitched 20 degrees down and rolled: a point 2 m further
+    along +X, 1 m toward -Y and 0.5 m lower is 2 m ahead, 1 m right and 0.5 m down."""
+    from vst.geometry.motion import level_points
+
+    T = pose(EYE, heading=90.0, pitch=-20.0, roll=7.0)
+    got = level_points(T, [EYE + np.array([2.0, -1.0, -0.5]), EYE])
+    np.testing.assert_allclose(got, [[1.0, 0.5, 2.0], [0.0, 0.0, 0.0]], atol=1e-12)
+    assert level_points(pose(EYE, pitch=-89.0), [EYE]) is None
 
 
 def test_small_or_mixed_rotations_are_not_asked():
@@ -236,9 +293,12 @@ def test_labels_agree_with_recorded_synthetic_motions(multiview_scenes, engine_s
                         word = answer_of(meta, m)[0]
                         assert (word == positive) == (rec[field] > 0), (rec, word)
                         checked[part] += 1
-                # a clear single motion is always asked
+                # a clear single motion is always asked, a pan with its recorded angle
                 if rec["kind"] == "pan" and abs(rec["pan_deg"]) >= 15:
                     assert "pan" in slots["rotation_binary"], rec
+                    meta = {"family": "rotation_angle", "axis": "pan", "style": "numeric"}
+                    assert answer_of(meta, m)[1] == int(abs(rec["pan_deg"]) + 0.5), rec
+                    np.testing.assert_allclose(m.angles, [rec["pan_deg"], 0, 0], atol=1e-4)
                 if rec["kind"] == "right" and abs(rec["right_m"]) >= 0.35:
                     assert "x" in slots["translation_binary"], rec
                     assert slots["translation_direction"] == [None], rec
@@ -263,18 +323,26 @@ def samples(engine_scenes):
     return [p for seed in range(3) for p in generate(engine_scenes, seed)]
 
 
+def _attitude(T):
+    """(heading from world +Y toward +X, pitch up, roll clockwise) degrees of a camera, by
+    scipy: its axes in a levelled frame (world X, world down, world Y) as "YXZ" Euler angles."""
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]).T
+    return Rotation.from_matrix(W.T @ T[:3, :3]).as_euler("YXZ", degrees=True)
+
+
 def truth(scene, ids):
-    """(pan, tilt, roll) degrees, camera-frame and levelled translations, recomputed."""
+    """(pan, tilt, roll) degrees against gravity and the translation on camera 1's floor
+    axes (right, world down, forward), recomputed."""
     T1, T2 = (scene.frame(f).cam_to_world for f in ids)
-    R = T1[:3, :3].T @ T2[:3, :3]
-    angles = Rotation.from_matrix(R).as_euler("YXZ", degrees=True)
+    diff = _attitude(T2) - _attitude(T1)
+    angles = (diff + 180.0) % 360.0 - 180.0
+    angles[1] = diff[1]
     d = T2[:3, 3] - T1[:3, 3]
-    t = T1[:3, :3].T @ d
     f = np.array([T1[0, 2], T1[1, 2], 0.0])
     f /= np.linalg.norm(f)
     right = np.array([f[1], -f[0], 0.0])
     level = np.array([d @ right, -d[2], d @ f])
-    return angles, t, level
+    return angles, level
 
 
 WORDS = {
@@ -330,9 +398,10 @@ def test_answers_follow_recomputed_motion(samples):
     for scene, s in samples:
         m = s.meta
         fams[m["family"]] += 1
-        angles, t, level = truth(scene, m["frame_ids"])
-        np.testing.assert_allclose(m["pan_tilt_roll_deg"], angles, atol=1e-6)
-        np.testing.assert_allclose(m["translation_m"], t, atol=1e-9)
+        angles, level = truth(scene, m["frame_ids"])
+        if m["pan_tilt_roll_deg"] is not None:
+            np.testing.assert_allclose(m["pan_tilt_roll_deg"], angles, atol=1e-6)
+        np.testing.assert_allclose(m["translation_m"], level, atol=1e-9)
         fam, axis, style = m["family"], m["axis"], m["style"]
         said = stated(s)
         if fam.startswith("rotation"):
@@ -348,17 +417,17 @@ def test_answers_follow_recomputed_motion(samples):
             else:
                 assert said == (WORDS if style == "short" else PHRASES)[axis][int(a > 0)]
         elif fam == "translation_distance":
-            dist = float(np.linalg.norm(t))
+            dist = float(np.linalg.norm(level))
             assert dist >= 0.3
             assert s.reward["ground_truth"] == pytest.approx(math.floor(dist * 100 + 0.5) / 100)
         else:
-            cam, lev = classify(t), classify(level)
+            cam = classify(level)
             if fam == "translation_binary":
                 k = "xyz".index(axis)
-                assert cam[k] and cam[k] == lev[k]
+                assert cam[k]
                 assert said == (WORDS if style == "short" else PHRASES)[axis][cam[k] > 0]
             else:
-                assert None not in cam and cam == lev and any(cam)
+                assert None not in cam and any(cam)
                 assert said == expected_direction(cam)
                 for key in m["option_keys"]:  # no option is a part of the answer
                     assert key == cam or any(v and v != c for v, c in zip(key, cam, strict=True))
@@ -420,20 +489,23 @@ def test_phrasing_variety(samples):
     assert set(styles) == {"mcq", "short", "numeric"}
 
 
-def test_batched_motions_equal_one_by_one():
-    from vst.engine.tasks.multi_image._motion import camera_motion, camera_motions
+def test_batched_motions_equal_one_by_one_and_ignore_world_heading():
     from vst.geometry.cameras import make_pose, pan_tilt_roll_to_rotation
+    from vst.geometry.motion import camera_motion, camera_motions
 
     rng = np.random.default_rng(3)
     poses = [
         make_pose(pan_tilt_roll_to_rotation(*rng.uniform(-80, 80, 3)), rng.uniform(-2, 2, 3))
         for _ in range(6)
     ]
+    spin = np.eye(4)
+    spin[:3, :3] = Rotation.from_euler("z", 37.0, degrees=True).as_matrix()
     pairs = [(a, b) for a in poses for b in poses]
     for batched, (a, b) in zip(camera_motions(pairs), pairs, strict=True):
         single = camera_motion(a, b)
-        np.testing.assert_allclose(batched.angles, single.angles, atol=1e-9)
-        np.testing.assert_allclose(batched.translation, single.translation, atol=1e-12)
-        assert (batched.level is None) == (single.level is None)
-        # arccos near 1 (identical poses) amplifies float noise to ~1e-6 degrees
-        assert abs(batched.rotation_deg - single.rotation_deg) < 1e-5
+        turned = camera_motion(spin @ a, spin @ b)  # the same motion in a turned room
+        for other in (single, turned):
+            np.testing.assert_allclose(batched.angles, other.angles, atol=1e-9)
+            np.testing.assert_allclose(batched.translation, other.translation, atol=1e-12)
+            # arccos near 1 (identical poses) amplifies float noise to ~1e-6 degrees
+            assert abs(batched.rotation_deg - other.rotation_deg) < 1e-5

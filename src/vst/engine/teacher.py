@@ -29,8 +29,8 @@ Multi-image prompts extend this by giving several images, setting ``ObjectFact.v
 0-based images an object is seen in) and passing ``context`` lines (e.g. camera poses). For a
 :class:`~vst.engine.multiview.MultiView` (frame 1's camera frame is the world frame):
 :func:`multiview_object_facts` (centres and sizes in frame 1, the images each object is seen
-in and its 2D box in each), :func:`camera_context` (each camera's pose and pan/tilt/roll
-relative to camera 1, in words and numbers), :func:`multiview_bev` (a top view of the objects
+in and its 2D box in each), :func:`camera_context` (each camera's motion relative to camera 1
+against gravity, in words and numbers), :func:`multiview_bev` (a top view of the objects
 and cameras in frame 1, the paper's "prompting with BEV annotation", Tables 18-19) and
 :func:`build_multiview_caption_prompt` / :func:`multiview_caption_prompt`.
 """
@@ -49,7 +49,7 @@ from PIL import Image
 from vst.engine.context import FrameView
 from vst.engine.multiview import MultiView
 from vst.engine.sample import user
-from vst.geometry.cameras import rotation_to_pan_tilt_roll
+from vst.geometry.motion import camera_motion
 
 __all__ = [
     "MULTIVIEW_CAPTION_GUIDELINES",
@@ -521,29 +521,50 @@ def _signed(value: float, negative: str, positive: str, unit: str, digits: int) 
     return f"{abs(value):.{digits}f}{unit} {word}"
 
 
-def camera_context(mv: MultiView) -> list[str]:
-    """One line per camera after the first: its centre in camera 1's frame and its rotation
-    relative to camera 1 as pan / tilt / roll
-    (:func:`~vst.geometry.cameras.rotation_to_pan_tilt_roll`: pan > 0 turns right, tilt > 0
-    tilts up, roll > 0 rolls clockwise seen from behind the camera), e.g.::
+def _turn(name: str, deg: float, negative: str, positive: str) -> str:
+    """``"pan 27.3 deg (turned right)"``; ``"tilt 0.0 deg (none)"`` below 0.05 degrees."""
+    if abs(deg) < 0.05:
+        return f"{name} 0.0 deg (none)"
+    return f"{name} {deg:.1f} deg ({positive if deg > 0 else negative})"
 
-        image 2: camera centre at (x 0.30, y 0.00, z 1.10) m in image 1's camera frame
-        (0.30 m right, 0.00 m down, 1.10 m forward); rotation relative to image 1: pan 27.3 deg
-        (turned right), tilt -0.8 deg (tilted down), roll 2.4 deg (rolled clockwise)
+
+def camera_context(mv: MultiView) -> list[str]:
+    """One line per camera after the first: its motion relative to camera 1 against gravity
+    (:func:`vst.geometry.motion.camera_motion`, the decomposition the caption tasks use):
+    translation on camera 1's levelled axes (right and forward along the floor from where
+    camera 1 faces, up along gravity) and pan / tilt / roll (pan > 0 turned right about the
+    vertical, tilt > 0 the view tilted up, roll > 0 clockwise seen from behind the camera),
+    e.g.::
+
+        image 2: relative to image 1, measured against gravity: moved 0.30 m right, 1.10 m
+        forward and 0.05 m up (right and forward along the floor from where camera 1 faces);
+        pan 27.3 deg (turned right), tilt -0.8 deg (tilted down), roll 2.4 deg (rolled
+        clockwise)
+
+    An angle under 0.05 degrees reads ``"0.0 deg (none)"``. When a camera looks (almost)
+    straight up or down the angles are undefined: the line gives camera 2's centre in camera
+    1's frame instead.
     """
     lines = ["image 1: the reference camera, at (0, 0, 0) looking along +z"]
     for k in range(1, len(mv.frames)):
-        T = mv.camera_pose(k)
-        x, y, z = (float(v) for v in T[:3, 3])
-        pan, tilt, roll = rotation_to_pan_tilt_roll(T[:3, :3])
+        m = camera_motion(mv.frames[0].cam_to_world, mv.frames[k].cam_to_world)
+        if m.angles is None or m.translation is None:
+            x, y, z = (float(v) for v in mv.camera_pose(k)[:3, 3])
+            lines.append(
+                f"image {k + 1}: camera centre at (x {_m(x)}, y {_m(y)}, z {_m(z)}) m in image "
+                f"1's camera frame, {_m(m.distance)} m from camera 1; a camera looks almost "
+                "straight up or down, so no turn angles are given"
+            )
+            continue
+        x, y, z = m.translation
+        pan, tilt, roll = m.angles
         lines.append(
-            f"image {k + 1}: camera centre at (x {_m(x)}, y {_m(y)}, z {_m(z)}) m in image 1's "
-            f"camera frame ({_signed(x, 'left', 'right', ' m', 2)}, "
-            f"{_signed(y, 'up', 'down', ' m', 2)}, {_signed(z, 'backward', 'forward', ' m', 2)});"
-            f" rotation relative to image 1: pan {pan:.1f} deg "
-            f"(turned {'right' if pan >= 0 else 'left'}), tilt {tilt:.1f} deg "
-            f"(tilted {'up' if tilt >= 0 else 'down'}), roll {roll:.1f} deg "
-            f"(rolled {'clockwise' if roll >= 0 else 'counter-clockwise'})"
+            f"image {k + 1}: relative to image 1, measured against gravity: moved "
+            f"{_signed(x, 'left', 'right', ' m', 2)}, {_signed(z, 'backward', 'forward', ' m', 2)}"
+            f" and {_signed(-y, 'down', 'up', ' m', 2)} (right and forward along the floor from "
+            f"where camera 1 faces); {_turn('pan', pan, 'turned left', 'turned right')}, "
+            f"{_turn('tilt', tilt, 'tilted down', 'tilted up')}, "
+            f"{_turn('roll', roll, 'rolled counter-clockwise', 'rolled clockwise')}"
         )
     return lines
 

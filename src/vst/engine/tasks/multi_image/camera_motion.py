@@ -1,9 +1,13 @@
 """``mi_camera_motion``: how the camera moved from image 1 to image 2 (rotation or translation).
 
-Geometry (:mod:`._motion`): camera 2's pose in camera 1's frame (X right, Y down, Z forward).
-Rotation = its ``(pan, tilt, roll)`` Euler angles (degrees, intrinsic ``"YXZ"``: pan > 0 turns
-right, tilt > 0 up, roll > 0 clockwise seen from behind the camera); translation = camera 2's
-centre in camera 1's frame (x > 0 right, y > 0 down, z > 0 forward; metres).
+Geometry (:mod:`vst.geometry.motion`, the engine's one gravity-levelled decomposition):
+rotation = ``(pan, tilt, roll)`` degrees against gravity (pan = turn about the world
+vertical, > 0 right; tilt = change of the optical axis' pitch against the horizon, > 0 up;
+roll = change of the roll about the optical axis against gravity, > 0 clockwise seen from
+behind the camera);
+translation = camera 2's centre in camera 1's levelled frame (x > 0 right and z > 0 forward on
+the floor plane, y > 0 down along gravity; metres). Pairs where a camera looks (almost)
+straight up or down get no rotation or direction questions.
 
 Question families (``meta["family"]``):
 
@@ -27,16 +31,15 @@ Rules (class constants of :class:`CameraMotionTask`):
   Frames without visibility information fall back to objects whose box centre projects inside
   both images.
 * A rotation axis is asked when its angle is at least ``MIN_ANGLE_DEG`` and every other axis is
-  at most ``DOMINANCE`` times it (the asked rotation is the main one; this also skips the roll a
-  pan about the vertical shows in Euler angles when the camera looks down). ``rotation_main``
+  at most ``DOMINANCE`` times it (the asked rotation is the main one). ``rotation_main``
   distractors never name a rotation present with at least ``STILL_ANGLE_DEG`` in its sign.
 * A translation axis is clear when its component is at least ``MIN_TRANSLATION_M`` and at least
   ``INCLUDE_REL`` of the largest component, still when at most ``STILL_TRANSLATION_M`` or at
   most ``STILL_REL`` of the largest, ambiguous otherwise. Binary questions need the asked axis
   clear, ``translation_direction`` needs no ambiguous axis (its distractors are never a part of
-  the answer, e.g. "rightward" for "rightward and forward"); both need the same labels in camera
-  1's gravity-levelled frame (:func:`._motion.level_translation`), so "up" means the same for
-  the camera and for the room. ``translation_distance`` needs at least ``MIN_TRANSLATION_M``.
+  the answer, e.g. "rightward" for "rightward and forward"). The labels are those of camera 1's
+  levelled frame, so "up" is up in the room and "forward" is along the floor even when the
+  camera looks down. ``translation_distance`` needs at least ``MIN_TRANSLATION_M``.
 * Every (pair, family, axis) slot is used at most once per call; families are drawn with
   ``FAMILY_WEIGHTS`` among those with slots left.
 
@@ -62,15 +65,13 @@ from vst.engine.tasks.multi_image._motion import (
     TRANSLATION_ADVERBS,
     TRANSLATION_AXES,
     TRANSLATION_WORDS,
-    Motion,
     all_directions,
-    camera_motion,
-    camera_motions,
     direction_text,
     rotation_sign,
     round_half_up,
     translation_signs,
 )
+from vst.geometry.motion import Motion, camera_motion, camera_motions
 from vst.scenes.model import Frame, Scene
 
 FAMILIES: tuple[str, ...] = (
@@ -246,7 +247,7 @@ class CameraMotionTask(Task):
     name = "mi_camera_motion"
     scenario = "multi_image"
     needs = TaskNeeds(min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_ANGLE_DEG: ClassVar[float] = 10.0
     """An asked rotation axis turns by at least this many degrees..."""
@@ -313,24 +314,24 @@ class CameraMotionTask(Task):
                 out["rotation_binary"].append(axis)
                 out["rotation_main"].append(None)
                 out["rotation_angle"].append(axis)
-        cam, lev = self._translation_signs(motion)
-        if lev is not None:
+        signs = self._translation_signs(motion)
+        if signs is not None:
             for k, axis in enumerate(TRANSLATION_AXES):
-                if cam[k] and cam[k] == lev[k]:
+                if signs[k]:
                     out["translation_binary"].append(axis)
-            if None not in cam and cam == lev and any(cam):
+            if None not in signs and any(signs):
                 out["translation_direction"].append(None)
         if motion.distance >= self.MIN_TRANSLATION_M:
             out["translation_distance"].append(None)
         return out
 
-    def _translation_signs(
-        self, motion: Motion
-    ) -> tuple[tuple[int | None, ...], tuple[int | None, ...] | None]:
+    def _translation_signs(self, motion: Motion) -> tuple[int | None, ...] | None:
+        """Per levelled axis: +1 / -1 clear, 0 still, None ambiguous (see
+        :func:`._motion.translation_signs`); None when the levelled frame is undefined."""
+        if motion.translation is None:
+            return None
         args = (self.MIN_TRANSLATION_M, self.INCLUDE_REL, self.STILL_TRANSLATION_M, self.STILL_REL)
-        cam = translation_signs(motion.translation, *args)
-        lev = None if motion.level is None else translation_signs(motion.level, *args)
-        return cam, lev
+        return translation_signs(motion.translation, *args)
 
     # -- generation ------------------------------------------------------------------------
     def generate(
@@ -415,9 +416,8 @@ class CameraMotionTask(Task):
             "axis": axis,
             "style": style,
             "option_keys": option_keys,
-            "pan_tilt_roll_deg": list(motion.angles),
-            "translation_m": list(motion.translation),
-            "level_translation_m": None if motion.level is None else list(motion.level),
+            "pan_tilt_roll_deg": None if motion.angles is None else list(motion.angles),
+            "translation_m": None if motion.translation is None else list(motion.translation),
             "distance_m": motion.distance,
             "rotation_deg": motion.rotation_deg,
             "phrasing": [i_intro, i_q, note, i_hint],
@@ -461,7 +461,7 @@ class CameraMotionTask(Task):
             picked = rng.choice(len(others), size=self.N_OPTIONS - 1, replace=False)
             keys = [truth] + [others[int(p)] for p in picked]
         else:  # translation_direction
-            truth_signs = list(self._translation_signs(motion)[0])
+            truth_signs = list(self._translation_signs(motion) or ())
             # no distractor that is a part of the answer ("rightward" for "rightward and
             # forward"): it would be half true
             others = [
@@ -517,8 +517,8 @@ def answer_of(
         truth: Any = _key(axis, sign)
         word = ROTATION_WORDS[axis][1 if sign > 0 else 0]
     elif family == "translation_binary":
-        cam, _ = task._translation_signs(motion)
-        sign = cam[TRANSLATION_AXES.index(axis)]
+        signs = task._translation_signs(motion)
+        sign = None if signs is None else signs[TRANSLATION_AXES.index(axis)]
         if not sign:
             raise ValueError(f"the {axis} translation is not clear in this motion")
         truth = _key(axis, sign)
@@ -526,10 +526,10 @@ def answer_of(
     elif family == "rotation_main":
         truth, word = _rotation_main_key(motion, task.MIN_ANGLE_DEG, task.DOMINANCE), ""
     elif family == "translation_direction":
-        cam, _ = task._translation_signs(motion)
-        if None in cam or not any(cam):
+        signs = task._translation_signs(motion)
+        if signs is None or None in signs or not any(signs):
             raise ValueError("the translation direction is ambiguous in this motion")
-        truth, word = list(cam), ""
+        truth, word = list(signs), ""
     else:
         raise ValueError(f"unknown family {family!r}")
     if style == "short":

@@ -5,7 +5,10 @@ Frames: ordered pairs of a scene's frames (any source: single views, multi-view 
 frames) sharing at least one askable object (:func:`~vst.engine.multiview.frame_pairs`);
 frame 1's camera frame is the world frame of every stated position. Objects described: those
 visible enough to ask about (``FrameView.visible_ids``) in either view, at most
-:attr:`MiSceneCaption.MAX_OBJECTS`.
+:attr:`MiSceneCaption.MAX_OBJECTS` (prominent ones first). A view's list is worded as all it
+shows ("the first image shows A and B") only when no other object has at least
+:attr:`MiSceneCaption.COMPLETE_PIXELS` mask pixels there; otherwise as a part ("objects seen
+in the first image include A and B").
 
 Referring: an object whose label no other object shows (any pixel, either view) is named
 (``"the sink"``); the others get point marks drawn in every view where they are visible, one
@@ -18,10 +21,13 @@ reverse. An object visible enough in one view and with some pixels in the other 
 mostly hidden there) is in no transition sentence (ambiguous): a ``partial`` sentence says it
 is only partly visible in that other view.
 
-Camera motion (camera 2 relative to camera 1, :meth:`MultiView.camera_pose`): rotation as pan /
-tilt / roll (:func:`~vst.geometry.cameras.rotation_to_pan_tilt_roll`; pan > 0 turns right,
-tilt > 0 tilts up, roll > 0 clockwise), translation = camera 2's centre in camera 1's frame
-(x right, y down, z forward). A translation component is stated when ``|v| >=``
+Camera motion (camera 2 relative to camera 1, against gravity: :mod:`vst.geometry.motion`, the
+decomposition ``mi_camera_motion`` and the teacher's camera lines use): pan = turn about the
+world vertical (> 0 right), tilt = change of the optical axis' pitch (> 0 up), roll = change of
+the roll about the optical axis (> 0 clockwise seen from behind the camera); translation =
+camera 2's centre on camera 1's levelled axes (x right and z forward on the floor plane, y down
+along gravity). Pairs where a camera looks (almost) straight up or down are skipped. A
+translation component is stated when ``|v| >=``
 :attr:`MiSceneCaption.MOVE_MIN` m (one decimal, "about 1.1 m forward"), an angle when ``|a| >=``
 :attr:`MiSceneCaption.TURN_MIN` degrees (integer). "Stayed in place" / "kept its orientation"
 are said only below :attr:`MiSceneCaption.STILL_MAX` m / :attr:`MiSceneCaption.NO_TURN_MAX`
@@ -30,8 +36,9 @@ are skipped.
 
 The caption, one statement per sentence: what image 1 shows, what image 2 shows, the camera
 motion, what stayed / left / entered / is only partly visible, the positions of a few objects
-(preferably those that entered) in the first camera's frame ("2.31 m ahead and 0.84 m to the
-right", 2 decimals), and one distance between an object seen in only one view and an object
+(preferably those that entered) from the first camera along the floor, on the same levelled
+axes as the motion ("2.31 m ahead and 0.84 m to the right" of its heading; box centres, 2
+decimals), and one distance between an object seen in only one view and an object
 of the other view.
 ``meta["statements"]`` records each sentence's kind, objects and numbers; ``meta["choices"]``
 every random choice of the writer, so :meth:`MiSceneCaption.derive_answer` rewrites it.
@@ -55,10 +62,11 @@ from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import frame_objects, join_items
-from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name
+from vst.engine.tasks.single_image.scene_caption import Chooser, mark_name, pick_objects
 from vst.engine.teacher import TeacherPrompt, multiview_caption_prompt
 from vst.engine.visual_prompts import PointMark, draw_marks, pick_colors
-from vst.geometry.cameras import rotation_to_pan_tilt_roll
+from vst.geometry.motion import camera_motion as levelled_motion
+from vst.geometry.motion import level_points
 from vst.scenes.model import Scene
 
 PROMPTS: tuple[str, ...] = (
@@ -91,6 +99,23 @@ VIEW_2: tuple[str, ...] = (
     "Image 2 captures {objs}.",
     "Looking at the second picture, {objs} {be} visible.",
 )
+"""``view_1`` / ``view_2`` phrasings claim the list is all the view shows: used only when no
+other object has at least :attr:`MiSceneCaption.COMPLETE_PIXELS` mask pixels there."""
+VIEW_1_SOME: tuple[str, ...] = (
+    "Objects seen in the first image include {objs}.",
+    "Among the objects in the first image {be} {objs}.",
+    "The first image shows, among other things, {objs}.",
+    "In the first image we can see, among others, {objs}.",
+    "Looking at the first picture, {objs} {be} among the visible objects.",
+)
+VIEW_2_SOME: tuple[str, ...] = (
+    "Objects seen in the second image include {objs}.",
+    "Among the objects in the second image {be} {objs}.",
+    "The second image shows, among other things, {objs}.",
+    "In the second image we can see, among others, {objs}.",
+    "Looking at the second picture, {objs} {be} among the visible objects.",
+)
+"""The view shows other objects too: the list is worded as a part."""
 MOTION: tuple[str, ...] = (
     "Between the two shots, the camera {motion}.",
     "From the first image to the second, the camera {motion}.",
@@ -147,10 +172,11 @@ NO_TURN: tuple[str, ...] = (
 STAYED: tuple[str, ...] = (
     "{Objs} {be} visible in both images.",
     "{Objs} {remain} in view in both shots.",
-    "Both images show {objs}.",
+    "{Objs} {appear} in both images.",
     "{Objs} {stay} in the picture after the camera moves.",
-    "The two views share {objs}.",
+    "In both views one can see {objs}.",
 )
+"""No phrasing claims the listed objects are all the views share."""
 LEFT: tuple[str, ...] = (
     "{Objs} {be} no longer in view in the second image.",
     "{Objs} {drop} out of view in the second image.",
@@ -176,12 +202,13 @@ PARTIAL: tuple[str, ...] = (
 ``nth`` is ``first`` or ``second``."""
 POSITION: tuple[str, ...] = (
     "Measured from the first camera, {a} is {pos}.",
-    "In the first camera's frame, {a} lies {pos}.",
+    "Along the floor from the first camera, {a} lies {pos}.",
     "Relative to where the first image was taken, {a} sits {pos}.",
     "Seen from the first camera's position, {a} is located {pos}.",
     "{A} is {pos} of the first camera.",
 )
-"""``pos``: e.g. ``"2.31 m ahead and 0.84 m to the right"`` (first camera's frame)."""
+"""``pos``: e.g. ``"2.31 m ahead and 0.84 m to the right"`` (the first camera's levelled axes:
+ahead and right along the floor from where it faces)."""
 DISTANCE: tuple[str, ...] = (
     "{A} is {m} m from {b}.",
     "The distance between {a} and {b} is {m} m.",
@@ -191,7 +218,9 @@ DISTANCE: tuple[str, ...] = (
 )
 SENTENCE_KINDS: dict[str, tuple[str, ...]] = {
     "view_1": VIEW_1,
+    "view_1_some": VIEW_1_SOME,
     "view_2": VIEW_2,
+    "view_2_some": VIEW_2_SOME,
     "motion": MOTION,
     "stayed": STAYED,
     "left": LEFT,
@@ -235,7 +264,7 @@ TRANSLATION_WORDS: tuple[tuple[str, str], ...] = (
     ("up", "down"),
     ("backward", "forward"),
 )
-"""``(negative, positive)`` words per camera axis x, y, z (y points down)."""
+"""``(negative, positive)`` words per levelled axis x, y, z (y points down along gravity)."""
 TRANSLATION_ORDER: tuple[int, ...] = (2, 0, 1)
 """Translation components are stated forward/backward first, then sideways, then up/down."""
 
@@ -256,17 +285,16 @@ def _verbs(n: int) -> dict[str, str]:
     return {k: forms[0] if n == 1 else forms[1] for k, forms in VERBS.items()}
 
 
-def camera_motion(mv: MultiView) -> dict[str, Any]:
-    """Camera 2 relative to camera 1: ``{"pan", "tilt", "roll"}`` (degrees) and
-    ``"translation"`` (camera 2's centre in camera 1's frame, metres)."""
-    T = mv.camera_pose(1)
-    pan, tilt, roll = rotation_to_pan_tilt_roll(T[:3, :3])
-    return {
-        "pan": pan,
-        "tilt": tilt,
-        "roll": roll,
-        "translation": [float(v) for v in T[:3, 3]],
-    }
+def camera_motion(mv: MultiView) -> dict[str, Any] | None:
+    """Camera 2 relative to camera 1 against gravity (:func:`vst.geometry.motion.camera_motion`):
+    ``{"pan", "tilt", "roll"}`` (degrees) and ``"translation"`` (camera 2's centre on camera 1's
+    levelled axes: x right, y down, z forward, metres); None when a camera looks (almost)
+    straight up or down."""
+    m = levelled_motion(mv.frames[0].cam_to_world, mv.frames[1].cam_to_world)
+    if m.angles is None or m.translation is None:
+        return None
+    pan, tilt, roll = m.angles
+    return {"pan": pan, "tilt": tilt, "roll": roll, "translation": list(m.translation)}
 
 
 def ref_centers(mv: MultiView, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -295,14 +323,20 @@ class MiSceneCaption(Task):
     name = "mi_scene_caption"
     scenario = "multi_image"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_OBJECTS: ClassVar[int] = 2
     """Pairs whose views show fewer askable objects in total are skipped."""
     MAX_OBJECTS: ClassVar[int] = 10
-    """At most this many objects are described (a random subset beyond)."""
+    """At most this many objects are described: beyond, the prominent ones (at least
+    :attr:`PROMINENT_SHARE` of a view) first, largest first, and a random pick of the rest."""
+    PROMINENT_SHARE: ClassVar[float] = 0.02
+    """Share of a view's pixels from which an object is prominent (described first)."""
+    COMPLETE_PIXELS: ClassVar[int] = 100
+    """A view's list is worded as complete ("the first image shows ...") only when no other
+    object has at least this many mask pixels in that view; otherwise "... include ..."."""
     MOVE_MIN: ClassVar[float] = 0.2
-    """A translation component (m, camera 1's axes) is stated from this size on."""
+    """A translation component (m, camera 1's levelled axes) is stated from this size on."""
     STILL_MAX: ClassVar[float] = 0.05
     """'Stayed in place' only when the whole translation is shorter than this (m)."""
     TURN_MIN: ClassVar[float] = 5.0
@@ -328,7 +362,7 @@ class MiSceneCaption(Task):
             if len(mv.visible_any) < self.MIN_OBJECTS:
                 continue
             motion = camera_motion(mv)
-            if not self.describable(motion):
+            if motion is None or not self.describable(motion):
                 continue
             yield self._make(mv, motion, rng)
             made += 1
@@ -344,7 +378,12 @@ class MiSceneCaption(Task):
     def _make(self, mv: MultiView, motion: dict[str, Any], rng: np.random.Generator) -> Sample:
         ids = list(mv.visible_any)
         if len(ids) > self.MAX_OBJECTS:
-            ids = sorted(ids[int(i)] for i in rng.choice(len(ids), self.MAX_OBJECTS, False))
+            share: dict[int, float] = {}
+            for v in mv.views:
+                area = v.frame.width * v.frame.height
+                for o, c in v.pixel_counts.items():
+                    share[o] = max(share.get(o, 0.0), c / area)
+            ids = pick_objects(ids, share, self.PROMINENT_SHARE, self.MAX_OBJECTS, rng)
         to_mark = repeated_labels(mv, ids)
         labels = sorted({mv.views[0].object(o).label for o in to_mark})
         colors = dict(zip(labels, pick_colors(rng, len(labels)), strict=True))
@@ -482,6 +521,8 @@ class MiSceneCaption(Task):
         names = self.names(mv, ids, marks)
         status = self.status(mv, ids)
         motion = camera_motion(mv) if motion is None else motion
+        if motion is None:
+            raise ValueError("the camera motion is undefined: a camera looks straight up or down")
         center = ref_centers(mv, ids)
         sentences: list[str] = []
         records: list[dict[str, Any]] = []
@@ -501,10 +542,19 @@ class MiSceneCaption(Task):
         def listing(objs: Sequence[int]) -> dict[str, str]:
             return {"objs": join_items([names[o] for o in objs]), **_verbs(len(objs))}
 
+        known = {o.id for o in mv.scene.objects}
         for k, kind in enumerate(("view_1", "view_2")):
             objs = left_to_right([o for o in ids if o in mv.visible(k)], k)
-            if objs:
-                say(kind, objs, _fill(phrase(kind), **listing(objs)))
+            if not objs:
+                continue
+            unlisted = [
+                o
+                for o, c in mv.views[k].pixel_counts.items()
+                if o in known and o not in objs and c >= self.COMPLETE_PIXELS
+            ]
+            if unlisted:
+                kind += "_some"
+            say(kind, objs, _fill(phrase(kind), **listing(objs)))
         clause, stated = self._motion_text(motion, chooser)
         say("motion", [], _fill(phrase("motion"), motion=clause), **stated)
         for kind, k in (("stayed", 0), ("left", 0), ("entered", 1)):
@@ -517,12 +567,13 @@ class MiSceneCaption(Task):
                 text = _fill(phrase("partial"), nth=nth, **listing(objs))
                 say("partial", objs, text, image=1 if nth == "first" else 2)
 
-        # positions in the first camera's frame: objects that entered first
+        # positions on the first camera's levelled axes: objects that entered first
         entered = [o for o in ids if status[o] == "entered"]
         others = [o for o in ids if status[o] != "entered"]
         cands = [entered.pop(chooser.index(len(entered))) for _ in range(len(entered))]
         cands += [others.pop(chooser.index(len(others))) for _ in range(len(others))]
-        where = {o: self._position(center[o]) for o in cands}
+        floor = level_points(mv.frames[0].cam_to_world, [mv.scene.object(o).box[:3] for o in cands])
+        where = {o: self._position(p) for o, p in zip(cands, floor, strict=True)}
         cands = [o for o in cands if where[o][0] is not None]
         if cands:
             n = 1 + chooser.index(min(self.MAX_POSITIONS, len(cands)))

@@ -1,13 +1,17 @@
 """``si_scene_caption``: a layout caption of one image written from ground truth (paper Table 25).
 
-The visible objects (up to :attr:`SceneCaption.MAX_OBJECTS`) get drawn point marks: one colour
+The visible objects (up to :attr:`SceneCaption.MAX_OBJECTS`: the prominent ones, at least
+:attr:`SceneCaption.PROMINENT_SHARE` of the image, first) get drawn point marks: one colour
 per category and a number per object, and the text calls them ``"chair (orange point-2)"``
 (``"chairs (orange points-3, 4 and 6)"`` for several). Numbers are shuffled, so they say
 nothing about the order. The caption, one statement per sentence, in this order:
 
 1. depth progression: every object from the nearest to the farthest with its depth
    (``depth`` = median z-depth of its visible pixels, metres, 2 decimals); consecutive objects
-   closer than :attr:`SceneCaption.SAME_DEPTH` in depth are said to be at nearly the same depth;
+   closer than :attr:`SceneCaption.SAME_DEPTH` in depth are said to be at nearly the same depth.
+   "The nearest / farthest object" is said only when no unmarked object in view (at least
+   :attr:`SceneCaption.COUNT_PIXELS` mask pixels) is nearer / farther; otherwise the sentence
+   says "among the marked objects";
 2. the objects left / right of an anchor (the largest marked object, by box volume);
 3. up to two more left/right pairs; 4. at most one depth gap ("1.28 m closer than ...");
 5. groups: objects of the same category (with their count) and clusters of objects whose
@@ -86,6 +90,14 @@ SAME_DEPTH: tuple[str, ...] = (
     "Roughly equally far away, {a} has a depth of {d} m.",
     "Right alongside in depth, {a} is at {d} m.",
 )
+NEAREST_MARKED: tuple[str, ...] = (
+    "Among the marked objects, the nearest is {a} at a depth of {d} m.",
+    "Of the marked objects, {a} is closest to the camera, {d} m deep.",
+    "The nearest marked object is {a}, with a depth of {d} m.",
+    "Starting with the marked objects closest to the camera, {a} comes first at {d} m.",
+    "Among the marks, {a} sits closest, at a depth of {d} m.",
+)
+"""An unmarked object is nearer than every marked one: the superlative is about the marks."""
 FARTHEST: tuple[str, ...] = (
     "The farthest object is {a}, at a depth of {d} m.",
     "Deepest in the scene lies {a} at {d} m.",
@@ -93,6 +105,14 @@ FARTHEST: tuple[str, ...] = (
     "At the back of the view, {a} reaches a depth of {d} m.",
     "Last in depth order comes {a}, at {d} m.",
 )
+FARTHEST_MARKED: tuple[str, ...] = (
+    "The farthest of the marked objects is {a}, at a depth of {d} m.",
+    "Among the marked objects, {a} lies deepest, at {d} m.",
+    "Finally, {a} is the most distant marked object, {d} m deep.",
+    "Of the marked objects, {a} is farthest back, at a depth of {d} m.",
+    "Last in depth among the marks comes {a}, at {d} m.",
+)
+"""An unmarked object is farther than every marked one: the superlative is about the marks."""
 SIDE: tuple[str, ...] = (
     "To the {side} of {anchor} {be} {objs}.",
     "{Objs} {be} on the {side} side of {anchor}.",
@@ -152,9 +172,11 @@ DISTANCE: tuple[str, ...] = (
 )
 SENTENCE_KINDS: dict[str, tuple[str, ...]] = {
     "nearest": NEAREST,
+    "nearest_marked": NEAREST_MARKED,
     "next": NEXT,
     "same_depth": SAME_DEPTH,
     "farthest": FARTHEST,
+    "farthest_marked": FARTHEST_MARKED,
     "side": SIDE,
     "left_of": LEFT_OF,
     "depth_gap": DEPTH_GAP,
@@ -247,11 +269,14 @@ def compose_caption(
     max_distance: float,
     max_distances: int = 3,
     max_pairs: int = 2,
+    unmarked_depths: Sequence[float] = (),
 ) -> tuple[str, list[dict[str, Any]]]:
     """The caption text and one statement record per sentence.
 
     ``marks`` maps object id -> ``{"color", "number"}``; ``complete_labels`` are categories
-    whose visible objects are all marked (a full count may be stated).
+    whose visible objects are all marked (a full count may be stated); ``unmarked_depths`` are
+    the depths of the other objects in view: when one is nearer (farther) than every marked
+    object, the nearest (farthest) sentence says "among the marked objects".
     """
     by_id = {f.object_id: f for f in facts}
     the = {f.object_id: "the " + f.name for f in facts}
@@ -264,12 +289,14 @@ def compose_caption(
 
     # 1. nearest -> farthest
     order = sorted(facts, key=lambda f: (f.depth, f.object_id))
+    nearer = any(u < order[0].depth for u in unmarked_depths)
+    farther = any(u > order[-1].depth for u in unmarked_depths)
     for k, f in enumerate(order):
         d = f"{f.depth:.2f}"
         if k == 0:
-            kind = "nearest"
+            kind = "nearest_marked" if nearer else "nearest"
         elif k == len(order) - 1:
-            kind = "farthest"
+            kind = "farthest_marked" if farther else "farthest"
         elif f.depth - order[k - 1].depth < same_depth:
             kind = "same_depth"
         else:
@@ -350,6 +377,28 @@ def compose_caption(
     return " ".join(sentences), records
 
 
+def pick_objects(
+    ids: Sequence[int],
+    sizes: dict[int, float],
+    prominent: float,
+    limit: int,
+    rng: np.random.Generator,
+) -> list[int]:
+    """Up to ``limit`` of ``ids``, sorted: all when they fit; otherwise the prominent ones
+    (``sizes`` at least ``prominent``, e.g. mask pixels; largest first) and a random pick of
+    the rest (one ``rng`` draw)."""
+    ids = sorted(int(o) for o in ids)
+    if len(ids) <= limit:
+        return ids
+    big = sorted((o for o in ids if sizes.get(o, 0) >= prominent), key=lambda o: (-sizes[o], o))[
+        :limit
+    ]
+    rest = [o for o in ids if o not in big]
+    n = limit - len(big)
+    chosen = [rest[int(i)] for i in rng.choice(len(rest), n, replace=False)] if n else []
+    return sorted(big + chosen)
+
+
 @register
 class SceneCaption(Task):
     """Ground-truth layout caption of the marked objects of one image."""
@@ -357,7 +406,7 @@ class SceneCaption(Task):
     name = "si_scene_caption"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MIN_OBJECTS: ClassVar[int] = 2
     """Frames with fewer visible objects get no caption."""
@@ -376,6 +425,9 @@ class SceneCaption(Task):
     COUNT_PIXELS: ClassVar[int] = 100
     """An unmarked object of a category with at least this many mask pixels (frame resolution)
     is 'visible', so the marked ones are not all of them and no full count is stated."""
+    PROMINENT_SHARE: ClassVar[float] = 0.02
+    """Objects covering at least this share of the image are marked first when more than
+    :attr:`MAX_OBJECTS` are visible (largest first; the rest of the budget is a random pick)."""
     MAX_PER_FRAME: ClassVar[int] = 2
     """At most this many captions per frame (different marks and wording)."""
 
@@ -404,9 +456,14 @@ class SceneCaption(Task):
                     return
 
     def _make(self, scene: Scene, view: FrameView, rng: np.random.Generator) -> Sample:
-        ids = list(view.visible_ids)
-        if len(ids) > self.MAX_OBJECTS:
-            ids = sorted(ids[int(i)] for i in rng.choice(len(ids), self.MAX_OBJECTS, False))
+        frame = view.frame
+        ids = pick_objects(
+            view.visible_ids,
+            view.pixel_counts,
+            self.PROMINENT_SHARE * frame.width * frame.height,
+            self.MAX_OBJECTS,
+            rng,
+        )
         labels = sorted({view.object(o).label for o in ids})
         colors = dict(zip(labels, pick_colors(rng, len(labels)), strict=True))
         numbers = [int(n) + 1 for n in rng.permutation(len(ids))]
@@ -462,12 +519,12 @@ class SceneCaption(Task):
             bboxes={oid: fo.model_box(oid) for oid in ids},
         )
         known = {o.id for o in view.scene.objects}
-        unmarked = {
-            view.object(o).label
+        others = [
+            o
             for o, c in view.pixel_counts.items()
             if o in known and o not in marks and c >= self.COUNT_PIXELS
-        }
-        complete = {f.label for f in facts} - unmarked
+        ]
+        complete = {f.label for f in facts} - {view.object(o).label for o in others}
         caption, statements = compose_caption(
             facts,
             marks,
@@ -476,6 +533,7 @@ class SceneCaption(Task):
             self.MARGINS,
             self.SAME_DEPTH,
             self.MAX_DISTANCE,
+            unmarked_depths=[fo.depth(o) for o in others],
         )
         return caption, statements
 

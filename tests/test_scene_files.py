@@ -131,6 +131,32 @@ def test_generate_skips_bad_frames_and_reports_them(scene_copy, tmp_path):
     assert "Skipped frames" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_file_found_corrupt_by_a_task_drops_its_frame_not_the_task(scene_copy, tmp_path):
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+    from vst.engine.writer import iter_rows
+
+    fid, depth = _frame_file(scene_copy, "depth", 0)
+    with np.load(depth) as data:
+        d = data["depth"].copy()
+    d[10:20, 10:20] = np.nan  # the header is fine: only loading the pixels finds it
+    np.savez(depth, depth=d)
+    cfg = parse_config(
+        {
+            "output": str(tmp_path / "out"),
+            "sources": [{"kind": "scenes", "path": str(scene_copy.parent)}],
+            "tasks": [{"name": TASK, "per_scene": 50}],
+        }
+    )
+    report = run(cfg, progress=False)
+    assert report.task_errors == [] and report.samples_total > 0
+    [entry] = report.skipped_frames
+    [reason] = entry["reasons"]
+    assert f"frame {fid!r}, field 'depth', file {depth}: 100 non-finite values" in reason
+    rows = [r for shard in sorted(cfg.data_dir.glob("*.parquet")) for r in iter_rows(shard)]
+    assert all(fid not in json.loads(r["meta"])["frame_ids"] for r in rows)
+
+
 # -- item 3: one bad file aborts everything -----------------------------------------------------
 def test_deeply_nested_scene_json_is_a_per_scene_skip(tmp_path, engine_scene_dirs):
     src = tmp_path / "scenes"

@@ -13,10 +13,11 @@
 4. runs the other units in-process (``workers: 1``) or on a process pool, one
    :class:`EngineContext` per worker; per scene: load, validate (``scene_problems`` without
    reading pixels; invalid scenes are skipped and reported, or fail the run when ``strict``),
-   screen each frame's files (``screen_frames``: the file checks of ``vst scenes validate``;
-   bad frames are dropped and reported, a scene left without frames is skipped), then per
-   task (sorted by name): check ``task.needs``, derive the seed, generate, stamp provenance
-   into ``meta`` and recompute ids, encode images, write;
+   screen each frame's files from their headers (``screen_frames``: paths, sizes; bad frames
+   are dropped and reported, a scene left without frames is skipped; a file a task then finds
+   corrupt, e.g. NaN depth, drops its frame and reruns that task), then per task (sorted by
+   name): check ``task.needs``, derive the seed, generate, stamp provenance into ``meta`` and
+   recompute ids, encode images, write;
 5. writes ``report.json`` and ``report.md`` into the output folder.
 
 Seeds: the samples of task ``t`` on scene ``s`` come from ``numpy.random.default_rng(seed)``
@@ -75,10 +76,10 @@ from vst.engine.writer import (
     shard_meta,
     shard_name,
 )
-from vst.scenes.errors import SceneError
+from vst.scenes.errors import FrameFileError, SceneError
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, find_scene_dirs, load_scene
 from vst.scenes.model import Scene
-from vst.scenes.validation import scene_problems, screen_frames
+from vst.scenes.validation import drop_frame, scene_problems, screen_frames
 
 
 class EngineError(RuntimeError):
@@ -455,7 +456,7 @@ class UnitRunner:
         else:
             sid = scene.id
             problems = scene_problems(scene, check_files=False)
-            frame_skips = [] if problems else screen_frames(scene)  # drops bad frames
+            frame_skips = [] if problems else screen_frames(scene, deep=False)  # drops bad ones
             if frame_skips and (self.config.strict or not scene.frames):
                 problems = frame_skips
             elif frame_skips:
@@ -520,6 +521,12 @@ class UnitRunner:
                 t_enc += t0 - t1
             t_gen += time.perf_counter() - t0
         except Exception as exc:  # reported per (scene, task), or fatal if strict
+            if isinstance(exc, FrameFileError) and not cfg.strict and drop_frame(scene, exc):
+                res.skipped_frames.append(
+                    {"dir": str(scene.root), "scene_id": scene.id, "reasons": [str(exc)]}
+                )
+                self.ctx.reset()  # views and memos may hold the dropped frame
+                return self._scene_task(scene, task, res)  # again, without that frame
             msg = f"{type(exc).__name__}: {exc}"
             if cfg.strict:
                 raise EngineError(

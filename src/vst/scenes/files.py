@@ -16,10 +16,12 @@ the scene or dataset root, unless the caller opts in (``allow_outside_root``).
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -160,12 +162,19 @@ def resolve_inside(path: Path, root: Path, allow_outside_root: bool = False) -> 
     if allow_outside_root:
         return full
     try:
-        inside = full.resolve().is_relative_to(Path(root).resolve())
-    except (OSError, RuntimeError) as exc:  # symlink loops
+        real = os.path.realpath(full, strict=False)
+        real_root = _real_root(os.fspath(root))
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
         raise UnreadableFileError(f"{full}: cannot resolve the path: {exc}") from None
-    if not inside:
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise UnreadableFileError(
             f"{path} resolves outside {root} (absolute, '..' or symlinked paths are refused; "
             "opt in with allow_outside_root)"
         )
     return full
+
+
+@lru_cache(maxsize=256)
+def _real_root(root: str) -> str:
+    """The real path of a scene or dataset root (cached: checked once per file otherwise)."""
+    return os.path.realpath(root)

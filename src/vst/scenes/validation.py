@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vst.scenes.errors import SceneError, SceneValidationError, UnreadableFileError
+from vst.scenes.errors import FrameFileError, SceneError, SceneValidationError, UnreadableFileError
 from vst.scenes.files import array_header, image_size, resolve_inside
 from vst.scenes.model import Frame, Scene
 
@@ -316,3 +316,16 @@ def validate_scene(scene: Scene, check_files: bool = True) -> Scene:
     if problems:
         raise SceneValidationError(scene.id, problems)
     return scene
+
+
+def drop_frame(scene: Scene, error: FrameFileError) -> bool:
+    """Remove the frame a :class:`FrameFileError` names from ``scene`` (a file found corrupt
+    while a task loads it: the engine drops the frame and runs the task again). False if the
+    error names no frame of this scene."""
+    if error.scene_id not in (None, scene.id):
+        return False
+    kept = [f for f in scene.frames if f.id != error.frame_id]
+    if len(kept) == len(scene.frames):
+        return False
+    scene.frames = kept
+    return True

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +18,9 @@ from vst.scenes import SceneFormatError, load_scene, scene_problems
 from vst.scenes.errors import FrameFileError
 from vst.scenes.files import MAX_IMAGE_PIXELS, image_size, read_json
 from vst.scenes.validation import Bounds, check_frame_files, label_problem, screen_frames
+from vst.testing.hostile_fixture import NESTED_JSON, write_bomb_png
 
 TASK = "si_depth_order"
-
-
-def bomb_png(path: Path, width: int = 100_000, height: int = 100_000) -> Path:
-    """A tiny PNG whose header declares ``width`` x ``height`` pixels (a decompression bomb:
-    a few dozen bytes on disk)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 64)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
-    return path
 
 
 @pytest.fixture
@@ -164,7 +148,7 @@ def test_deeply_nested_scene_json_is_a_per_scene_skip(tmp_path, engine_scene_dir
         shutil.copytree(d, src / d.name)
     nested = src / "aa_nested"
     nested.mkdir()
-    (nested / "scene.json").write_text("[" * 200_000 + "]" * 200_000)
+    (nested / "scene.json").write_text(NESTED_JSON)
     with pytest.raises(SceneFormatError, match="nested too deeply"):
         load_scene(nested)
     with pytest.raises(SceneFormatError, match=r"scene\.json"):
@@ -197,7 +181,7 @@ def test_deeply_nested_scene_json_is_a_per_scene_skip(tmp_path, engine_scene_dir
 
 def test_decompression_bomb_and_garbage_npz_are_frame_skips(scene_copy):
     fid0, img = _frame_file(scene_copy, "image", 0)
-    bomb_png(img)
+    write_bomb_png(img)
     assert img.stat().st_size < 200
     with pytest.raises(SceneFormatError, match=r"decompression bomb|exceeds"):
         image_size(img)
@@ -217,7 +201,7 @@ def test_decompression_bomb_and_garbage_npz_are_frame_skips(scene_copy):
 
 def test_image_limit_is_checked_on_the_header(tmp_path):
     side = int(MAX_IMAGE_PIXELS**0.5) + 1
-    path = bomb_png(tmp_path / "big.png", side, side)  # under PIL's own limit, over ours
+    path = write_bomb_png(tmp_path / "big.png", side, side)  # under PIL's own limit, over ours
     with pytest.raises(SceneFormatError, match=f"{side}x{side}"):
         image_size(path)
 

@@ -91,6 +91,10 @@ def open_image(path: Path) -> Iterator[Image.Image]:
                 yield im
     except UnreadableFileError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadableFileError(
+            f"{path}: image exceeds the limit of {MAX_IMAGE_PIXELS} pixels (decompression bomb?)"
+        ) from None
     except _FILE_ERRORS as exc:
         raise UnreadableFileError(f"cannot read image {path}: {_describe(exc)}") from None
 

@@ -230,6 +230,32 @@ def test_paths_outside_the_scene_directory_are_refused(scene_copy, tmp_path):
     assert screen_frames(opted_in) == []
     assert opted_in.frames[0].load_image()[0, 0].tolist() == [255, 0, 0]
 
+    from vst.scenes.cli import app
+
+    refused = CliRunner().invoke(app, ["validate", str(scene_copy)])
+    assert refused.exit_code == 1 and refused.output.count("resolves outside") == 3
+    allowed = CliRunner().invoke(app, ["validate", str(scene_copy), "--allow-outside-root"])
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_generate_opt_in_for_outside_paths(scene_copy, tmp_path):
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+
+    secret = tmp_path / "elsewhere.png"
+    rec = _record(scene_copy)
+    shutil.copy(scene_copy / rec["frames"][0]["image"], secret)
+    rec["frames"][0]["image"] = str(secret)
+    _write_record(scene_copy, rec)
+    base = {
+        "sources": [{"kind": "scenes", "path": str(scene_copy.parent)}],
+        "tasks": [{"name": TASK, "per_scene": 2}],
+    }
+    refused = run(parse_config({**base, "output": str(tmp_path / "a")}), progress=False)
+    assert "resolves outside" in refused.skipped_frames[0]["reasons"][0]
+    cfg = parse_config({**base, "output": str(tmp_path / "b"), "allow_outside_root": True})
+    assert run(cfg, progress=False).skipped_frames == []
+
 
 def test_symlinked_scene_directory_itself_is_fine(scene_copy, tmp_path):
     link = tmp_path / "linked_scene"

@@ -195,6 +195,11 @@ class EngineConfig(BaseModel):
     scenes_per_shard: int = Field(16, ge=1)
     workers: int = Field(1, ge=1)
     strict: bool = Field(False, description="Fail on an invalid scene instead of skipping it.")
+    allow_outside_root: bool = Field(
+        False,
+        description="Follow image/depth/mask paths of scene directories that resolve outside "
+        "them (absolute, '..' or symlinked); such frames are skipped by default.",
+    )
     benchmark_guard: BenchmarkGuardConfig = Field(default_factory=BenchmarkGuardConfig)
 
     @field_validator("image_format", mode="before")
@@ -283,6 +288,8 @@ class EngineConfig(BaseModel):
             "image": [self.image_format, self.jpeg_quality],
             "settings": dataclasses.asdict(self.settings()),
         }
+        if self.allow_outside_root:  # only when set: keys of existing runs stay the same
+            d["allow_outside_root"] = True
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

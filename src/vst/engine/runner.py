@@ -450,7 +450,7 @@ class UnitRunner:
 
     def _load(self, d: Path, res: UnitResult) -> Scene | None:
         try:
-            scene = load_scene(d)
+            scene = load_scene(d, allow_outside_root=self.config.allow_outside_root)
         except SceneError as exc:
             problems, sid = [str(exc)], None
         else:

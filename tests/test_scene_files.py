@@ -257,6 +257,13 @@ def test_generate_opt_in_for_outside_paths(scene_copy, tmp_path):
     assert run(cfg, progress=False).skipped_frames == []
 
 
+def test_relative_scene_directory_is_fine(scene_copy, monkeypatch):
+    monkeypatch.chdir(scene_copy.parent.parent)
+    scene = load_scene(Path("scenes") / scene_copy.name)
+    assert screen_frames(scene) == []
+    assert scene.frames[0].load_mask().shape == (240, 320)
+
+
 def test_symlinked_scene_directory_itself_is_fine(scene_copy, tmp_path):
     link = tmp_path / "linked_scene"
     link.symlink_to(scene_copy, target_is_directory=True)

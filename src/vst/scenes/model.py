@@ -138,11 +138,12 @@ class Frame:
         """Path of the ``kind`` file (``image``/``depth``/``mask``), refused with a
         FrameFileError when it resolves outside the scene directory ``root`` (unless
         ``allow_outside_root``); None for arrays or no file."""
-        path = self.path_of(getattr(self, kind))
+        source = getattr(self, kind)
+        path = self.path_of(source)
         if path is None or self.root is None:
             return path
         try:
-            return resolve_inside(path, self.root, self.allow_outside_root)
+            return resolve_inside(Path(source), self.root, self.allow_outside_root)
         except UnreadableFileError as exc:
             raise self._fail(kind, path, str(exc)) from None
 

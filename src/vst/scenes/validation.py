@@ -171,7 +171,7 @@ def check_frame_files(
         path = frame.path_of(source)
         if frame.root is not None:
             try:
-                resolve_inside(path, frame.root, frame.allow_outside_root)
+                resolve_inside(Path(source), frame.root, frame.allow_outside_root)
             except UnreadableFileError as exc:
                 problems.append(f"{where}, field {kind!r}: {exc}")
                 continue

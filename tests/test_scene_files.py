@@ -299,6 +299,17 @@ def test_plausibility_bounds_name_the_field(scene_copy):
     assert len([p for p in relaxed if ", object " in p]) == 2  # the two labels
 
 
+def test_unknown_mask_ids():
+    from vst.scenes.model import unknown_mask_ids
+
+    mask = np.array([[0, 1, 2], [2, 7, 0]], dtype=np.int32)
+    assert unknown_mask_ids(mask, {1, 2}) == [7]
+    assert unknown_mask_ids(mask, {1, 2, 7, 10**30}) == []  # a huge known id needs no table
+    mask[0, 0] = 2**31 - 1
+    assert unknown_mask_ids(mask, {1, 2}) == [7, 2**31 - 1]
+    assert unknown_mask_ids(mask - 5, {1, 2}) == [-5, -4, -3, 2**31 - 6]  # 7 - 5 = 2 is known
+
+
 def test_label_rules():
     assert label_problem("coffee table") is None
     assert label_problem("Stuhl · groß") is None

@@ -293,16 +293,21 @@ class Scene:
 
 
 def unknown_mask_ids(mask: np.ndarray, object_ids: frozenset[int] | set[int]) -> list[int]:
-    """Sorted ids (at most 10) in ``mask`` other than 0 and ``object_ids`` (one pass through a
-    lookup table over the known ids, then a sort of the offending pixels only)."""
+    """Sorted ids (at most 10) in ``mask`` other than 0 and ``object_ids``: one pass through a
+    lookup table over the ids up to the mask's maximum (a sort of the values when that maximum
+    is too large for a table), then a sort of the offending pixels only."""
     if not mask.size:
         return []
-    top = max((i for i in object_ids if i > 0), default=0)
-    known = np.zeros(top + 1, dtype=bool)
-    known[0] = True
-    known[[i for i in object_ids if 0 < i <= top]] = True
-    outside = (mask < 0) | (mask > top)
-    bad = outside | ~known[np.where(outside, 0, mask)]
-    if not bad.any():
-        return []
-    return np.unique(mask[bad])[:10].tolist()
+    lo, hi = int(mask.min()), int(mask.max())
+    if lo >= 0 and hi <= _LUT_LIMIT:
+        known = np.zeros(hi + 1, dtype=bool)
+        known[0] = True
+        known[[i for i in object_ids if 0 < i <= hi]] = True
+        bad = ~known[mask]
+        return np.unique(mask[bad])[:10].tolist() if bad.any() else []
+    values = np.unique(mask)
+    return [v for v in values.tolist() if v != 0 and v not in object_ids][:10]
+
+
+_LUT_LIMIT = 1 << 20
+"""Largest mask id :func:`unknown_mask_ids` checks through a lookup table (1 MB)."""

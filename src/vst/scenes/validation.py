@@ -1,8 +1,13 @@
 """Semantic checks of a :class:`~vst.scenes.model.Scene`.
 
 Each problem is reported as one sentence naming the scene, the frame or object and the field
-(and the file for pixel data): non-finite numbers, non-positive sizes, non-orthonormal
-rotations, bad intrinsics, missing or unreadable files, and image/depth/mask shape mismatches.
+(and the file for pixel data): non-finite numbers, values outside the plausibility
+:class:`Bounds`, labels that render empty or carry control/bidi characters, non-orthonormal
+rotations, bad intrinsics, and the frame files (:func:`check_frame_files`: paths leaving the
+scene directory, missing, unreadable or oversized files, image/depth/mask shapes, depth and
+mask content). :func:`screen_frames` is what ``vst generate`` runs on every loaded scene: the
+header-level file checks, dropping the frames that fail. The rules are listed for users in
+``docs/scene-checks.md``.
 """
 
 from __future__ import annotations

@@ -260,10 +260,13 @@ def test_invalid_scenes_are_skipped_and_reported(tiny_task, tmp_path, engine_sce
     (garbled / "scene.json").write_text("{not json")
 
     report = run(_config(tmp_path / "out", src), progress=False)
-    assert report.scenes_total == 4 and report.scenes_used == 2
+    assert report.scenes_total == 4 and report.scenes_used == 3
     reasons = {Path(s["dir"]).name: " ".join(s["reasons"]) for s in report.skipped_scenes}
-    assert set(reasons) == {broken.name, "zz_garbled"}
-    assert "does not exist" in reasons[broken.name] and frame["id"] in reasons[broken.name]
+    assert set(reasons) == {"zz_garbled"}
+    # a missing image drops its frame only; the rest of the scene is used
+    frames = {Path(s["dir"]).name: " ".join(s["reasons"]) for s in report.skipped_frames}
+    assert set(frames) == {broken.name}
+    assert "does not exist" in frames[broken.name] and frame["id"] in frames[broken.name]
     assert "cannot parse JSON" in reasons["zz_garbled"]
     assert "zz_garbled" in (tmp_path / "out" / "report.md").read_text()
 

@@ -268,7 +268,11 @@ def test_broken_copy(fx, tmp_path):
 
     path.write_text("{not json")
     with pytest.raises(SceneFormatError, match=r"SUNRGBD_test\.json"):
-        Omni3DReader(path.parent).read_all()
+        Omni3DReader(path).read_all()
+    # in a folder, a broken file is skipped with its name; the other files' scenes are read
+    scenes, report = Omni3DReader(path.parent).read_all()
+    assert scenes and all(not s.id.startswith("sunrgbd") for s in scenes)
+    assert "cannot parse JSON" in {s.item: s.reason for s in report.skipped}[str(path)]
     with pytest.raises(SceneFormatError, match="not an Omni3D annotation file"):
         Omni3DReader(root / "datasets" / "Omni3D" / "stats.json").read_all()
 

@@ -209,6 +209,12 @@ class EngineConfig(BaseModel):
     strict: bool = Field(
         False, description="Fail on an invalid scene instead of skipping it.", **_STRICT
     )
+    allow_outside_root: bool = Field(
+        False,
+        description="Follow image/depth/mask paths of scene directories that resolve outside "
+        "them (absolute, '..' or symlinked); such frames are skipped by default.",
+        **_STRICT,
+    )
     benchmark_guard: BenchmarkGuardConfig = Field(default_factory=BenchmarkGuardConfig)
 
     @field_validator("image_format", mode="before")
@@ -297,6 +303,8 @@ class EngineConfig(BaseModel):
             "image": [self.image_format, self.jpeg_quality],
             "settings": dataclasses.asdict(self.settings()),
         }
+        if self.allow_outside_root:  # only when set: keys of existing runs stay the same
+            d["allow_outside_root"] = True
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -12,10 +12,12 @@
    removes shards of the same output that are no longer part of the plan and stale temporaries;
 4. runs the other units in-process (``workers: 1``) or on a process pool, one
    :class:`EngineContext` per worker; per scene: load, validate (``scene_problems`` without
-   reading pixels, plus a check that every referenced file exists; invalid scenes are skipped
-   and reported, or fail the run when ``strict``), then per task (sorted by name): check
-   ``task.needs``, derive the seed, generate, stamp provenance into ``meta`` and recompute ids,
-   encode images, write;
+   reading pixels; invalid scenes are skipped and reported, or fail the run when ``strict``),
+   screen each frame's files from their headers (``screen_frames``: paths, sizes; bad frames
+   are dropped and reported, a scene left without frames is skipped; a file a task then finds
+   corrupt, e.g. NaN depth, drops its frame and reruns that task), then per task (sorted by
+   name): check ``task.needs``, derive the seed, generate, stamp provenance into ``meta`` and
+   recompute ids, encode images, write;
 5. writes ``report.json`` and ``report.md`` into the output folder.
 
 Seeds: the samples of task ``t`` on scene ``s`` come from ``numpy.random.default_rng(seed)``
@@ -77,10 +79,10 @@ from vst.engine.writer import (
 )
 from vst.fserrors import exit_code_of, os_error_line
 from vst.lock import OutputLockedError, output_lock
-from vst.scenes.errors import SceneError
+from vst.scenes.errors import FrameFileError, SceneError
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, find_scene_dirs, load_scene
 from vst.scenes.model import Scene
-from vst.scenes.validation import scene_problems
+from vst.scenes.validation import drop_frame, scene_problems, screen_frames
 from vst.workers import die_with_parent
 
 
@@ -174,7 +176,7 @@ def _scene_header(scene_dir: Path) -> tuple[str, str, str, tuple[str, ...]]:
         sid = str(rec.get("id", scene_dir.name))
         known = tuple(str(b) for b in attrs.get("benchmarks") or ())
         return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid)), known
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return scene_dir.name, "", scene_dir.name, ()  # unreadable: the unit reports it
 
 
@@ -350,6 +352,7 @@ class UnitResult:
     reused: bool = False
     scene_ids: list[str] = field(default_factory=list)
     skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
+    skipped_frames: list[dict[str, Any]] = field(default_factory=list)
     task_skips: list[dict[str, Any]] = field(default_factory=list)
     task_errors: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -363,6 +366,7 @@ class UnitResult:
         "index",
         "scene_ids",
         "skipped_scenes",
+        "skipped_frames",
         "task_skips",
         "task_errors",
         "counts",
@@ -428,20 +432,6 @@ def answer_bucket(mode: str, ground_truth: Any, answer: str) -> str:
     return "other"
 
 
-def missing_files(scene: Scene) -> list[str]:
-    """Problems for frames whose image/depth/mask files do not exist."""
-    problems = []
-    for frame in scene.frames:
-        for kind in ("image", "depth", "mask"):
-            path = frame.path_of(getattr(frame, kind))
-            if path is not None and not path.is_file():
-                problems.append(
-                    f"scene {scene.id!r}, frame {frame.id!r}, field {kind!r}: file {path} "
-                    f"does not exist"
-                )
-    return problems
-
-
 class UnitRunner:
     """Runs work units with one :class:`EngineContext` (one per worker process)."""
 
@@ -504,12 +494,17 @@ class UnitRunner:
 
     def _load(self, d: Path, res: UnitResult) -> Scene | None:
         try:
-            scene = load_scene(d)
+            scene = load_scene(d, allow_outside_root=self.config.allow_outside_root)
         except SceneError as exc:
             problems, sid = [str(exc)], None
         else:
             sid = scene.id
-            problems = scene_problems(scene, check_files=False) + missing_files(scene)
+            problems = scene_problems(scene, check_files=False)
+            frame_skips = [] if problems else screen_frames(scene, deep=False)  # drops bad ones
+            if frame_skips and (self.config.strict or not scene.frames):
+                problems = frame_skips
+            elif frame_skips:
+                res.skipped_frames.append({"dir": str(d), "scene_id": sid, "reasons": frame_skips})
         if not problems:
             return scene
         if self.config.strict:
@@ -570,6 +565,12 @@ class UnitRunner:
                 t_enc += t0 - t1
             t_gen += time.perf_counter() - t0
         except Exception as exc:  # reported per (scene, task), or fatal if strict
+            if isinstance(exc, FrameFileError) and not cfg.strict and drop_frame(scene, exc):
+                res.skipped_frames.append(
+                    {"dir": str(scene.root), "scene_id": scene.id, "reasons": [str(exc)]}
+                )
+                self.ctx.reset()  # views and memos may hold the dropped frame
+                return self._scene_task(scene, task, res)  # again, without that frame
             msg = f"{type(exc).__name__}: {exc}"
             if cfg.strict:
                 raise EngineError(
@@ -622,6 +623,7 @@ class Report:
     scenario_of_task: dict[str, str] = field(default_factory=dict)
     answers_per_task: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
+    skipped_frames: list[dict[str, Any]] = field(default_factory=list)
     task_skips: dict[str, dict[str, int]] = field(default_factory=dict)
     task_errors: list[dict[str, Any]] = field(default_factory=list)
     duplicates_dropped: dict[str, int] = field(default_factory=dict)
@@ -649,6 +651,7 @@ class Report:
             for k, v in dist.items():
                 mine[k] = mine.get(k, 0) + v
         self.skipped_scenes.extend(res.skipped_scenes)
+        self.skipped_frames.extend(res.skipped_frames)
         for s in res.task_skips:
             per = self.task_skips.setdefault(s["task"], {})
             for reason in s["reasons"]:
@@ -663,6 +666,7 @@ class Report:
         """Sort lists and dicts so the report reads the same for the same run."""
         self.shards.sort(key=lambda s: s["shard"])
         self.skipped_scenes.sort(key=lambda s: s["dir"])
+        self.skipped_frames.sort(key=lambda s: s["dir"])
         self.task_errors.sort(key=lambda e: (e["scene_id"], e["task"]))
         self.samples_per_task = dict(sorted(self.samples_per_task.items()))
         self.answers_per_task = {
@@ -736,6 +740,11 @@ class Report:
             lines += ["", "## Skipped scenes", ""]
             for s in self.skipped_scenes:
                 lines.append(f"- `{s['dir']}` ({s.get('scene_id') or 'unreadable'}):")
+                lines.extend(f"  - {r}" for r in s["reasons"][:10])
+        if self.skipped_frames:
+            lines += ["", "## Skipped frames (bad files; the rest of the scene was used)", ""]
+            for s in self.skipped_frames:
+                lines.append(f"- `{s['dir']}` ({s['scene_id']}):")
                 lines.extend(f"  - {r}" for r in s["reasons"][:10])
         if self.task_skips:
             lines += ["", "## Tasks a scene could not serve", ""]

@@ -34,7 +34,7 @@ class SceneIndex:
                 try:
                     rec = json.loads((d / "scene.json").read_text(encoding="utf-8"))
                     self.by_id.setdefault(str(rec.get("id")), d)
-                except (OSError, ValueError):
+                except (OSError, ValueError, AttributeError, RecursionError):
                     continue
         return self.by_id
 

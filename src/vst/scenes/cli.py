@@ -38,6 +38,11 @@ def _scene_dirs_or_exit(root: Path) -> list[Path]:
 def validate_cmd(
     root: Path = typer.Argument(..., help="A scene directory or a folder of scene directories."),
     files: bool = typer.Option(True, "--files/--no-files", help="Also open images, depth, masks."),
+    allow_outside_root: bool = typer.Option(
+        False,
+        "--allow-outside-root",
+        help="Accept pixel paths that resolve outside the scene directory (refused by default).",
+    ),
 ) -> None:
     """Check every scene under ROOT; list each problem with its scene, frame and field."""
     dirs = _scene_dirs_or_exit(root)
@@ -46,7 +51,8 @@ def validate_cmd(
         task = progress.add_task("validating", total=len(dirs))
         for d in dirs:
             try:
-                problems = scene_problems(load_scene(d), check_files=files)
+                scene = load_scene(d, allow_outside_root=allow_outside_root)
+                problems = scene_problems(scene, check_files=files)
             except SceneError as exc:
                 problems = [str(exc)]
             if problems:

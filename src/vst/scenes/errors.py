@@ -27,3 +27,23 @@ class SceneValidationError(SceneError):
             f"scene {scene_id!r} failed validation with {len(self.problems)} problem(s):\n"
             f"{shown}{more}"
         )
+
+
+class UnreadableFileError(SceneFormatError):
+    """A dataset file (JSON, image, array) is broken, hostile or outside its dataset root; the
+    message names the file."""
+
+
+class FrameFileError(SceneFormatError):
+    """A frame's image, depth or mask file is unreadable or disagrees with the frame (size,
+    non-finite depth, unknown mask ids). Names the scene, frame and file; ``frame_id`` lets the
+    engine skip just that frame."""
+
+    def __init__(self, message: str, scene_id: str | None, frame_id: str, path: str | None):
+        super().__init__(message)
+        self.scene_id = scene_id
+        self.frame_id = frame_id
+        self.path = path
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (str(self), self.scene_id, self.frame_id, self.path))

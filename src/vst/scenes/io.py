@@ -26,6 +26,7 @@ from PIL import Image
 
 from vst.atomic import atomic_write_bytes
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import read_json
 from vst.scenes.model import Frame, Object3D, Room, Scene
 
 SCENE_FILE = "scene.json"
@@ -166,7 +167,10 @@ class _Reader:
             raise self.fail(key, "missing")
         value = record[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise self.fail(key, f"number too large: {str(value)[:20]}...") from None
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise self.fail(key, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
         return value
@@ -175,8 +179,8 @@ class _Reader:
         value = self.get(record, key, list)
         try:
             arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise self.fail(key, f"not a numeric array: {exc}") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise self.fail(key, f"not a numeric array: {exc}") from None
         if arr.shape != shape and not (shape[0] == -1 and arr.ndim == len(shape)):
             raise self.fail(key, f"expected shape {shape}, got {arr.shape}")
         return arr
@@ -186,25 +190,24 @@ def _int_keys(reader: _Reader, record: dict, key: str, cast: type) -> dict:
     raw = reader.get(record, key, dict, optional=True) or {}
     try:
         return {int(k): cast(v) for k, v in raw.items()}
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise reader.fail(key, f"keys must be object ids and values numbers: {exc}") from exc
 
 
-def load_scene(scene_dir: str | Path) -> Scene:
+def load_scene(scene_dir: str | Path, allow_outside_root: bool = False) -> Scene:
     """Read a scene directory written by :func:`save_scene` (or by a source).
 
-    Pixels stay on disk and load lazily. Raises :class:`SceneFormatError` naming the file,
-    scene, frame or object, and field on malformed input; call
+    Pixels stay on disk and load lazily; a frame's pixel paths must resolve inside the scene
+    directory (no absolute, ``..`` or symlinked escapes) unless ``allow_outside_root``.
+    Raises :class:`SceneFormatError` naming the file, scene, frame or object, and field on
+    malformed input (including a ``scene.json`` nested too deeply to parse); call
     :func:`vst.scenes.validation.validate_scene` for the semantic checks.
     """
     root = Path(scene_dir)
     path = root / SCENE_FILE
     if not path.is_file():
         raise SceneFormatError(f"{root}: not a scene directory (no {SCENE_FILE})")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneFormatError(f"{path}: cannot parse JSON: {exc}") from exc
+    record = read_json(path)
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         raise SceneFormatError(f"{path}: not a {FORMAT_NAME} file (missing 'format' marker)")
     if record.get("version") != FORMAT_VERSION:
@@ -242,6 +245,7 @@ def load_scene(scene_dir: str | Path) -> Scene:
             )
         )
 
+    object_ids = frozenset(o.id for o in objects)
     frames = []
     for i, rec in enumerate(top.get(record, "frames", list)):
         frr = _Reader(path, f"scene {scene_id!r}, frame #{i}")
@@ -263,6 +267,9 @@ def load_scene(scene_dir: str | Path) -> Scene:
                 visible_pixels=_int_keys(frr, rec, "visible_pixels", int),
                 truncation=_int_keys(frr, rec, "truncation", float),
                 root=root,
+                scene_id=scene_id,
+                object_ids=object_ids,
+                allow_outside_root=allow_outside_root,
             )
         )
 

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from vst.geometry.boxes import as_boxes, world_boxes_to_camera
 from vst.geometry.polygons import polygon_area
-from vst.scenes.errors import SceneFormatError
+from vst.scenes.errors import FrameFileError, UnreadableFileError
+from vst.scenes.files import load_array, open_image, resolve_inside
 
 PixelSource = np.ndarray | str | Path | None
 
@@ -95,6 +95,13 @@ class Frame:
     visible_pixels: dict[int, int] = field(default_factory=dict)
     truncation: dict[int, float] = field(default_factory=dict)
     root: Path | None = None
+    scene_id: str | None = field(default=None, repr=False, compare=False)
+    """The scene this frame belongs to (set by :func:`vst.scenes.io.load_scene`; named in
+    errors)."""
+    object_ids: frozenset[int] | None = field(default=None, repr=False, compare=False)
+    """The scene's object ids, when known: a loaded mask holding another id is an error."""
+    allow_outside_root: bool = field(default=False, repr=False, compare=False)
+    """Follow pixel paths that resolve outside ``root`` (refused by default)."""
 
     def __post_init__(self) -> None:
         self.K = np.asarray(self.K, dtype=np.float64)
@@ -112,39 +119,109 @@ class Frame:
             path = self.root / path
         return path
 
-    def _read(self, kind: str, source: PixelSource) -> np.ndarray | None:
+    @property
+    def where(self) -> str:
+        """``scene 'S', frame 'F'`` (or ``frame 'F'`` when the scene is unknown), for errors."""
+        scene = f"scene {self.scene_id!r}, " if self.scene_id else ""
+        return f"{scene}frame {self.id!r}"
+
+    def _fail(self, kind: str, path: Path | None, problem: str) -> FrameFileError:
+        file = f", file {path}" if path is not None else ""
+        return FrameFileError(
+            f"{self.where}, field {kind!r}{file}: {problem}",
+            self.scene_id,
+            self.id,
+            None if path is None else str(path),
+        )
+
+    def checked_path(self, kind: str) -> Path | None:
+        """Path of the ``kind`` file (``image``/``depth``/``mask``), refused with a
+        FrameFileError when it resolves outside the scene directory ``root`` (unless
+        ``allow_outside_root``); None for arrays or no file."""
+        source = getattr(self, kind)
+        path = self.path_of(source)
+        if path is None or self.root is None:
+            return path
+        try:
+            return resolve_inside(Path(source), self.root, self.allow_outside_root)
+        except UnreadableFileError as exc:
+            raise self._fail(kind, path, str(exc)) from None
+
+    def _read(self, kind: str) -> np.ndarray | None:
+        source = getattr(self, kind)
         if source is None or isinstance(source, np.ndarray):
             return source
-        path = self.path_of(source)
+        path = self.checked_path(kind)
         try:
-            if path.suffix == ".npz":
-                with np.load(path) as data:
-                    return data[kind]
-            with Image.open(path) as im:
-                if kind == "image":
-                    return np.asarray(im.convert("RGB"))
-                return np.asarray(im)
-        except (OSError, KeyError, ValueError) as exc:
-            raise SceneFormatError(
-                f"frame {self.id!r}: cannot read {kind} file {path}: {exc}"
-            ) from exc
+            if path.suffix in (".npz", ".npy"):
+                return load_array(path, kind)
+            with open_image(path) as im:
+                return np.asarray(im.convert("RGB") if kind == "image" else im)
+        except UnreadableFileError as exc:
+            raise self._fail(kind, path, str(exc)) from None
+
+    def _check_shape(self, kind: str, arr: np.ndarray, expected: tuple[int, ...]) -> None:
+        if arr.shape != expected:
+            raise self._fail(
+                kind,
+                self.path_of(getattr(self, kind)),
+                f"shape {arr.shape} does not match the frame's {expected} "
+                f"({self.width}x{self.height})",
+            )
 
     def load_image(self) -> np.ndarray:
-        """RGB image, uint8 (H, W, 3). Raises SceneFormatError if missing or unreadable."""
-        img = self._read("image", self.image)
+        """RGB image, uint8 (H, W, 3). Raises FrameFileError (a SceneFormatError naming the
+        scene, frame and file) if missing, unreadable or not the frame's declared size."""
+        img = self._read("image")
         if img is None:
-            raise SceneFormatError(f"frame {self.id!r} has no image")
+            raise self._fail("image", None, "no image")
+        self._check_shape("image", img, (self.height, self.width, 3))
         return img
 
     def load_depth(self) -> np.ndarray | None:
-        """Metric z-depth, float32 (H, W) metres, 0 where unknown; None if the frame has none."""
-        depth = self._read("depth", self.depth)
-        return None if depth is None else depth.astype(np.float32, copy=False)
+        """Metric z-depth, float32 (H, W) metres, 0 where unknown; None if the frame has none.
+        FrameFileError for a wrong shape, non-finite or negative values."""
+        depth = self._read("depth")
+        if depth is None:
+            return None
+        self._check_shape("depth", depth, (self.height, self.width))
+        if not np.issubdtype(depth.dtype, np.number) or np.issubdtype(
+            depth.dtype, np.complexfloating
+        ):
+            raise self._fail("depth", self.path_of(self.depth), f"dtype {depth.dtype} is not real")
+        depth = depth.astype(np.float32, copy=False)
+        finite = np.isfinite(depth)
+        if not finite.all():
+            raise self._fail(
+                "depth",
+                self.path_of(self.depth),
+                f"{int((~finite).sum())} non-finite values (0 marks unknown depth)",
+            )
+        if depth.size and depth.min() < 0:
+            raise self._fail(
+                "depth", self.path_of(self.depth), f"negative values (min {depth.min():g})"
+            )
+        return depth
 
     def load_mask(self) -> np.ndarray | None:
-        """Instance mask, int32 (H, W) of object ids, 0 for none; None if the frame has none."""
-        mask = self._read("mask", self.mask)
-        return None if mask is None else mask.astype(np.int32, copy=False)
+        """Instance mask, int32 (H, W) of object ids, 0 for none; None if the frame has none.
+        FrameFileError for a wrong shape or (when ``object_ids`` is known) unknown ids."""
+        mask = self._read("mask")
+        if mask is None:
+            return None
+        self._check_shape("mask", mask, (self.height, self.width))
+        if not np.issubdtype(mask.dtype, np.integer) and not np.issubdtype(mask.dtype, np.bool_):
+            raise self._fail("mask", self.path_of(self.mask), f"dtype {mask.dtype} is not integer")
+        if mask.size and (mask.min() < 0 or mask.max() > np.iinfo(np.int32).max):
+            raise self._fail("mask", self.path_of(self.mask), "ids outside 0..2**31-1")
+        mask = mask.astype(np.int32, copy=False)
+        if self.object_ids is not None:
+            unknown = unknown_mask_ids(mask, self.object_ids)
+            if unknown:
+                raise self._fail(
+                    "mask", self.path_of(self.mask), f"ids {unknown} are not objects of the scene"
+                )
+        return mask
 
     # -- geometry ---------------------------------------------------------------------------
     @property
@@ -213,3 +290,24 @@ class Scene:
         for o in self.objects:
             counts[o.label] = counts.get(o.label, 0) + 1
         return dict(sorted(counts.items()))
+
+
+def unknown_mask_ids(mask: np.ndarray, object_ids: frozenset[int] | set[int]) -> list[int]:
+    """Sorted ids (at most 10) in ``mask`` other than 0 and ``object_ids``: one pass through a
+    lookup table over the ids up to the mask's maximum (a sort of the values when that maximum
+    is too large for a table), then a sort of the offending pixels only."""
+    if not mask.size:
+        return []
+    lo, hi = int(mask.min()), int(mask.max())
+    if lo >= 0 and hi <= _LUT_LIMIT:
+        known = np.zeros(hi + 1, dtype=bool)
+        known[0] = True
+        known[[i for i in object_ids if 0 < i <= hi]] = True
+        bad = ~known[mask]
+        return np.unique(mask[bad])[:10].tolist() if bad.any() else []
+    values = np.unique(mask)
+    return [v for v in values.tolist() if v != 0 and v not in object_ids][:10]
+
+
+_LUT_LIMIT = 1 << 20
+"""Largest mask id :func:`unknown_mask_ids` checks through a lookup table (1 MB)."""

@@ -44,14 +44,12 @@ Conventions (checked against ``threedod/benchmark_scripts/utils/tenFpsDataLoader
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 from scipy.spatial.transform import Rotation
 
@@ -59,6 +57,7 @@ from vst.geometry.boxes import reorient_box_axes
 from vst.geometry.conventions import from_vsibench
 from vst.scenes.annotate import annotate_frame, mask_from_depth_and_boxes
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import open_image, read_json
 from vst.scenes.model import Frame, Object3D, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -349,9 +348,9 @@ class ARKitScenesReader(SceneReader):
     # -- reading ----------------------------------------------------------------------------
     def _read_objects(self, vid: str, ann_path: Path, report: SourceReport) -> list[Object3D]:
         try:
-            data = json.loads(ann_path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise SceneFormatError(f"{self.format}: cannot read {ann_path}: {exc}") from exc
+            data = read_json(ann_path)
+        except SceneFormatError as exc:
+            raise SceneFormatError(f"{self.format}: {exc}") from None
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise SceneFormatError(f"{self.format}: {ann_path} has no 'data' list of boxes")
@@ -490,7 +489,7 @@ class ARKitScenesReader(SceneReader):
             report.skip("frame", item, f"bad intrinsics {cand.pincam.name}: {exc}")
             return None
         try:
-            with Image.open(cand.image) as im:
+            with open_image(cand.image) as im:
                 image = np.asarray(im.convert("RGB"))
         except (OSError, ValueError) as exc:
             report.skip("frame", item, f"cannot read image {cand.image.name}: {exc}")
@@ -510,7 +509,7 @@ class ARKitScenesReader(SceneReader):
                 report.skip("frame", item, f"no lowres_depth/{cand.image.name}")
                 return None
             try:
-                with Image.open(depth_path) as im:
+                with open_image(depth_path) as im:
                     raw = np.asarray(im)
             except (OSError, ValueError) as exc:
                 report.skip("frame", item, f"cannot read depth {depth_path.name}: {exc}")

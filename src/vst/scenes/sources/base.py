@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vst.scenes.files import resolve_inside
 from vst.scenes.model import Scene
 
 __all__ = [
@@ -118,12 +119,19 @@ class ReaderOptions(BaseModel):
     """Options every reader accepts (readers subclass this to add their own).
 
     ``frame_stride`` keeps every k-th frame of a sequence and ``max_frames`` caps the frames per
-    scene (evenly spread over the kept ones); single-image formats ignore both."""
+    scene (evenly spread over the kept ones); single-image formats ignore both.
+    ``allow_outside_root`` lets annotation file paths leave the dataset folder (for datasets
+    that store absolute paths); by default such files are skipped with the reason."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     frame_stride: int = Field(1, ge=1, description="Keep every k-th frame of a sequence.")
     max_frames: int | None = Field(None, ge=1, description="At most this many frames per scene.")
+    allow_outside_root: bool = Field(
+        False,
+        description="Follow file paths in annotations that resolve outside the dataset root "
+        "(absolute, '..' or symlinked); refused and skipped by default.",
+    )
 
 
 def format_option_errors(exc: Exception) -> str:
@@ -187,6 +195,12 @@ class SceneReader(ABC):
         return scenes, report
 
     # -- helpers for subclasses ---------------------------------------------------------------
+    def inside(self, path: str | Path, root: Path) -> Path:
+        """``path`` (relative to ``root``) checked to resolve inside the dataset ``root``;
+        :class:`~vst.scenes.errors.UnreadableFileError` naming it otherwise (unless the
+        ``allow_outside_root`` option is set)."""
+        return resolve_inside(Path(path), root, self.options.allow_outside_root)
+
     def select_frames(self, items: Iterable[Any]) -> list[Any]:
         """Apply ``frame_stride`` then ``max_frames`` (evenly spaced, first and last kept)."""
         kept = list(items)[:: self.options.frame_stride]

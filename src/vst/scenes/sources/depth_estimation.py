@@ -170,9 +170,11 @@ def estimate_depth(
     if not todo:
         return []
     est = estimator or DepthEstimator(model_dir, kind=kind, scale=scale, device=device)
+    from vst.scenes.files import open_image
+
     written = []
     for path in todo:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             depth = est(im)
         target = out_dir / f"{path.stem}.npy"
         tmp = target.with_name(f".{target.stem}.tmp.npy")

@@ -50,12 +50,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import Field, field_validator
 
 from vst.geometry.conventions import from_embodiedscan
 from vst.scenes.annotate import annotate_frame, mask_from_depth_and_boxes
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import open_image
 from vst.scenes.model import Frame, Object3D, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -160,8 +160,12 @@ def load_info_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         data = _InfoUnpickler(io.BytesIO(path.read_bytes())).load()
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise SceneFormatError(f"cannot read EmbodiedScan info file {path}: {exc}") from exc
+    except Exception as exc:  # untrusted bytes: an allowed global fed bad arguments raises
+        # TypeError/ValueError/KeyError..., deep nesting RecursionError; all mean "broken file"
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{exc}"[:200]
+        raise SceneFormatError(
+            f"cannot read EmbodiedScan info file {path}: {type(exc).__name__}: {detail}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("data_list"), list):
         raise SceneFormatError(
             f"EmbodiedScan info file {path}: expected a dict with a 'data_list' list"
@@ -244,9 +248,9 @@ def _frame_id(img_path: str) -> str:
 def _read_depth(path: Path, scale: float) -> np.ndarray:
     """Metric depth (H, W) float32 from a 16-bit PNG/PGM in ``1/scale`` metre units."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             raw = np.asarray(im)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read depth image {path}: {exc}") from exc
     if raw.ndim != 2:
         raise ValueError(f"depth image {path} has shape {raw.shape}, expected one channel")
@@ -484,16 +488,16 @@ class EmbodiedScanReader(SceneReader):
         depth_rel = image.get("depth_path")
         if not isinstance(depth_rel, str):
             raise ValueError("no 'depth_path'")
-        img_path = self.data_root / image["img_path"]
-        depth_path = self.data_root / depth_rel
+        img_path = self.inside(image["img_path"], self.data_root)  # ValueError if outside
+        depth_path = self.inside(depth_rel, self.data_root)
         for path, what in ((img_path, "image"), (depth_path, "depth image")):
             if not path.is_file():
                 raise ValueError(f"{what} {path} does not exist")
         depth = _read_depth(depth_path, self.depth_scale(dataset))
         try:
-            with Image.open(img_path) as im:
+            with open_image(img_path) as im:
                 color_size = im.size
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read image {img_path}: {exc}") from exc
         depth_size = (depth.shape[1], depth.shape[0])
         same = color_size == depth_size and np.allclose(K_color, K_depth)
@@ -503,9 +507,9 @@ class EmbodiedScanReader(SceneReader):
                 pixels: np.ndarray | Path = img_path
             else:
                 try:
-                    with Image.open(img_path) as im:
+                    with open_image(img_path) as im:
                         rgb = np.asarray(im.convert("RGB"))
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
                     raise ValueError(f"cannot read image {img_path}: {exc}") from exc
                 pixels = resample_image(rgb, K_color, K_depth, width, height)
         else:

@@ -57,6 +57,7 @@ from scipy.linalg import rq
 from vst.geometry.boxes import make_boxes
 from vst.scenes.annotate import annotate_frame
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import image_size
 from vst.scenes.model import Frame, Object3D, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -348,13 +349,6 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         raise SceneFormatError(f"cannot read CSV file {path}: {exc}") from exc
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size  # (width, height)
-
-
 @dataclass
 class _FrameData:
     frame: Frame
@@ -640,8 +634,8 @@ class HypersimReader(SceneReader):
         gdir = info.dir / "images" / f"scene_{cam}_geometry_hdf5"
         image = pdir / f"{stem}.{self.options.image_kind}.jpg"
         try:
-            width, height = _image_size(image)
-        except OSError as exc:
+            width, height = image_size(image)
+        except (OSError, ValueError) as exc:
             report.skip("frame", item, f"unreadable image {image.name}: {exc}")
             return None
         try:

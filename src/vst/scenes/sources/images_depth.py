@@ -40,19 +40,18 @@ Conventions (see docs/sources/images.md):
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from vst.geometry.cameras import focal_from_fov
 from vst.geometry.conventions import from_aabb
 from vst.scenes.annotate import annotate_frame
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import load_array, open_image, read_json
 from vst.scenes.model import Frame, Object3D, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -109,17 +108,10 @@ def read_depth_file(path: str | Path) -> np.ndarray:
     path = Path(path)
     suffix = path.suffix.lower()
     try:
-        if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                if "depth" not in data:
-                    raise SceneFormatError(
-                        f"depth file {path}: no array 'depth' (has {sorted(data.files)})"
-                    )
-                arr = data["depth"]
+        if suffix in (".npy", ".npz"):
+            arr = load_array(path, "depth")
         elif suffix == ".png":
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 if im.mode not in ("I;16", "I;16B", "I;16L", "I"):
                     raise SceneFormatError(
                         f"depth file {path}: PNG mode {im.mode!r} is not a 16-bit depth map "
@@ -349,10 +341,7 @@ class ImagesDepthReader(SceneReader):
         return Path(d) if d and Path(d).is_absolute() else self.path / (d or "depth_estimated")
 
     def _load_json(self, path: Path) -> Any:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise SceneFormatError(f"cannot read {path}: {exc}") from exc
+        return read_json(path)
 
     def _coco_index(self) -> dict[str, Any] | None:
         """Parsed annotations.json: images by id, annotations by image id, categories."""
@@ -491,7 +480,7 @@ class ImagesDepthReader(SceneReader):
             self._estimator = DepthEstimator(
                 model, kind=self.options.depth_kind, scale=self.options.depth_scale
             )
-        with Image.open(image_path) as im:
+        with open_image(image_path) as im:
             depth = self._estimator(im)
         self.estimated_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.estimated_dir / f".{stem}.tmp.npy"
@@ -503,15 +492,19 @@ class ImagesDepthReader(SceneReader):
         rel = ref.locator["file"]
         stem = Path(rel).stem
         where = f"scene {ref.id} (image {rel})"
-        image_path = self.images_dir / rel
+        try:
+            image_path = self.inside(rel, self.images_dir)
+        except SceneFormatError as exc:
+            report.skip("scene", where, f"image file_name {exc}")
+            return None
         if not image_path.is_file():
             report.skip("scene", where, f"image file {image_path} does not exist")
             return None
         try:
-            with Image.open(image_path) as im:
+            with open_image(image_path) as im:
                 width, height = im.size
                 im.verify()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise SceneFormatError(f"cannot read image {image_path}: {exc}") from exc
         coco = self._coco_index()
         coco_image = None if coco is None else coco["images"][ref.locator["image_id"]]

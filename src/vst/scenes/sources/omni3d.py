@@ -42,7 +42,6 @@ another size than annotated; images with no usable annotation.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from vst.geometry.boxes import (
@@ -62,7 +60,8 @@ from vst.geometry.boxes import (
 )
 from vst.geometry.conventions import from_omni3d
 from vst.scenes.annotate import truncation as vst_truncation
-from vst.scenes.errors import SceneFormatError
+from vst.scenes.errors import SceneFormatError, UnreadableFileError
+from vst.scenes.files import image_size, read_json
 from vst.scenes.model import Frame, Object3D, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -358,9 +357,12 @@ class Omni3DReader(SceneReader):
 
     def _load(self, path: Path, report: SourceReport) -> _Source | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SceneFormatError(f"omni3d: cannot read annotation file {path}: {exc}") from exc
+            data = read_json(path)
+        except UnreadableFileError as exc:
+            if self.path.is_file():  # the one file the user named
+                raise SceneFormatError(f"omni3d: cannot read annotation file {exc}") from None
+            report.skip("file", str(path), str(exc))  # one of a folder's files
+            return None
         looks_right = (
             isinstance(data, dict)
             and isinstance(data.get("images"), list)
@@ -495,15 +497,18 @@ class Omni3DReader(SceneReader):
             report.skip("scene", where, f"K is not a 3x3 intrinsics matrix: {img.get('K')!r}")
             return None
         rel = str(img.get("file_path", "")).replace("//", "/")
-        path = self._image_root(source) / rel
+        try:
+            path = self.inside(rel, self._image_root(source))
+        except UnreadableFileError as exc:
+            report.skip("scene", where, f"image file_path {exc}")
+            return None
         if not rel or not path.is_file():
             report.skip("scene", where, f"image file {path} not found")
             return None
         try:
-            with Image.open(path) as im:
-                size = im.size
-        except OSError as exc:
-            report.skip("scene", where, f"image file {path} is unreadable: {exc}")
+            size = image_size(path)
+        except UnreadableFileError as exc:
+            report.skip("scene", where, f"image file is unreadable: {exc}")
             return None
         if size != (width, height):
             report.skip(

@@ -36,7 +36,6 @@ Objects: each segGroup's mesh vertices (those whose ``segIndices`` entry is one 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -50,6 +49,7 @@ from vst.geometry.boxes import box3d_corners, make_boxes
 from vst.geometry.conventions import from_vsibench
 from vst.scenes.annotate import annotate_frame, mask_from_depth_and_boxes
 from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import open_image, read_json
 from vst.scenes.model import Frame, Object3D, Room, Scene
 from vst.scenes.sources.base import (
     ReaderOptions,
@@ -197,9 +197,9 @@ def fit_upright_box(points: np.ndarray) -> np.ndarray | None:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SceneFormatError(f"scannetpp: cannot read {path}: {exc}") from exc
+        return read_json(path)
+    except SceneFormatError as exc:
+        raise SceneFormatError(f"scannetpp: {exc}") from None
 
 
 def _read_mesh_vertices(path: Path) -> np.ndarray:
@@ -511,16 +511,16 @@ class ScanNetPPReader(SceneReader):
         rgb_path = d / RGB_DIR / f"{name}.jpg"
         depth_path = d / DEPTH_DIR / f"{name}.png"
         try:
-            with Image.open(rgb_path) as im:
+            with open_image(rgb_path) as im:
                 rgb_size = im.size
                 rgb = np.asarray(im.convert("RGB")) if self.options.image_size == "depth" else None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             report.skip("frame", item, f"cannot read {RGB_DIR}/{name}.jpg: {exc}")
             return None
         try:
-            with Image.open(depth_path) as im:
+            with open_image(depth_path) as im:
                 raw = np.asarray(im)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             report.skip("frame", item, f"cannot read {DEPTH_DIR}/{name}.png: {exc}")
             return None
         if raw.ndim != 2 or not np.issubdtype(raw.dtype, np.integer):

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from vst.geometry.conventions import from_vsibench
+from vst.scenes.errors import SceneFormatError
+from vst.scenes.files import read_json
 from vst.scenes.model import Object3D, Scene
 from vst.scenes.sources.base import SceneReader, SceneRef, SourceReport
 from vst.scenes.splits import normalize_dataset
@@ -108,9 +110,9 @@ def read_meta_files(path_or_dir: str | Path) -> list[tuple[Path, dict[str, Any]]
     out = []
     for path in _meta_files(path_or_dir):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read VSI-Bench metadata {path}: {exc}") from exc
+            data = read_json(path)
+        except SceneFormatError as exc:
+            raise ValueError(f"cannot read VSI-Bench metadata {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected an object of scenes, got {type(data).__name__}")
         out.append((path, data))

@@ -150,7 +150,7 @@ def _kept_skips(scene_dir: Path, key: str) -> list[SkippedItem] | None:
         if record.get("import_key") != key:
             return None
         return [SkippedItem(s["kind"], str(s["item"]), str(s["reason"])) for s in record["skipped"]]
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
         return None
 
 

@@ -7,8 +7,8 @@ A question can point at an object in seven ways (:data:`REFER_MODES`):
 * ``point_text``: handle ``(50, 61)``, mention ``the object at (50, 61)``.
 * ``box_mark``: a box drawn with the tag ``A``; handle and mention ``box-A``.
 * ``point_mark``: a point drawn with the tag ``A``; handle and mention ``point-A``.
-* ``named_box_mark``: a box drawn without a tag; handle ``window-A`` (or ``window`` when the
-  label is not repeated among the referred objects), mention ``the window-A (orange box)``.
+* ``named_box_mark``: a box drawn without a tag; handle ``window-1`` (or ``window`` when the
+  label is not repeated among the referred objects), mention ``the window-1 (orange box)``.
 * ``named_point_mark``: the same with a point: ``the pillow (purple point)``.
 
 * ``name`` is only allowed when no other object of that label is visible in the frame
@@ -18,8 +18,13 @@ A question can point at an object in seven ways (:data:`REFER_MODES`):
   the object's mask), points ``(x, y)`` at :meth:`FrameView.inner_pixel` (the mask pixel
   farthest from the mask border, so the point lies on the object).
 * Tagged marks (``box_mark``/``point_mark``) carry the letters A, B, C... in the order the
-  objects are given, so shuffle the objects first. Named marks add ``-A``, ``-B``... to labels
+  objects are given, so shuffle the objects first. Named marks add ``-1``, ``-2``... to labels
   that repeat among the referred objects; their colour tells them apart in the text.
+* Handles never collide: letters appear only in tagged handles (``box-A``, ``point-B``), named
+  handles carry digits, and a label is never a tagged handle (``box-A``) or kind word
+  (``box``/``point``) followed by a letter, so a "box" object is ``box`` or ``box-1`` and a box
+  mark is ``box-A``. Questions with lettered options never use tagged marks
+  (:mod:`vst.engine.choices`).
 * Every mark gets a distinct :data:`~vst.engine.visual_prompts.PALETTE` colour from ``rng``.
 
 Typical use::
@@ -286,8 +291,8 @@ def refer(
             kind = "box" if mode == "named_box_mark" else "point"
             handle = label
             if counts[label] > 1:
-                handle = f"{label}-{LETTERS[seen.get(label, 0)]}"
                 seen[label] = seen.get(label, 0) + 1
+                handle = f"{label}-{seen[label]}"
             mention = f"the {handle} ({color} {kind})"
             if kind == "box":
                 box = objs.model_box(oid)

@@ -135,7 +135,7 @@ EXACT_SUFFIXES: tuple[str, ...] = (
     "Reply with a single direction ({words}).",
     "Choose from {words}.",
     "Give one of these directions: {words}.",
-    "Respond with one word from this list: {words}.",
+    "Respond with one entry from this list: {words}.",
 )
 """Appended to ``exact`` direction questions (``words``: the eight directions)."""
 

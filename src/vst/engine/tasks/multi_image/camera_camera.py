@@ -59,8 +59,8 @@ from vst.scenes.model import Scene
 KINDS: tuple[str, ...] = ("position", "heading")
 
 POSITION_TEMPLATES: tuple[str, ...] = (
-    "Where is the camera of image {t} relative to the camera of image {o}, from the point of "
-    "view of the camera of image {o}?",
+    "Seen from the camera of image {o}, looking the way it looks, where is the camera of "
+    "image {t}?",
     "From the position and viewing direction of image {o}, in which direction was image {t} taken?",
     "Standing where image {o} was taken and looking the same way, where would the {t_word} "
     "camera be?",

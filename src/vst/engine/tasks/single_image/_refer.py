@@ -21,10 +21,11 @@ A question can point at an object in seven ways (:data:`REFER_MODES`):
   objects are given, so shuffle the objects first. Named marks add ``-1``, ``-2``... to labels
   that repeat among the referred objects; their colour tells them apart in the text.
 * Handles never collide: letters appear only in tagged handles (``box-A``, ``point-B``), named
-  handles carry digits, and a label is never a tagged handle (``box-A``) or kind word
-  (``box``/``point``) followed by a letter, so a "box" object is ``box`` or ``box-1`` and a box
-  mark is ``box-A``. Questions with lettered options never use tagged marks
-  (:mod:`vst.engine.choices`).
+  handles carry digits (``box-1``). A tagged handle's word is ``box`` / ``point`` unless a
+  referred object's category contains that word (a "box", a "storage box"): then the marks
+  of that sample are ``rectangle-A`` / ``dot-A`` (:func:`mark_word`), so "the box (red
+  rectangle-A)" never reads as two boxes. Questions with lettered options never use tagged
+  marks (:mod:`vst.engine.choices`).
 * Every mark gets a distinct :data:`~vst.engine.visual_prompts.PALETTE` colour from ``rng``.
 
 Typical use::
@@ -79,6 +80,23 @@ COORD_MODES: tuple[str, ...] = ("box_text", "point_text")
 
 TAGGED_MODES: tuple[str, ...] = ("box_mark", "point_mark")
 """Modes whose handle says nothing about the object's category (``box-A``)."""
+
+
+MARK_WORDS: dict[str, tuple[str, str]] = {
+    "box_mark": ("box", "rectangle"),
+    "point_mark": ("point", "dot"),
+}
+"""Handle words of tagged marks: the usual one, and the one used when a referred object's
+category contains the usual word (:func:`mark_word`)."""
+
+
+def mark_word(mode: str, labels: Sequence[str]) -> str:
+    """The handle word of tagged ``mode`` (``box_mark`` / ``point_mark``) for a question about
+    objects labelled ``labels``: ``box`` / ``point``, or ``rectangle`` / ``dot`` when a label
+    contains that word (``box``, ``pizza box``)."""
+    usual, other = MARK_WORDS[mode]
+    words = {w for label in labels for w in label.lower().replace("-", " ").split()}
+    return other if usual in words else usual
 
 
 def box_text(box: Sequence[int]) -> str:
@@ -279,9 +297,8 @@ def refer(
             handle = point_text(point)
             mention = f"the object at {handle}"
         elif mode in TAGGED_MODES:
-            kind = "box" if mode == "box_mark" else "point"
-            handle = mention = f"{kind}-{LETTERS[k]}"
-            if kind == "box":
+            handle = mention = f"{mark_word(mode, labels)}-{LETTERS[k]}"
+            if mode == "box_mark":
                 box = objs.model_box(oid)
                 mark = BoxMark(box, color, LETTERS[k])
             else:

@@ -101,7 +101,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Looking at the image, what is the depth order of these objects, {dir}? "
         "Reply with the letters.\n{items}",
         "Rank these objects {dir}. Give the letters, comma-separated.\n{items}",
-        "Arrange the objects listed below {dir}, using their option letters:\n{items}",
+        "Arrange the objects listed below {dir}, using their letters:\n{items}",
         "How are these objects ordered in depth? List their letters {dir}.\n{items}",
         "Each object below has a letter. Write the letters in order {dir}.\n{items}",
     ),

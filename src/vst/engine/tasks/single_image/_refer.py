@@ -263,7 +263,7 @@ def refer(
 ) -> list[Ref]:
     """Refer to ``object_ids`` (in this order) of ``view`` with ``mode``.
 
-    Colours for marks are drawn from ``rng`` (distinct per object); tags and ``-A`` suffixes
+    Colours for marks are drawn from ``rng`` (distinct per object); tags and ``-1`` suffixes
     follow the given order. Raises ValueError for ``name`` when a label is ambiguous.
     """
     if mode not in REFER_MODES:

@@ -8,14 +8,14 @@ the runner-up's are :func:`~vst.engine.tasks.single_image._refer.separated` by
 
 Objects are referred to as in :mod:`._refer`. Answer styles (``meta["style"]``):
 
-* ``exact``: the answer is the candidate's handle (``pillow-A``, ``box-B``, ``chair``), reward
+* ``exact``: the answer is the candidate's handle (``pillow-1``, ``box-B``, ``chair``), reward
   ``exact``;
 * ``mcq``: the candidates are lettered options, the answer is the letter, reward ``mcq``; the
   reply follows the run's answer style (``"B. the lamp"`` or ``"B"``, see
   :mod:`vst.engine.choices`). Lettered marks (``box-A``) are never used with lettered options.
 
 With ``meta["metric"]`` the assistant first states every candidate's distance to the anchor,
-two decimals in metres (``Distance[chair, pillow-A]=3.51m``), then gives the answer; the
+two decimals in metres (``Distance[chair, pillow-1]=3.51m``), then gives the answer; the
 ``answer`` field holds the final answer only.
 """
 

@@ -231,12 +231,42 @@ def promises(question: str) -> list[str]:
             out.append("number")
         if re.search(r"separated by commas|comma-separated", low):
             out.append("commas")
+        if "name: [x1, y1, x2, y2]" in low:
+            out.append("name+box2d")
+        elif re.search(r"category name only|just the object's name|category of the object", low):
+            out.append("name_only")
+        words = listed_choices(sent)
+        if words:
+            out.append("choice:" + "|".join(words))
     if any(r in question for r in METRIC_REQUESTS):
         out.append("metric")
     return out
 
 
+CHOICE_PATTERNS = (
+    re.compile(
+        r"(?:one of(?: these \w+)?:?|from this list:|choose from|possible answers:)"
+        r"\s+(.+?)(?:;.*)?\.$",
+        re.I,
+    ),
+    re.compile(r"single (?:direction|word) \((.+?)\)\.$", re.I),
+    re.compile(r"^(?:reply|say|answer with one word:|one word, please:)\s+(\S+ or \S+)\.$", re.I),
+)
+"""Sentences that list the allowed answers ("Answer with one of: left, right.")."""
+
+
+def listed_choices(sentence: str) -> list[str]:
+    """The answers a sentence allows, or [] when it lists none."""
+    for pattern in CHOICE_PATTERNS:
+        m = pattern.search(sentence)
+        if m:
+            return [w.strip() for w in re.split(r", | / | or ", m.group(1)) if w.strip()]
+    return []
+
+
 def keeps(promise: str, reply: str) -> bool:
+    if promise.startswith("choice:"):
+        return reply in promise[len("choice:") :].split("|")
     return {
         "letters": lambda: re.fullmatch(r"[A-J](, [A-J])+", reply) is not None,
         # the whole reply: "letter only" means no reasoning before it either
@@ -252,6 +282,8 @@ def keeps(promise: str, reply: str) -> bool:
         "number": lambda: re.fullmatch(r"-?\d+(\.\d+)?( \w+)?", reply) is not None,
         "commas": lambda: ", " in reply,
         "metric": lambda: reply.startswith("Distance[") and "the answer is" in reply,
+        "name+box2d": lambda: re.fullmatch(r"[^:]+: \[\d+, \d+, \d+, \d+\]", reply) is not None,
+        "name_only": lambda: re.search(r"[\d\[\]:]", reply) is None,
     }[promise]()
 
 
@@ -270,6 +302,15 @@ def test_instructions_and_targets_agree(by_style):
     # the checks bite: each kind of promise was met in the samples
     kinds = {p for _, p in seen}
     assert kinds >= {"letters", "letter+text", "letter_only", "one_word", "cm", "m", "json"}
+    assert kinds >= {"m2", "deg", "number", "commas", "metric", "name+box2d", "name_only"}
+    lists = {(name, p) for name, p in seen if p.startswith("choice:")}
+    assert {name for name, _ in lists} >= {
+        "mi_camera_camera",
+        "mi_camera_object",
+        "mi_object_object",
+        "mi_camera_motion",
+        "video_rel_direction",
+    }
 
 
 @cache

@@ -379,3 +379,23 @@ def test_box_category_gets_rectangle_marks(engine_scenes):
         rng,
     )
     assert [r.handle for r in named] == ["box-1", "box-2"]
+
+
+UNNATURAL = (
+    "least far",
+    "less far",
+    "the nearest one to",
+    "the farthest one from",
+    "lies the ",
+    "using their option letters",
+    "relative to the camera of image 1, from the point of view",
+)
+"""Wordings an annotator rejected (audit of issue 11)."""
+
+
+def test_no_unnatural_wording(by_style):
+    for rows in by_style.values():
+        for name, _, s in rows:
+            for q, _ in turns(s):
+                low = q.lower()
+                assert not any(w in low for w in UNNATURAL), (name, q)

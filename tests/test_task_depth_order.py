@@ -130,9 +130,13 @@ def test_answers_follow_ground_truth_depths(samples):
             assert opts[s.answer] == ", ".join(handles[i] for i in order)
             assert len(set(opts.values())) == len(opts)
             assert s.reward["ground_truth"] == s.answer
+            assert m["refer_mode"] not in _refer.TAGGED_MODES  # letters mean options only
+            # default answer style "paper": the letter and the option's text
+            assert s.messages[-1]["content"][0]["text"] == f"{s.answer}. {opts[s.answer]}"
         else:  # pick
             assert s.answer == handles[order[0]] == s.reward["ground_truth"]
-        assert s.messages[-1]["content"][0]["text"] == s.answer
+        if style != "mcq":
+            assert s.messages[-1]["content"][0]["text"] == s.answer
 
 
 def test_margin_between_adjacent_depths(samples):
@@ -273,9 +277,10 @@ def test_refer_helper_api(engine_scenes):
     assert len({r.color for r in tagged}) == 3
     named = _refer.refer(view, ids, "named_point_mark", rng)
     lab = view.object(dup[0]).label
-    assert [r.handle for r in named[:2]] == [f"{lab}-A", f"{lab}-B"]
+    # repeated labels get digits, so letters only ever name tagged marks or options
+    assert [r.handle for r in named[:2]] == [f"{lab}-1", f"{lab}-2"]
     assert named[2].handle == view.object(uniq[0]).label
-    assert named[0].mention == f"the {lab}-A ({named[0].color} point)"
+    assert named[0].mention == f"the {lab}-1 ({named[0].color} point)"
     boxes = _refer.refer(view, ids, "box_text", rng)
     assert boxes[0].handle == _refer.box_text(view.model_bbox2d(dup[0]))
     assert re.fullmatch(r"\[\d+, \d+, \d+, \d+\]", boxes[0].handle)

@@ -68,7 +68,8 @@ def test_answer_is_the_extreme_depth_at_the_points(samples):
         k = int(np.argmin(d)) if m["query"] == "closer" else int(np.argmax(d))
         assert s.answer == LETTERS[k] == s.reward["ground_truth"]
         assert s.reward["mode"] == "mcq"
-        assert s.messages[-1]["content"][0]["text"] == s.answer
+        # default answer style "paper": the options are the marks, "B: point-B"
+        assert s.messages[-1]["content"][0]["text"] == f"{s.answer}: point-{s.answer}"
         assert [p["label"] for p in m["points"]] == list(LETTERS[: len(d)])
         q = s.last_user_text
         for p in m["points"]:

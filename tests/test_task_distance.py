@@ -77,7 +77,10 @@ def test_answers_follow_ground_truth_distances(samples):
         q = s.last_user_text
         text = s.messages[-1]["content"][0]["text"]
         seen[(m["style"], m["metric"])] += 1
+        # the reply states the answer in the run's answer style (default "paper": "B. the lamp")
+        reply = f"{s.answer}. {option_lines(q)[s.answer]}" if m["style"] == "mcq" else s.answer
         if m["style"] == "mcq":
+            assert m["refer_mode"] not in _refer.TAGGED_MODES  # letters mean options only
             opts = option_lines(q)
             assert sorted(opts.values()) == sorted(mention(refs[c]) for c in cands)
             assert opts[s.answer] == mention(refs[cands[best]])
@@ -93,10 +96,10 @@ def test_answers_follow_ground_truth_distances(samples):
             for a_h, c_h, val in stated:
                 assert a_h == refs[anchor]["handle"]
                 assert float(val) == pytest.approx(round(by_handle[c_h], 2), abs=1e-9)
-            assert text.endswith(f"the answer is {s.answer}.")
+            assert text.endswith(f"the answer is {reply}.")
             assert m["refer_mode"] not in _refer.COORD_MODES
         else:
-            assert text == s.answer
+            assert text == reply
             assert "Distance[" not in text
         # every referred object is named in the question
         for r in m["refs"]:

@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vst.engine.choices import LETTERS
+from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
 from vst.engine.tasks.multi_image.camera_motion import (
     FAMILIES,
     FRAME_NOTES,
     INTROS,
-    MCQ_HINTS,
     ROLL_NOTES,
     SHORT_HINTS,
     TEMPLATES,
@@ -431,13 +430,16 @@ def test_answers_follow_recomputed_motion(samples):
                 assert said == expected_direction(cam)
                 for key in m["option_keys"]:  # no option is a part of the answer
                     assert key == cam or any(v and v != c for v, c in zip(key, cam, strict=True))
+        reply = s.answer
         if style == "mcq":
             assert s.reward == {"mode": "mcq", "ground_truth": s.answer}
             assert len(option_lines(s.last_user_text)) in (2, 4)
             assert len(set(option_lines(s.last_user_text).values())) == len(m["option_keys"])
+            # default answer style "paper": the letter and the option's text
+            reply = f"{s.answer}. {option_lines(s.last_user_text)[s.answer]}"
         elif style == "short":
             assert s.reward == {"mode": "exact", "ground_truth": s.answer}
-        assert len(s.images) == 2 and s.messages[-1]["content"][0]["text"] == s.answer
+        assert len(s.images) == 2 and s.messages[-1]["content"][0]["text"] == reply
     assert set(fams) == set(FAMILIES)
 
 
@@ -481,7 +483,7 @@ def test_phrasing_variety(samples):
         assert len(set(TEMPLATES[fam])) >= 5
         used = {s.meta["phrasing"][1] for _, s in samples if s.meta["family"] == fam}
         assert used == set(range(len(TEMPLATES[fam]))), fam
-    for pool in (INTROS, ROLL_NOTES, FRAME_NOTES, SHORT_HINTS, MCQ_HINTS):
+    for pool in (INTROS, ROLL_NOTES, FRAME_NOTES, SHORT_HINTS, *MCQ_INSTRUCTIONS.values()):
         assert len(set(pool)) >= 5
     assert {s.meta["phrasing"][0] for _, s in samples} == set(range(len(INTROS)))
     assert {s.meta["layout"] for _, s in samples} == {0, 1}

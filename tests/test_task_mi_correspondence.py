@@ -110,7 +110,12 @@ def test_reference_points_are_visible_in_both_frames_and_answer_is_their_project
             assert mask_of(f2)[int(opts[i][1]), int(opts[i][0])] > 0
         assert len(opts) == 4
         assert s.reward == {"mode": "mcq", "ground_truth": s.answer}
-        assert s.messages[-1]["content"][0]["text"] == s.answer
+        # default answer style "paper": "B: point-B" for marks, "B. (x, y)" for coordinates
+        x, y = m["option_model_xy"][k]
+        text = (
+            f"{s.answer}: point-{s.answer}" if m["mode"] == "marks" else f"{s.answer}. ({x}, {y})"
+        )
+        assert s.messages[-1]["content"][0]["text"] == text
     assert len(frames_used) > 30  # many pairs, not one
 
 

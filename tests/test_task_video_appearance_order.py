@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vst.engine.choices import LETTERS
+from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
 from vst.engine.tasks.video import appearance_order as ao
@@ -126,7 +126,12 @@ def test_derive_answer_determinism_and_phrasing(samples, engine_scenes):
         assert len(s.videos[0]) == len(s.meta["frame_ids"])
     assert [s.id for s in _generate(engine_scenes)] == [s.id for s in samples]
     assert [s.id for s in _generate(engine_scenes, seed=SEED + 1)] != [s.id for s in samples]
-    for kind in (ao.ORDER_QUESTIONS, ao.ORDER_SUFFIXES, ao.MCQ_QUESTIONS, ao.MCQ_SUFFIXES):
+    for kind in (
+        ao.ORDER_QUESTIONS,
+        ao.ORDER_SUFFIXES,
+        ao.MCQ_QUESTIONS,
+        *MCQ_INSTRUCTIONS.values(),
+    ):
         assert len(set(kind)) >= 5
     assert Counter(s.meta["style"] for s in samples) == {
         "order": len(samples) // 2,

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vst.engine.choices import LETTERS
+from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
 from vst.engine.tasks.video import count as vc
@@ -137,7 +137,7 @@ def test_derive_answer_determinism_and_phrasing(samples, engine_scenes):
         assert task.derive_answer(scenes[s.meta["scene_id"]], s.meta) == s.answer
     assert [s.id for s in _generate(engine_scenes)] == [s.id for s in samples]
     assert [s.id for s in _generate(engine_scenes, seed=SEED + 1)] != [s.id for s in samples]
-    for kind in (vc.QUESTIONS, vc.NUMERIC_SUFFIXES, vc.MCQ_SUFFIXES):
+    for kind in (vc.QUESTIONS, vc.NUMERIC_SUFFIXES, *MCQ_INSTRUCTIONS.values()):
         assert len(set(kind)) >= 5
     assert len({s.meta["phrasing"][0] for s in samples}) >= 5
     assert Counter(s.meta["style"] for s in samples) == {"numeric": len(samples) // 2} | {

@@ -222,7 +222,10 @@ def test_answers_follow_atan2_ground_truth(samples):
         task = get_task("video_rel_direction")
         assert task.derive_answer(scene, s.meta) == s.answer
         assert s.reward == {"mode": s.meta["style"], "ground_truth": s.answer}
-        assert s.messages[-1]["content"][0]["text"] == s.answer
+        # default answer style "paper": mcq replies are the letter and the option's text
+        last = s.meta["turns"][-1]
+        reply = f"{s.answer}. {last['direction']}" if s.meta["style"] == "mcq" else s.answer
+        assert s.messages[-1]["content"][0]["text"] == reply
 
 
 def test_margins_and_unique_objects(samples):

@@ -140,10 +140,13 @@ def test_answers_follow_closest_point_distances(samples):
         assert sorted(shown) == sorted(t["labels"])
         assert shown[LETTERS.index(t["answer"])] == t["answer_label"]
         assert f"the {t['anchor_label']}" in q
+        # default answer style "paper": each turn's reply is the letter and the option's text
+        reply = s.messages[s.meta["turns"].index(t) * 2 + 1]["content"][0]["text"]
+        assert reply == f"{t['answer']}. {t['answer_label']}"
     for scene, s in samples:
         assert task.derive_answer(scene, s.meta) == s.answer
         assert s.reward == {"mode": "mcq", "ground_truth": s.answer}
-        assert s.messages[-1]["content"][0]["text"] == s.answer
+        assert s.messages[-1]["content"][0]["text"].split(".")[0] == s.answer
 
 
 def test_margin_respected(samples):

@@ -202,6 +202,9 @@ class EngineConfig(BaseModel):
     unified_focal: float = Field(DEFAULT_UNIFIED_FOCAL, gt=0, **_STRICT)
     min_object_pixels: int = Field(EngineSettings.min_object_pixels, ge=1, **_STRICT)
     max_truncation: float = Field(EngineSettings.max_truncation, ge=0, le=1, **_STRICT)
+    answer_style: Literal["paper", "letter"] = Field(
+        "paper", description='Multiple-choice replies: "paper" ("B. northwest") or "letter" ("B").'
+    )
     image_format: Literal["JPEG", "PNG"] = "JPEG"
     jpeg_quality: int = Field(95, ge=1, le=100, **_STRICT)
     scenes_per_shard: int = Field(16, ge=1, **_STRICT)
@@ -282,6 +285,7 @@ class EngineConfig(BaseModel):
             max_pixels=self.max_pixels,
             min_object_pixels=self.min_object_pixels,
             max_truncation=self.max_truncation,
+            answer_style=self.answer_style,
         )
 
     @property

@@ -36,7 +36,9 @@ def _clamp(value: float, hi: int) -> int:
 class EngineSettings:
     """Settings every task reads. ``min_object_pixels``: an object must cover at least this many
     mask pixels in a frame (at the frame's own resolution) to be asked about;
-    ``max_truncation``: and have at most this fraction of its projected box outside the image."""
+    ``max_truncation``: and have at most this fraction of its projected box outside the image.
+    ``answer_style``: how multiple-choice replies are written (:data:`vst.engine.choices.
+    ANSWER_STYLES`: ``"paper"`` = ``"B. northwest"``, ``"letter"`` = ``"B"``)."""
 
     unified_focal: float = DEFAULT_UNIFIED_FOCAL
     min_pixels: int = DEFAULT_MIN_PIXELS
@@ -44,6 +46,7 @@ class EngineSettings:
     image_factor: int = PATCH_FACTOR
     min_object_pixels: int = 400
     max_truncation: float = 0.5
+    answer_style: str = "paper"
 
 
 @dataclass

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick
+from vst.engine.choices import LETTERS, format_options, mcq_instruction, mcq_reply, pick
 
 COMPASS: tuple[str, ...] = (
     "north",
@@ -148,33 +148,47 @@ EXACT_SUFFIXES: tuple[str, ...] = (
     "Reply with a single direction ({words}).",
     "Choose from {words}.",
     "Give one of these directions: {words}.",
-    "Respond with one word from this list: {words}.",
+    "Respond with one entry from this list: {words}.",
 )
 """Appended to ``exact`` direction questions (``words``: the eight directions)."""
 
 MCQ_SUFFIXES: tuple[str, ...] = (
     "\n{options}",
     "\nOptions:\n{options}",
-    "\n{options}\nAnswer with the option's letter.",
+    "\n{options}\n{instruction}",
     "\nChoose one:\n{options}",
-    "\n{options}\nReply with the letter of the correct option.",
+    "\nOptions:\n{options}\n{instruction}",
 )
-"""Appended to ``mcq`` questions (``options``: ``A. ...`` lines)."""
+"""Appended to ``mcq`` questions (``options``: ``A. ...`` lines; ``instruction``: one of the
+run's answer style, :func:`mcq_tail`)."""
+
+
+def mcq_tail(rng: np.random.Generator, options_text: str, answer_style: str) -> tuple[int, str]:
+    """``(suffix index, tail)``: a :data:`MCQ_SUFFIXES` entry picked with ``rng`` and filled
+    with ``options_text`` and, where it has one, an instruction of ``answer_style``."""
+    s_idx, suffix = pick(rng, MCQ_SUFFIXES)
+    instruction = mcq_instruction(rng, answer_style)[1] if "{instruction}" in suffix else ""
+    return s_idx, suffix.format(options=options_text, instruction=instruction)
 
 
 def direction_answer(
-    style: str, k: int, words: Sequence[str], n_options: int, rng: np.random.Generator
+    style: str,
+    k: int,
+    words: Sequence[str],
+    n_options: int,
+    rng: np.random.Generator,
+    answer_style: str = "paper",
 ) -> tuple[str, str, str, list[int] | None, int]:
     """The end of a direction question whose answer is ``words[k]``: ``(question tail, answer,
     reply, shown options or None, suffix index)``. ``mcq``: lettered options drawn with
-    :func:`mcq_options`, answer the letter, reply ``"B. north"``; ``exact``: the allowed words
-    listed, answer and reply the word."""
+    :func:`mcq_options`, answer the letter, reply in ``answer_style`` (``"B. north"`` or
+    ``"B"``, :func:`vst.engine.choices.mcq_reply`); ``exact``: the allowed words listed, answer
+    and reply the word."""
     if style == "mcq":
         options = mcq_options(k, n_options, len(words), rng)
-        s_idx, suffix = pick(rng, MCQ_SUFFIXES)
         answer = mcq_letter(options, k)
-        tail = suffix.format(options=direction_options_text(options, words))
-        return tail, answer, f"{answer}. {words[k]}", options, s_idx
+        s_idx, tail = mcq_tail(rng, direction_options_text(options, words), answer_style)
+        return tail, answer, mcq_reply(answer, words[k], answer_style), options, s_idx
     s_idx, suffix = pick(rng, EXACT_SUFFIXES)
     return " " + suffix.format(words=", ".join(words)), words[k], words[k], None, s_idx
 

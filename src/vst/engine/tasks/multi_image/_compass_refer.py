@@ -39,6 +39,7 @@ from vst.engine.tasks.single_image._refer import (
     REFER_MODES,
     box_text,
     frame_objects,
+    mark_word,
     point_text,
 )
 from vst.engine.visual_prompts import BoxMark, PointMark, draw_marks, pick_colors
@@ -151,6 +152,7 @@ def refer_across(
     )
     colors = iter(pick_colors(rng, n_marks)) if n_marks else iter(())
     tags = iter(LETTERS)
+    labels = [mv.scene.object(o).label for o in object_ids]
     refs = []
     for oid, m in zip(object_ids, modes, strict=True):
         label = mv.scene.object(oid).label
@@ -180,11 +182,11 @@ def refer_across(
             )
         elif m in ("box_mark", "point_mark"):
             tag = next(tags)
-            kind = "box" if m == "box_mark" else "point"
-            box = objs.model_box(oid) if kind == "box" else None
-            pt = objs.model_point(oid) if kind == "point" else None
+            word = mark_word(m, labels)  # "rectangle" when a category says "box"
+            box = objs.model_box(oid) if m == "box_mark" else None
+            pt = objs.model_point(oid) if m == "point_mark" else None
             refs.append(
-                XRef(int(oid), label, m, f"{kind}-{tag} in {img}", k, next(colors), tag, box, pt)
+                XRef(int(oid), label, m, f"{word}-{tag} in {img}", k, next(colors), tag, box, pt)
             )
         else:
             color = next(colors)
@@ -217,7 +219,7 @@ class CompassTask(Task):
 
     scenario = "multi_image"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MARGIN_DEG: ClassVar[float] = 10.0
     """Angles closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""

@@ -61,8 +61,8 @@ from vst.scenes.model import Scene
 KINDS: tuple[str, ...] = ("position", "heading")
 
 POSITION_TEMPLATES: tuple[str, ...] = (
-    "Where is the camera of image {t} relative to the camera of image {o}, from the point of "
-    "view of the camera of image {o}?",
+    "Seen from the camera of image {o}, looking the way it looks, where is the camera of "
+    "image {t}?",
     "From the position and viewing direction of image {o}, in which direction was image {t} taken?",
     "Standing where image {o} was taken and looking the same way, where would the {t_word} "
     "camera be?",
@@ -207,9 +207,14 @@ class CameraCamera(CompassTask):
             question = template.format(base=COMPASS[base])
             meta.update(base=COMPASS[base], turn_deg=turn, margin_deg=float(boundary_margin(turn)))
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
-        tail, answer, reply, options, s_idx = direction_answer(style, k, words, self.N_OPTIONS, rng)
+        answer_style = mv.views[0].settings.answer_style
+        tail, answer, reply, options, s_idx = direction_answer(
+            style, k, words, self.N_OPTIONS, rng, answer_style
+        )
         question += tail
         meta.update(style=style, options=options, direction=words[k], phrasing=[t_idx, s_idx])
+        if style == "mcq":
+            meta["answer_style"] = answer_style
         img1, img2 = (v.shared_model_image() for v in mv.views[:2])
         meta["image_sizes"] = [list(v.model_size) for v in mv.views]
         return Sample(

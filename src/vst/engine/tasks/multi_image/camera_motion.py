@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick
+from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS, format_options, mcq_reply, pick
 from vst.engine.context import EngineContext
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -176,13 +176,6 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 """Question phrasings per family."""
 
-MCQ_HINTS: tuple[str, ...] = (
-    "",
-    "Answer with the option's letter.",
-    "Reply with the letter only.",
-    "Choose one option.",
-    "Pick the correct letter.",
-)
 SHORT_HINTS: tuple[str, ...] = (
     "Answer with one word: {a} or {b}.",
     "Reply {a} or {b}.",
@@ -392,7 +385,9 @@ class CameraMotionTask(Task):
             option_keys = self._options(family, axis, motion, rng)
             texts = [self._option_text(family, k) for k in option_keys]
             parts.append(format_options(texts))
-            i_hint, hint = pick(rng, MCQ_HINTS)
+            # no hint (index 0) or an instruction of the run's answer style (1..)
+            hints = ("", *MCQ_INSTRUCTIONS[ctx.settings.answer_style])
+            i_hint, hint = pick(rng, hints)
         elif style == "short":
             words = (ROTATION_WORDS if family == "rotation_binary" else TRANSLATION_WORDS)[axis]
             i_hint, hint = pick(rng, SHORT_HINTS)
@@ -424,6 +419,10 @@ class CameraMotionTask(Task):
             "layout": layout,
         }
         answer, value = answer_of(meta, motion, self)
+        reply = answer
+        if style == "mcq":
+            meta["answer_style"] = ctx.settings.answer_style
+            reply = mcq_reply(answer, texts[LETTERS.index(answer)], ctx.settings.answer_style)
         if style == "numeric":
             reward = {"mode": "numeric", "ground_truth": value}
         else:
@@ -431,7 +430,7 @@ class CameraMotionTask(Task):
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[message, assistant(answer)],
+            messages=[message, assistant(reply)],
             images=[img1, img2],
             answer=answer,
             reward=reward,

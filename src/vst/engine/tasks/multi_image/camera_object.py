@@ -62,6 +62,7 @@ from vst.engine.tasks.multi_image._compass_refer import (
     refer_across,
     render_pair,
 )
+from vst.engine.tasks.single_image._refer import TAGGED_MODES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("facing", "object_north", "distance")
@@ -235,7 +236,12 @@ class CameraObject(CompassTask):
         mv = pair.mv
         f1 = mv.frame_ids[0]
         order = [int(x) for x in rng.permutation(len(ids))]  # tag/colour hand-out order
+        # direction questions are asked as mcq or exact; draw that first, since lettered
+        # options never go with lettered marks (box-A), whose letters would mean two things
+        style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         modes = available_modes(mv, ids)
+        if style == "mcq" and kind != "distance":
+            modes = [m for m in modes if m not in TAGGED_MODES]
         mode = modes[int(rng.integers(len(modes)))]
         shuffled = refer_across(mv, [ids[x] for x in order], mode, rng)
         refs = [shuffled[order.index(r)] for r in range(len(ids))]
@@ -262,10 +268,12 @@ class CameraObject(CompassTask):
             templates = FACING_TEMPLATES if kind == "facing" else OBJECT_NORTH_TEMPLATES
             t_idx, template = pick(rng, templates)
             question = template.format(a=refs[0].mention, c=refs[-1].mention)
-            style = self.STYLES[int(rng.integers(len(self.STYLES)))]
+            answer_style = mv.views[0].settings.answer_style
             tail, answer, reply, options, s_idx = direction_answer(
-                style, k, COMPASS, self.N_OPTIONS, rng
+                style, k, COMPASS, self.N_OPTIONS, rng, answer_style
             )
+            if style == "mcq":
+                meta["answer_style"] = answer_style
             question += tail
             reward = {"mode": style, "ground_truth": answer}
             meta.update(

@@ -24,7 +24,8 @@ Modes (``meta["mode"]``): ``marks`` (the paper's form: the reference point circl
 the ``N_OPTIONS`` candidates circled and lettered in image 2, one colour) and ``coords`` (the
 reference pixel and the candidates as ``(x, y)`` text, images unmarked). Coordinates are
 integer pixels of the stored (model-size) images. The candidates' letters follow a uniform
-shuffle; the answer is the letter (reward ``mcq``).
+shuffle; the answer is the letter (reward ``mcq``); the reply follows the run's answer style
+(``"B: point-B"`` / ``"B. (120, 45)"`` or ``"B"``, see :mod:`vst.engine.choices`).
 
 Pairs: ordered pairs of frames with depth and masks that share at least ``MIN_SHARED`` askable
 objects (:func:`vst.engine.multiview.frame_pairs`); each sample draws a pair, then an unused
@@ -40,7 +41,14 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from vst.engine.choices import LETTERS, pick
+from vst.engine.choices import (
+    LETTERS,
+    MARK_INSTRUCTIONS,
+    MCQ_INSTRUCTIONS,
+    check_style,
+    mcq_reply,
+    pick,
+)
 from vst.engine.context import EngineContext, FrameView
 from vst.engine.multiview import frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
@@ -89,14 +97,6 @@ COORD_NOTES: tuple[str, ...] = (
     "Each coordinate pair is (column, row) in pixels of its own image.",
     "(x, y) are pixel positions measured from the top-left corner of each image.",
     "Positions are in pixels of the respective image, as (x, y).",
-)
-
-HINTS: tuple[str, ...] = (
-    "",
-    "Answer with the letter.",
-    "Reply with the option's letter only.",
-    "Choose one letter.",
-    "Give the letter of the matching point.",
 )
 
 
@@ -371,9 +371,17 @@ class CorrespondenceTask(Task):
             i_note, note = pick(rng, COORD_NOTES)
             parts.append(note)
             img1, img2 = v1.shared_model_image(), v2.shared_model_image()
-        i_hint, hint = pick(rng, HINTS)
-        if hint:
-            parts.append(hint)
+        # no instruction (index 0) or one of the run's answer style (1..)
+        answer_style = check_style(v1.settings.answer_style)
+        table = (MARK_INSTRUCTIONS if mode == "marks" else MCQ_INSTRUCTIONS)[answer_style]
+        i_hint = int(rng.integers(len(table) + 1))
+        if i_hint:
+            parts.append(table[i_hint - 1])
+        if mode == "marks":
+            reply = mcq_reply(answer, f"point-{answer}", answer_style, sep=":")
+        else:
+            x, y = shown_model[order.index(0)]
+            reply = mcq_reply(answer, f"({x}, {y})", answer_style)
         question = "\n".join(parts)
         layout = int(rng.integers(2))
         if layout == 0:
@@ -397,12 +405,13 @@ class CorrespondenceTask(Task):
             "truth_rank": _rank(ref_model, shown_model, order.index(0)),
             "phrasing": [i_intro, i_q, i_note, i_hint],
             "layout": layout,
+            "answer_style": answer_style,
             "image_sizes": [list(v1.model_size), list(v2.model_size)],
         }
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[message, assistant(answer)],
+            messages=[message, assistant(reply)],
             images=[img1, img2],
             answer=answer,
             reward={"mode": "mcq", "ground_truth": answer},

@@ -43,19 +43,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import format_options, letter_of, pick, shuffle_options
+from vst.engine.choices import format_options, letter_of, mcq_reply, pick, shuffle_options
 from vst.engine.context import EngineContext
 from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
     COMPASS,
     IMAGE_LABELS,
-    MCQ_SUFFIXES,
     MIN_OBJECT_BASELINE_M,
     bearing_deg,
     boundary_margin,
     direction_answer,
     mcq_letter,
+    mcq_tail,
     metres_text,
     round_metres,
     sector,
@@ -67,6 +67,7 @@ from vst.engine.tasks.multi_image._compass_refer import (
     refer_across,
     render_pair,
 )
+from vst.engine.tasks.single_image._refer import TAGGED_MODES
 from vst.scenes.model import Scene
 
 KINDS: tuple[str, ...] = ("direction", "distance", "closer")
@@ -96,15 +97,15 @@ CLOSER_WHICH: dict[str, tuple[str, ...]] = {
     "closest": (
         "closer to",
         "nearer to",
-        "less far from",
-        "a shorter distance from",
+        "less distant from",
+        "at a shorter distance from",
         "nearer in 3D to",
     ),
     "farthest": (
         "farther from",
         "more distant from",
         "further away from",
-        "a greater distance from",
+        "at a greater distance from",
         "farther in 3D from",
     ),
 }
@@ -245,11 +246,14 @@ class ObjectObject(CompassTask):
             yield sample
             made += 1
 
-    def _refs(self, pair: Pair, ids: list[int], rng: np.random.Generator):
+    def _refs(self, pair: Pair, ids: list[int], rng: np.random.Generator, lettered: bool = False):
         """References to ``ids`` (returned in the order of ``ids``); the order in which tags and
-        colours are handed out is shuffled, so tag A is not always the same role."""
+        colours are handed out is shuffled, so tag A is not always the same role. ``lettered``:
+        the question has lettered options, so no lettered marks (``box-A``)."""
         order = [int(x) for x in rng.permutation(len(ids))]
         modes = available_modes(pair.mv, ids)
+        if lettered:
+            modes = [m for m in modes if m not in TAGGED_MODES]
         mode = modes[int(rng.integers(len(modes)))]
         refs = refer_across(pair.mv, [ids[x] for x in order], mode, rng)
         by_role = [refs[order.index(r)] for r in range(len(ids))]
@@ -288,12 +292,13 @@ class ObjectObject(CompassTask):
             float(np.linalg.norm(scene.object(x).box[:2] - scene.object(b).box[:2])) for x in (a, c)
         ]
         k = int(sector(bearing))
-        mode, refs = self._refs(pair, ids, rng)
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
+        mode, refs = self._refs(pair, ids, rng, lettered=style == "mcq")
         t_idx, template = pick(rng, DIRECTION_TEMPLATES)
         question = template.format(a=refs[0].mention, b=refs[1].mention, c=refs[2].mention)
+        answer_style = pair.mv.views[0].settings.answer_style
         tail, answer, reply, options, s_idx = direction_answer(
-            style, k, COMPASS, self.N_OPTIONS, rng
+            style, k, COMPASS, self.N_OPTIONS, rng, answer_style
         )
         question += tail
         meta = {
@@ -312,6 +317,8 @@ class ObjectObject(CompassTask):
             "baseline_m": floor_dists[0],
             "phrasing": [t_idx, s_idx],
         }
+        if style == "mcq":
+            meta["answer_style"] = answer_style
         reward = {"mode": style, "ground_truth": answer}
         return self._sample(pair, refs, question, reply, answer, reward, meta)
 
@@ -340,13 +347,13 @@ class ObjectObject(CompassTask):
         dists = [centre_distance(scene, x, c) for c in cands]
         query = ("closest", "farthest")[int(rng.integers(2))]
         best = int(np.argmin(dists)) if query == "closest" else int(np.argmax(dists))
-        mode, refs = self._refs(pair, [x, *cands], rng)
+        mode, refs = self._refs(pair, [x, *cands], rng, lettered=True)
         t_idx, template = pick(rng, CLOSER_TEMPLATES)
         w_idx, which = pick(rng, CLOSER_WHICH[query])
         shuffled, answer, order = shuffle_options([r.mention for r in refs[1:]], best, rng)
-        s_idx, suffix = pick(rng, MCQ_SUFFIXES)
-        question = template.format(which=which, x=refs[0].mention)
-        question += suffix.format(options=format_options(shuffled))
+        answer_style = pair.mv.views[0].settings.answer_style
+        s_idx, tail = mcq_tail(rng, format_options(shuffled), answer_style)
+        question = template.format(which=which, x=refs[0].mention) + tail
         meta = {
             "kind": "closer",
             "object_ids": [x, *cands],
@@ -357,8 +364,9 @@ class ObjectObject(CompassTask):
             "options": order,
             "distances": dists,
             "phrasing": [t_idx, w_idx, s_idx],
+            "answer_style": answer_style,
         }
-        reply = f"{answer}. {shuffled[order.index(best)]}"
+        reply = mcq_reply(answer, shuffled[order.index(best)], answer_style)
         reward = {"mode": "mcq", "ground_truth": answer}
         return self._sample(pair, refs, question, reply, answer, reward, meta)
 

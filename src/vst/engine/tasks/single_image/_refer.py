@@ -7,8 +7,8 @@ A question can point at an object in seven ways (:data:`REFER_MODES`):
 * ``point_text``: handle ``(50, 61)``, mention ``the object at (50, 61)``.
 * ``box_mark``: a box drawn with the tag ``A``; handle and mention ``box-A``.
 * ``point_mark``: a point drawn with the tag ``A``; handle and mention ``point-A``.
-* ``named_box_mark``: a box drawn without a tag; handle ``window-A`` (or ``window`` when the
-  label is not repeated among the referred objects), mention ``the window-A (orange box)``.
+* ``named_box_mark``: a box drawn without a tag; handle ``window-1`` (or ``window`` when the
+  label is not repeated among the referred objects), mention ``the window-1 (orange box)``.
 * ``named_point_mark``: the same with a point: ``the pillow (purple point)``.
 
 * ``name`` is only allowed when no other object of that label is visible in the frame
@@ -18,8 +18,14 @@ A question can point at an object in seven ways (:data:`REFER_MODES`):
   the object's mask), points ``(x, y)`` at :meth:`FrameView.inner_pixel` (the mask pixel
   farthest from the mask border, so the point lies on the object).
 * Tagged marks (``box_mark``/``point_mark``) carry the letters A, B, C... in the order the
-  objects are given, so shuffle the objects first. Named marks add ``-A``, ``-B``... to labels
+  objects are given, so shuffle the objects first. Named marks add ``-1``, ``-2``... to labels
   that repeat among the referred objects; their colour tells them apart in the text.
+* Handles never collide: letters appear only in tagged handles (``box-A``, ``point-B``), named
+  handles carry digits (``box-1``). A tagged handle's word is ``box`` / ``point`` unless a
+  referred object's category contains that word (a "box", a "storage box"): then the marks
+  of that sample are ``rectangle-A`` / ``dot-A`` (:func:`mark_word`), so "the box (red
+  rectangle-A)" never reads as two boxes. Questions with lettered options never use tagged
+  marks (:mod:`vst.engine.choices`).
 * Every mark gets a distinct :data:`~vst.engine.visual_prompts.PALETTE` colour from ``rng``.
 
 Typical use::
@@ -74,6 +80,23 @@ COORD_MODES: tuple[str, ...] = ("box_text", "point_text")
 
 TAGGED_MODES: tuple[str, ...] = ("box_mark", "point_mark")
 """Modes whose handle says nothing about the object's category (``box-A``)."""
+
+
+MARK_WORDS: dict[str, tuple[str, str]] = {
+    "box_mark": ("box", "rectangle"),
+    "point_mark": ("point", "dot"),
+}
+"""Handle words of tagged marks: the usual one, and the one used when a referred object's
+category contains the usual word (:func:`mark_word`)."""
+
+
+def mark_word(mode: str, labels: Sequence[str]) -> str:
+    """The handle word of tagged ``mode`` (``box_mark`` / ``point_mark``) for a question about
+    objects labelled ``labels``: ``box`` / ``point``, or ``rectangle`` / ``dot`` when a label
+    contains that word (``box``, ``pizza box``)."""
+    usual, other = MARK_WORDS[mode]
+    words = {w for label in labels for w in label.lower().replace("-", " ").split()}
+    return other if usual in words else usual
 
 
 def box_text(box: Sequence[int]) -> str:
@@ -240,7 +263,7 @@ def refer(
 ) -> list[Ref]:
     """Refer to ``object_ids`` (in this order) of ``view`` with ``mode``.
 
-    Colours for marks are drawn from ``rng`` (distinct per object); tags and ``-A`` suffixes
+    Colours for marks are drawn from ``rng`` (distinct per object); tags and ``-1`` suffixes
     follow the given order. Raises ValueError for ``name`` when a label is ambiguous.
     """
     if mode not in REFER_MODES:
@@ -274,9 +297,8 @@ def refer(
             handle = point_text(point)
             mention = f"the object at {handle}"
         elif mode in TAGGED_MODES:
-            kind = "box" if mode == "box_mark" else "point"
-            handle = mention = f"{kind}-{LETTERS[k]}"
-            if kind == "box":
+            handle = mention = f"{mark_word(mode, labels)}-{LETTERS[k]}"
+            if mode == "box_mark":
                 box = objs.model_box(oid)
                 mark = BoxMark(box, color, LETTERS[k])
             else:
@@ -286,8 +308,8 @@ def refer(
             kind = "box" if mode == "named_box_mark" else "point"
             handle = label
             if counts[label] > 1:
-                handle = f"{label}-{LETTERS[seen.get(label, 0)]}"
                 seen[label] = seen.get(label, 0) + 1
+                handle = f"{label}-{seen[label]}"
             mention = f"the {handle} ({color} {kind})"
             if kind == "box":
                 box = objs.model_box(oid)

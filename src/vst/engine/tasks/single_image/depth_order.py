@@ -15,7 +15,9 @@ Answer styles (``meta["style"]``):
 * ``json``: objects given as 2D box (or point) text; the answer is a fenced JSON list of
   ``{"bbox_2d": [...], "label": ...}`` (``"point_2d"`` for points) in order, reward ``order``
   over the box/point texts.
-* ``mcq``: options are candidate orderings (2 for two objects, else 4); reward ``mcq``.
+* ``mcq``: options are candidate orderings (2 for two objects, else 4); reward ``mcq`` over
+  the letter; the reply follows the run's answer style (``"B. sink, lamp"`` or ``"B"``, see
+  :mod:`vst.engine.choices`). Lettered marks (``box-A``) are never used with lettered options.
 * ``pick``: which single object is nearest / farthest; the answer is its handle, reward
   ``exact``.
 """
@@ -29,7 +31,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
+from vst.engine.choices import (
+    LETTERS,
+    format_options,
+    mcq_instruction,
+    mcq_reply,
+    pick,
+    shuffle_options,
+)
 from vst.engine.context import EngineContext, FrameView
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -92,7 +101,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Looking at the image, what is the depth order of these objects, {dir}? "
         "Reply with the letters.\n{items}",
         "Rank these objects {dir}. Give the letters, comma-separated.\n{items}",
-        "Arrange the objects listed below {dir}, using their option letters:\n{items}",
+        "Arrange the objects listed below {dir}, using their letters:\n{items}",
         "How are these objects ordered in depth? List their letters {dir}.\n{items}",
         "Each object below has a letter. Write the letters in order {dir}.\n{items}",
     ),
@@ -117,12 +126,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "returning JSON items with {key} and label.",
     ),
     "mcq": (
-        "Which option lists {items} {dir}?\n{options}\nAnswer with the option's letter.",
+        "Which option lists {items} {dir}?\n{options}\n{instruction}",
         "Which sequence orders {items} {dir}?\n{options}",
-        "Consider {items}. Which of these orderings goes {dir}?\n{options}\nReply with a letter.",
+        "Consider {items}. Which of these orderings goes {dir}?\n{options}\n{instruction}",
         "Choose the option that sorts {items} {dir}.\n{options}",
         "Which is the correct order of {items}, {dir}?\n{options}",
-        "Pick the list that ranks {items} {dir}.\n{options}\nGive only the letter.",
+        "Pick the list that ranks {items} {dir}.\n{options}\n{instruction}",
     ),
     "pick": (
         "Which one is {which}: {items}?",
@@ -133,7 +142,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "In this picture, which is {which}, {items}?",
     ),
 }
-"""Question templates per answer style (at least five each)."""
+"""Question templates per answer style (at least five each); ``{instruction}``: an instruction
+of the run's answer style (:func:`~vst.engine.choices.mcq_instruction`)."""
 
 NAME_REQUESTS: tuple[str, ...] = (
     " Also name the object each mark shows.",
@@ -148,7 +158,7 @@ STYLE_MODES: dict[str, tuple[str, ...]] = {
     "letters": ("name", "box_text", "point_text", "named_box_mark", "named_point_mark"),
     "handles": ("name", "box_mark", "point_mark", "named_box_mark", "named_point_mark"),
     "json": ("box_text", "point_text"),
-    "mcq": REFER_MODES,
+    "mcq": tuple(m for m in REFER_MODES if m not in TAGGED_MODES),  # letters mean options
     "pick": ("name", "box_mark", "point_mark", "named_box_mark", "named_point_mark"),
 }
 """Refer modes each style uses (coordinates only where the answer can carry them)."""
@@ -214,7 +224,7 @@ class DepthOrder(Task):
     name = "si_depth_order"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MIN_REL_GAP: ClassVar[float] = 0.10
     """Adjacent depths must differ by at least this fraction of the larger one..."""
@@ -305,10 +315,21 @@ class DepthOrder(Task):
             fields["options"] = format_options(
                 [", ".join(refs[i].handle for i in o) for o in options_idx]
             )
+        answer_style = view.settings.answer_style
+        i_idx = -1
+        if "{instruction}" in template:
+            i_idx, fields["instruction"] = mcq_instruction(rng, answer_style)
         question = template.format(**fields)
         if style == "handles" and mode in TAGGED_MODES:
             question += pick(rng, NAME_REQUESTS)[1]
         answer, truth = format_answer(style, ref_meta, labels, rank, options_idx)
+        reply = answer
+        if style == "mcq":
+            assert options_idx is not None
+            k = LETTERS.index(answer)
+            reply = mcq_reply(
+                answer, ", ".join(refs[i].handle for i in options_idx[k]), answer_style
+            )
         meta = {
             "scene_id": view.scene.id,
             "frame_ids": [view.frame.id],
@@ -318,17 +339,19 @@ class DepthOrder(Task):
             "style": style,
             "refer_mode": mode,
             "direction": direction,
-            "phrasing": [t_idx, d_idx],
+            "phrasing": [t_idx, d_idx, i_idx],
             "depths": depths,
             "rank": rank,
             "options": options_idx,
             "image_size": list(view.model_size),
         }
+        if style == "mcq":
+            meta["answer_style"] = answer_style
         image = render(view, refs)
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[user(image, question), assistant(answer)],
+            messages=[user(image, question), assistant(reply)],
             images=[image],
             answer=answer,
             reward={"mode": REWARD_OF_STYLE[style], "ground_truth": truth},

@@ -14,7 +14,8 @@ where the letter tags go).
 A point's depth is the metric z-depth (m, camera frame) of its frame pixel. The answer point's
 depth must be :func:`~vst.engine.tasks.single_image._refer.separated` from every other point's
 by :attr:`DepthPoint.MIN_REL_GAP` and :attr:`DepthPoint.MIN_ABS_GAP`. The answer is the point's
-letter (reward ``mcq``).
+letter (reward ``mcq``); the reply follows the run's answer style (``"B: point-B"`` or ``"B"``,
+see :mod:`vst.engine.choices`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from vst.engine.choices import LETTERS, pick
+from vst.engine.choices import LETTERS, mcq_instruction, mcq_reply, pick
 from vst.engine.context import EngineContext, FrameView
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -48,14 +49,14 @@ COMPARE_PHRASES: dict[tuple[str, bool], tuple[str, ...]] = {
         "closer to the camera",
         "nearer to the camera",
         "closer to the viewer",
-        "less far from the camera",
+        "less distant from the camera",
         "at a smaller depth",
     ),
     ("closer", True): (
         "closest to the camera",
         "nearest to the camera",
         "closest to the viewer",
-        "least far from the camera",
+        "least distant from the camera",
         "at the smallest depth",
     ),
     ("farther", False): (
@@ -83,13 +84,14 @@ _FLAT: weakref.WeakKeyDictionary[FrameView, tuple[np.ndarray, np.ndarray]] = (
 
 TEMPLATES: tuple[str, ...] = (
     "The image shows {points}. Which point is {cmp}?",
-    "Which of {points} is {cmp}? Answer with the point's letter.",
+    "Which of {points} is {cmp}? {instruction}",
     "Some points are drawn on the image: {points}. Decide which one is {cmp}.",
     "Look at {points} marked in the picture. Which of them lies {cmp}?",
-    "Of the marked points ({points}), which one is {cmp}? Reply with its letter.",
+    "Of the marked points ({points}), which one is {cmp}? {instruction}",
     "Judging the depth of the surfaces under {points}, which point is {cmp}?",
 )
-"""Question templates (``{points}`` lists the marks, ``{cmp}`` the comparison)."""
+"""Question templates (``{points}`` lists the marks, ``{cmp}`` the comparison,
+``{instruction}`` an instruction of the run's answer style)."""
 
 
 def point_depths(depth: np.ndarray, pixels: list[list[int]]) -> list[float]:
@@ -109,7 +111,7 @@ class DepthPoint(Task):
     name = "si_depth_point"
     scenario = "single_image"
     needs = TaskNeeds(depth=True)
-    version = "1"
+    version = "2"
 
     MIN_REL_GAP: ClassVar[float] = 0.10
     """The answer point's depth differs from every other by at least this fraction..."""
@@ -281,6 +283,10 @@ class DepthPoint(Task):
         source: str,
         rng: np.random.Generator,
     ) -> Sample:
+        # letters follow a uniform shuffle, not the placement order (object points are placed
+        # first in "mixed" sets): every letter is equally likely to be the answer
+        perm = [int(i) for i in rng.permutation(len(placed))]
+        placed, depths = [placed[i] for i in perm], [depths[i] for i in perm]
         colors = pick_colors(rng, len(placed))
         points = [
             {
@@ -300,8 +306,13 @@ class DepthPoint(Task):
         ]
         t_idx, template = pick(rng, TEMPLATES)
         c_idx, cmp = pick(rng, COMPARE_PHRASES[(query, len(points) > 2)])
-        question = template.format(points=join_items(mentions), cmp=cmp)
+        answer_style = view.settings.answer_style
+        i_idx, instruction = -1, ""
+        if "{instruction}" in template:
+            i_idx, instruction = mcq_instruction(rng, answer_style, marks=True)
+        question = template.format(points=join_items(mentions), cmp=cmp, instruction=instruction)
         answer = LETTERS[answer_index(depths, query)]
+        reply = mcq_reply(answer, f"point-{answer}", answer_style, sep=":")
         image = draw_marks(
             frame_objects(view).image(),
             [PointMark(tuple(p["xy"]), p["color"], p["label"]) for p in points],
@@ -315,13 +326,14 @@ class DepthPoint(Task):
             "query": query,
             "point_source": source,
             "depths": depths,
-            "phrasing": [t_idx, c_idx, int(with_colors)],
+            "phrasing": [t_idx, c_idx, int(with_colors), i_idx],
             "image_size": list(view.model_size),
+            "answer_style": answer_style,
         }
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[user(image, question), assistant(answer)],
+            messages=[user(image, question), assistant(reply)],
             images=[image],
             answer=answer,
             reward={"mode": "mcq", "ground_truth": answer},

@@ -8,12 +8,14 @@ the runner-up's are :func:`~vst.engine.tasks.single_image._refer.separated` by
 
 Objects are referred to as in :mod:`._refer`. Answer styles (``meta["style"]``):
 
-* ``exact``: the answer is the candidate's handle (``pillow-A``, ``box-B``, ``chair``), reward
+* ``exact``: the answer is the candidate's handle (``pillow-1``, ``box-B``, ``chair``), reward
   ``exact``;
-* ``mcq``: the candidates are lettered options, the answer is the letter, reward ``mcq``.
+* ``mcq``: the candidates are lettered options, the answer is the letter, reward ``mcq``; the
+  reply follows the run's answer style (``"B. the lamp"`` or ``"B"``, see
+  :mod:`vst.engine.choices`). Lettered marks (``box-A``) are never used with lettered options.
 
 With ``meta["metric"]`` the assistant first states every candidate's distance to the anchor,
-two decimals in metres (``Distance[chair, pillow-A]=3.51m``), then gives the answer; the
+two decimals in metres (``Distance[chair, pillow-1]=3.51m``), then gives the answer; the
 ``answer`` field holds the final answer only.
 """
 
@@ -24,13 +26,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import format_options, letter_of, pick, shuffle_options
+from vst.engine.choices import (
+    format_options,
+    letter_of,
+    mcq_instruction,
+    mcq_reply,
+    pick,
+    shuffle_options,
+)
 from vst.engine.context import EngineContext, FrameView
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
     COORD_MODES,
     REFER_MODES,
+    TAGGED_MODES,
     available_modes,
     ground_truth_view,
     join_items,
@@ -47,16 +57,16 @@ WHICH_PHRASES: dict[str, tuple[str, ...]] = {
     "closest": (
         "closest to",
         "nearest to",
-        "the least far from",
+        "the closest to",
         "at the shortest distance from",
-        "the nearest one to",
+        "the nearest to",
     ),
     "farthest": (
         "farthest from",
         "most distant from",
         "furthest away from",
         "at the greatest distance from",
-        "the farthest one from",
+        "the farthest from",
     ),
 }
 """``{which}`` followed by the anchor's mention."""
@@ -72,13 +82,14 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "mcq": (
         "Which object is {which} {anchor}?\n{options}",
-        "In 3D space, which of these is {which} {anchor}?\n{options}\nAnswer with the letter.",
+        "In 3D space, which of these is {which} {anchor}?\n{options}\n{instruction}",
         "Choose the object that is {which} {anchor}.\n{options}",
         "Considering real positions, which option is {which} {anchor}?\n{options}",
-        "Which candidate lies {which} {anchor}?\n{options}\nReply with the option letter only.",
+        "Which candidate is {which} {anchor}?\n{options}\n{instruction}",
     ),
 }
-"""Question templates per answer style."""
+"""Question templates per answer style; ``{instruction}``: an instruction of the answer style
+(:func:`~vst.engine.choices.mcq_instruction`), or the metric request of ``metric`` samples."""
 
 METRIC_REQUESTS: tuple[str, ...] = (
     "Estimate the real distances before answering.",
@@ -118,7 +129,7 @@ class Distance(Task):
     name = "si_distance"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MIN_REL_GAP: ClassVar[float] = 0.10
     """The answer's distance and the runner-up's differ by at least this fraction..."""
@@ -182,6 +193,8 @@ class Distance(Task):
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         metric = bool(rng.random() < self.METRIC_FRACTION)
         allowed = REFER_MODES if style == "mcq" and not metric else _SHORT_MODES
+        if style == "mcq":  # option letters must not relabel lettered marks
+            allowed = tuple(m for m in allowed if m not in TAGGED_MODES)
         modes = available_modes(view, chosen, allowed)
         mode = modes[int(rng.integers(len(modes)))]
         refs = refer(view, chosen, mode, rng)
@@ -200,14 +213,24 @@ class Distance(Task):
         }
         order: list[int] | None = None
         best = best_index(dists, query)
+        answer_style = view.settings.answer_style
+        reply: str | None = None
         if style == "mcq":
-            shuffled, _, order = shuffle_options(mentions, best, rng)
+            shuffled, letter, order = shuffle_options(mentions, best, rng)
             fields["options"] = format_options(shuffled)
-        question = template.format(**fields)
-        m_idx = -1
+            reply = mcq_reply(letter, shuffled[order.index(best)], answer_style)
+        m_idx = i_idx = -1
+        request = ""
         if metric:
             m_idx, request = pick(rng, METRIC_REQUESTS)
-            question += ("\n" if style == "mcq" else " ") + request
+        if "{instruction}" in template:
+            if not metric:
+                i_idx, request = mcq_instruction(rng, answer_style)
+            question = template.format(**fields, instruction=request)
+        else:
+            question = template.format(**fields)
+            if metric:
+                question += ("\n" if style == "mcq" else " ") + request
         ref_meta = [r.to_meta() for r in refs]
         meta = {
             "scene_id": view.scene.id,
@@ -224,10 +247,12 @@ class Distance(Task):
             "query": query,
             "options": order,
             "distances": dists,
-            "phrasing": [t_idx, w_idx, m_idx],
+            "phrasing": [t_idx, w_idx, m_idx, i_idx],
             "image_size": list(view.model_size),
         }
-        answer, text = format_answer(meta, dists)
+        if style == "mcq":
+            meta["answer_style"] = answer_style
+        answer, text = format_answer(meta, dists, reply)
         image = render(view, refs)
         return Sample(
             task=self.name,
@@ -253,9 +278,12 @@ _SHORT_MODES = tuple(m for m in REFER_MODES if m not in COORD_MODES)
 """Refer modes whose handles read well as a one-word answer or inside ``Distance[...]``."""
 
 
-def format_answer(meta: dict, distances: Sequence[float]) -> tuple[str, str]:
+def format_answer(
+    meta: dict, distances: Sequence[float], reply: str | None = None
+) -> tuple[str, str]:
     """``(answer, assistant text)`` from a sample's meta and the candidates' distances (in
-    ``candidate_ids`` order). Metric lines follow the options' order for ``mcq``."""
+    ``candidate_ids`` order). Metric lines follow the options' order for ``mcq``. ``reply``: how
+    the text states the answer (default: the answer itself)."""
     refs = meta["refs"]
     a = meta["anchor_index"]
     cand_refs = refs[:a] + refs[a + 1 :]
@@ -264,10 +292,11 @@ def format_answer(meta: dict, distances: Sequence[float]) -> tuple[str, str]:
         answer = letter_of(meta["options"], best)
     else:
         answer = cand_refs[best]["handle"]
+    reply = answer if reply is None else reply
     if not meta["metric"]:
-        return answer, answer
+        return answer, reply
     shown = list(meta["options"]) if meta["style"] == "mcq" else list(range(len(cand_refs)))
     lines = metric_text(
         refs[a]["handle"], [cand_refs[i]["handle"] for i in shown], [distances[i] for i in shown]
     )
-    return answer, lines + "\n" + ANSWER_LEAD.format(answer=answer)
+    return answer, lines + "\n" + ANSWER_LEAD.format(answer=reply)

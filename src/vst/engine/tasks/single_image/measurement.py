@@ -103,7 +103,8 @@ REF_PHRASINGS: dict[str, tuple[str, ...]] = {
     ),
 }
 """How a question names an object, per :mod:`._refer` mode (``handle`` is ``point-A``,
-``box-B`` for tagged marks, the label or ``chair-A`` for named marks)."""
+``box-B`` for tagged marks (``rectangle-B`` when the category contains "box"), the label or
+``chair-1`` for named marks)."""
 
 REF_MODES: tuple[str, ...] = tuple(REF_PHRASINGS)
 """Drawn marks (tagged or named, points or boxes) or the bare name (unique labels only)."""
@@ -153,7 +154,7 @@ class MeasurementTask(Task):
     name = "si_measurement"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MAX_TRUNCATION: ClassVar[float] = 0.1
     """Skip objects with more than this fraction of their projected box outside the image (a

@@ -33,7 +33,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
+from vst.engine.choices import (
+    LETTERS,
+    format_options,
+    mcq_instruction,
+    mcq_reply,
+    pick,
+    shuffle_options,
+)
 from vst.engine.context import EngineContext
 from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
@@ -72,13 +79,6 @@ MCQ_QUESTIONS: tuple[str, ...] = (
     "While watching the video, in which order do you first see {items}?",
     "Which sequence lists {items} by when each first appears in the video?",
 )
-MCQ_SUFFIXES: tuple[str, ...] = (
-    "\nAnswer with the option's letter.",
-    "\nReply with the letter of the correct option.",
-    "\nChoose one option and give its letter.",
-    "\nAnswer with the letter only.",
-    "\nSelect the correct order and answer with its letter.",
-)
 STYLES: tuple[str, ...] = ("order", "mcq")
 
 
@@ -114,7 +114,7 @@ class AppearanceOrder(SightingTask):
     """Order of first appearance of 3-4 categories in a video (see the module docstring)."""
 
     name = "video_appearance_order"
-    version = "1"
+    version = "2"
 
     MIN_FRAME_GAP: ClassVar[int] = 2
     """Consecutive categories: the later one is first glimpsed at least this many clip frames
@@ -197,11 +197,12 @@ class AppearanceOrder(SightingTask):
         if style == "mcq":
             q_idx, template = pick(rng, MCQ_QUESTIONS)
             options = self._orderings(order, rng)
-            s_idx, suffix = pick(rng, MCQ_SUFFIXES)
+            s_idx, suffix = mcq_instruction(rng, ctx.settings.answer_style)
             question = (
                 template.format(items=items)
                 + "\nOptions:\n"
                 + format_options([", ".join(o) for o in options])
+                + "\n"
                 + suffix
             )
         else:
@@ -209,6 +210,9 @@ class AppearanceOrder(SightingTask):
             s_idx, suffix = pick(rng, ORDER_SUFFIXES)
             question = template.format(items=items) + suffix
         answer, truth = format_answer(style, order, options)
+        reply = answer
+        if style == "mcq":
+            reply = mcq_reply(answer, ", ".join(order), ctx.settings.answer_style)
         sights = label_sightings(clip.views(ctx), clear, faint)
         meta = {
             "scene_id": clip.scene.id,
@@ -224,10 +228,12 @@ class AppearanceOrder(SightingTask):
             "phrasing": [q_idx, s_idx],
             "options": options,
         }
+        if style == "mcq":
+            meta["answer_style"] = ctx.settings.answer_style
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[user(VIDEO, question), assistant(answer)],
+            messages=[user(VIDEO, question), assistant(reply)],
             images=[],
             videos=[clip.images(ctx)],
             answer=answer,

@@ -33,7 +33,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
+from vst.engine.choices import (
+    LETTERS,
+    format_options,
+    mcq_instruction,
+    mcq_reply,
+    pick,
+    shuffle_options,
+)
 from vst.engine.context import EngineContext
 from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
@@ -67,13 +74,6 @@ NUMERIC_SUFFIXES: tuple[str, ...] = (
     " Respond using a single word or number.",
     " Answer the question using a single number.",
 )
-MCQ_SUFFIXES: tuple[str, ...] = (
-    "\nAnswer with the option's letter.",
-    "\nReply with the letter of the correct option.",
-    "\nChoose one option and give its letter.",
-    "\nAnswer with A, B, C or D.",
-    "\nSelect the right count and answer with its letter only.",
-)
 STYLES: tuple[str, ...] = ("numeric", "mcq")
 
 
@@ -104,7 +104,7 @@ class VideoCount(SightingTask):
     peaking in ``[faint, clear)`` pixels makes its category ambiguous (skipped)."""
 
     name = "video_count"
-    version = "1"
+    version = "2"
 
     MCQ_OPTIONS: ClassVar[int] = 4
     STYLES: ClassVar[tuple[str, ...]] = STYLES
@@ -165,12 +165,15 @@ class VideoCount(SightingTask):
         options = None
         if style == "mcq":
             options = count_options(count, rng, self.MCQ_OPTIONS)
-            s_idx, suffix = pick(rng, MCQ_SUFFIXES)
-            question += "\nOptions:\n" + format_options([str(v) for v in options]) + suffix
+            s_idx, suffix = mcq_instruction(rng, ctx.settings.answer_style)
+            question += "\nOptions:\n" + format_options([str(v) for v in options]) + "\n" + suffix
         else:
             s_idx, suffix = pick(rng, NUMERIC_SUFFIXES)
             question += suffix
         answer, truth = format_answer(style, count, options)
+        reply = answer
+        if style == "mcq":
+            reply = mcq_reply(answer, str(count), ctx.settings.answer_style)
         views = clip.views(ctx)
         peaks = {str(o): max(s) for o, s in pixel_series(views, ids).items()}
         meta = {
@@ -186,10 +189,12 @@ class VideoCount(SightingTask):
             "phrasing": [q_idx, s_idx],
             "options": options,
         }
+        if style == "mcq":
+            meta["answer_style"] = ctx.settings.answer_style
         return Sample(
             task=self.name,
             scenario=self.scenario,
-            messages=[user(VIDEO, question), assistant(answer)],
+            messages=[user(VIDEO, question), assistant(reply)],
             images=[],
             videos=[clip.images(ctx)],
             answer=answer,

@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import LETTERS, format_options, pick
+from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS, format_options, mcq_reply, pick
 from vst.engine.context import EngineContext
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
@@ -191,13 +191,12 @@ EXACT_TAILS: tuple[str, ...] = (
 )
 """Endings of ``exact`` questions: the allowed direction words."""
 
-MCQ_TAILS: tuple[str, ...] = (
-    "",
-    "\nAnswer with the option's letter.",
-    "\nReply with the letter only.",
-    "\nGive the letter of the correct option.",
-)
-"""Endings of ``mcq`` questions, after the options."""
+
+def mcq_tails(answer_style: str) -> tuple[str, ...]:
+    """Endings of ``mcq`` questions, after the options: none, or an instruction of the run's
+    answer style (:data:`~vst.engine.choices.MCQ_INSTRUCTIONS`)."""
+    return ("", *("\n" + s for s in MCQ_INSTRUCTIONS[answer_style]))
+
 
 STYLES = ("mcq", "exact")
 
@@ -257,7 +256,9 @@ class VideoRelDirection(Task):
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, triples, images, rng)
+            sample = self._conversation(
+                scene, clip, objects, triples, images, rng, ctx.settings.answer_style
+            )
             if sample.id in seen:
                 fails += 1
                 continue
@@ -295,7 +296,9 @@ class VideoRelDirection(Task):
             return None
         return _Triples(abc, theta, d_ab, d_ac, pools, margins)
 
-    def _conversation(self, scene, clip, objects, triples: _Triples, images, rng) -> Sample:
+    def _conversation(
+        self, scene, clip, objects, triples: _Triples, images, rng, answer_style: str = "paper"
+    ) -> Sample:
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         variants = sorted(triples.pools)
@@ -311,10 +314,15 @@ class VideoRelDirection(Task):
             if (row, variant) in asked:  # the same question twice: end the conversation
                 break
             asked.add((row, variant))
-            turns.append(self._turn(scene, objects, triples, row, variant, k, style, rng))
+            turns.append(
+                self._turn(scene, objects, triples, row, variant, k, style, rng, answer_style)
+            )
             q = turns[-1].pop("question")
             messages.append(user(VIDEO, q) if t == 0 else user(q))
-            messages.append(assistant(turns[-1]["answer"]))
+            reply = turns[-1]["answer"]
+            if style == "mcq":
+                reply = mcq_reply(reply, turns[-1]["direction"], answer_style)
+            messages.append(assistant(reply))
         last = turns[-1]
         mode = "mcq" if style == "mcq" else "exact"
         return Sample(
@@ -330,11 +338,14 @@ class VideoRelDirection(Task):
                 **clip.meta(),
                 "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
                 "style": style,
+                **({"answer_style": answer_style} if style == "mcq" else {}),
                 "turns": turns,
             },
         )
 
-    def _turn(self, scene, objects, triples, row, variant, k, style, rng) -> dict:
+    def _turn(
+        self, scene, objects, triples, row, variant, k, style, rng, answer_style: str = "paper"
+    ) -> dict:
         ids = [objects[int(i)] for i in triples.abc[row]]
         labels = [scene.object(o).label for o in ids]
         direction = DIRECTIONS[variant][k]
@@ -350,7 +361,7 @@ class VideoRelDirection(Task):
                 picked = rng.choice(len(others), OCTANT_OPTIONS - 1, replace=False)
                 choices = [direction, *(others[int(i)] for i in picked)]
             options = [choices[int(i)] for i in rng.permutation(len(choices))]
-            t_idx, tail = pick(rng, MCQ_TAILS)
+            t_idx, tail = pick(rng, mcq_tails(answer_style))
             question += "\n" + format_options(options) + tail
             answer = LETTERS[options.index(direction)]
         else:

@@ -25,7 +25,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from vst.engine.choices import format_options, letter_of, pick, shuffle_options
+from vst.engine.choices import (
+    MCQ_INSTRUCTIONS,
+    format_options,
+    letter_of,
+    mcq_reply,
+    pick,
+    shuffle_options,
+)
 from vst.engine.context import EngineContext
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
@@ -177,18 +184,18 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "closest": (
         "Which of these objects is nearest to the {anchor}?",
         "Over the course of the video, which object lies closest to the {anchor}?",
-        "Among the objects listed below, which one is the shortest distance from the {anchor}?",
+        "Among the objects listed below, which one is at the shortest distance from the {anchor}?",
         "Considering the whole room shown in the video, which object is closest to the {anchor}?",
-        "Which object would you reach first if you measured outward from the {anchor}?",
+        "Which object is the smallest distance away from the {anchor}?",
         "Which of the following sits nearest the {anchor} in the room?",
     ),
     "farthest": (
         "Which of these objects is farthest from the {anchor}?",
         "Over the course of the video, which object lies farthest away from the {anchor}?",
-        "Among the objects listed below, which one is the greatest distance from the {anchor}?",
+        "Among the objects listed below, which one is at the greatest distance from the {anchor}?",
         "Considering the whole room shown in the video, which object is most distant from the "
         "{anchor}?",
-        "Which object is the furthest removed from the {anchor}?",
+        "Which object is the farthest away from the {anchor}?",
         "Which of the following sits farthest from the {anchor} in the room?",
     ),
 }
@@ -203,19 +210,12 @@ MEASURE_NOTES: tuple[str, ...] = (
 )
 """Optional statement of the distance convention (the empty note is as likely as each other)."""
 
-ANSWER_TAILS: tuple[str, ...] = (
-    "",
-    "\nAnswer with the option's letter.",
-    "\nReply with the letter only.",
-    "\nGive the letter of the correct option.",
-    "\nRespond with A, B, C or D as appropriate.",
-)
-"""Endings after the options (the fourth only for four options; see :func:`_tail`)."""
 
-
-def _tail(rng: np.random.Generator, n_options: int) -> tuple[int, str]:
-    idx, tail = pick(rng, ANSWER_TAILS if n_options == 4 else ANSWER_TAILS[:-1])
-    return idx, tail
+def _tail(rng: np.random.Generator, answer_style: str) -> tuple[int, str]:
+    """Ending after the options: none (index 0, as likely as each other) or an instruction of
+    the run's answer style (:data:`~vst.engine.choices.MCQ_INSTRUCTIONS`)."""
+    idx, tail = pick(rng, ("", *MCQ_INSTRUCTIONS[answer_style]))
+    return idx, "\n" + tail if tail else ""
 
 
 @register
@@ -225,7 +225,7 @@ class VideoRelDistance(Task):
     name = "video_rel_distance"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
@@ -258,7 +258,9 @@ class VideoRelDistance(Task):
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, gaps, centres, images, rng)
+            sample = self._conversation(
+                scene, clip, objects, gaps, centres, images, rng, ctx.settings.answer_style
+            )
             if sample is None or sample.id in seen:
                 fails += 1
                 continue
@@ -286,7 +288,9 @@ class VideoRelDistance(Task):
                 return anchor, cands, query
         return None
 
-    def _conversation(self, scene, clip, objects, gaps, centres, images, rng) -> Sample | None:
+    def _conversation(
+        self, scene, clip, objects, gaps, centres, images, rng, answer_style: str = "paper"
+    ) -> Sample | None:
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         messages: list[dict] = []
         turns: list[dict] = []
@@ -302,13 +306,13 @@ class VideoRelDistance(Task):
             shuffled, letter, order = shuffle_options(labels, best, rng)
             q_idx, template = pick(rng, TEMPLATES[query])
             n_idx, note = pick(rng, MEASURE_NOTES)
-            e_idx, tail = _tail(rng, len(cands))
+            e_idx, tail = _tail(rng, answer_style)
             anchor_label = scene.object(objects[anchor]).label
             question = (
                 template.format(anchor=anchor_label) + note + "\n" + format_options(shuffled) + tail
             )
             messages.append(user(VIDEO, question) if t == 0 else user(question))
-            messages.append(assistant(letter))
+            messages.append(assistant(mcq_reply(letter, labels[best], answer_style)))
             turns.append(
                 {
                     "anchor_id": objects[anchor],
@@ -342,6 +346,7 @@ class VideoRelDistance(Task):
                     {o for tr in turns for o in (tr["anchor_id"], *tr["candidate_ids"])}
                 ),
                 "distance": "closest_point",
+                "answer_style": answer_style,
                 "turns": turns,
             },
         )

@@ -17,9 +17,7 @@ from vst.geometry.text import box3d_to_text
 from vst.rewards import compute_reward, det3d_score, ocr_accuracy
 from vst.rewards.bounds import MAX_ANSWER_CHARS, MAX_NONSTARTERS, clip_answer, safe_nfkc
 from vst.rewards.parsing import normalize_text, parse_boxes3d, split_think
-
-MB = 1_000_000
-BOX = {"bbox_3d": [0.1, 0.2, 3.0, 1.0, 1.0, 1.0, 0.01, 0.02, 0.03], "label": "chair"}
+from vst.testing.hostile_text import BOX, hostile_answers
 
 SPECS = {
     "mcq": {"mode": "mcq", "ground_truth": "B"},
@@ -39,32 +37,7 @@ SPECS = {
 }
 
 
-def _mb(piece: str) -> str:
-    return (piece * (MB // len(piece) + 1))[:MB]
-
-
-ADVERSARIAL = {
-    "combining": _mb("\u0301\u0316"),  # NFKC reordering was quadratic: ~258 s
-    "tibetan": _mb("\u0f73"),  # a starter that decomposes into two marks
-    "surrogates": _mb("\ud800"),
-    "nul": _mb("\x00"),
-    "rtl": _mb("\u202e\u200f"),
-    "digits": _mb("9"),
-    "exponents": _mb("1e999 "),
-    "brackets": "[" * (MB // 2) + "]" * (MB // 2),
-    "braces": _mb('{"a":'),
-    "boxed": _mb("\\boxed{"),
-    "fences": _mb("```"),
-    "end_tokens": _mb("</s>"),  # stripping end tokens one copy at a time was quadratic
-    "lt_spaces": "<" + " " * MB,  # "<\s*/?\s*think" backtracked quadratically
-    "think_tags": _mb("<think>"),
-    "letter_lines": _mb("A\n"),
-    "tuples": _mb("(1,"),
-    "cues": _mb("the answer is "),
-    "units": _mb("1 square "),
-    "boxes": json.dumps([BOX] * (MB // len(json.dumps(BOX)))),
-    "mixed": _mb("A\u0301 1,2 (3) [4] {5} \\boxed{6 \u202e\x00 answer: B.\n"),
-}
+ADVERSARIAL = hostile_answers()
 
 
 def think(answer: str) -> str:

@@ -59,12 +59,12 @@ __all__ = [
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
-_TAG_RE = re.compile(r"<\s*(?:(/)\s*)?think\s*>", re.IGNORECASE)
+_TAG_RE = re.compile(r"<\s*+(?:(/)\s*+)?think\s*+>", re.IGNORECASE)
 """Any think tag, including variants (``< think >``, ``<THINK>``), so nesting is always seen.
-(The slash and its spaces are one optional group: two adjacent optional runs backtrack
-quadratically on ``"<"`` followed by many spaces.)"""
+(Possessive whitespace runs: with backtracking runs around an optional slash, ``"<"`` and
+many spaces cost quadratic time.)"""
 
-_LAST_CLOSE_RE = re.compile(r".*(<\s*/\s*think\s*>)", re.IGNORECASE | re.DOTALL)
+_LAST_CLOSE_RE = re.compile(r".*(<\s*+/\s*+think\s*+>)", re.IGNORECASE | re.DOTALL)
 """The last think-close tag (greedy ``.*`` backs off from the end: one linear pass)."""
 
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|end|>")

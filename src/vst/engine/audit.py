@@ -43,7 +43,14 @@ from typing import Any
 
 from vst.engine.writer import iter_rows
 
-__all__ = ["AuditReport", "Thresholds", "audit_rows", "audit_shards", "render_markdown"]
+__all__ = [
+    "AuditReport",
+    "Thresholds",
+    "audit_rows",
+    "audit_shards",
+    "render_markdown",
+    "write_report",
+]
 
 NOT_RECORDED = "not recorded"
 
@@ -520,3 +527,13 @@ def render_markdown(report: AuditReport) -> str:
     lines += ["", "## Findings", ""]
     lines += [f"- {f}" for f in report.failures] or ["None: every threshold holds."]
     return "\n".join(lines) + "\n"
+
+
+def write_report(report: AuditReport, folder: Path) -> Path:
+    """Write ``audit.json`` and ``audit.md`` into ``folder`` (created); return the markdown's
+    path. Raises OSError when the folder cannot be written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+    (folder / "audit.json").write_text(text, encoding="utf-8")
+    (folder / "audit.md").write_text(render_markdown(report), encoding="utf-8")
+    return folder / "audit.md"

@@ -258,7 +258,7 @@ def audit_cmd(
     """Quality report per task (visible fractions of referents, clip floor coverage, answer
     label balance, question and fact repetition, instruction/target agreement, answer styles)
     written as audit.md + audit.json; exit 1 listing every threshold crossed."""
-    from vst.engine.audit import Thresholds, audit_shards, render_markdown
+    from vst.engine.audit import Thresholds, audit_shards, write_report
 
     shards = _shards_or_exit(folder)
     if scenes is not None and not scenes.is_dir():
@@ -291,11 +291,7 @@ def audit_cmd(
     report = audit_shards(shards, thresholds, scenes)
     out = out or folder
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "audit.json").write_text(
-            json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        (out / "audit.md").write_text(render_markdown(report), encoding="utf-8")
+        write_report(report, out)
     except OSError as exc:
         _fail(f"cannot write the audit report into {out}: {exc.strerror or exc}")
     for line in report.failures:

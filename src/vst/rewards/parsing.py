@@ -64,8 +64,8 @@ _TAG_RE = re.compile(r"<\s*+(?:(/)\s*+)?think\s*+>", re.IGNORECASE)
 (Possessive whitespace runs: with backtracking runs around an optional slash, ``"<"`` and
 many spaces cost quadratic time.)"""
 
-_LAST_CLOSE_RE = re.compile(r".*(<\s*+/\s*+think\s*+>)", re.IGNORECASE | re.DOTALL)
-"""The last think-close tag (greedy ``.*`` backs off from the end: one linear pass)."""
+_CLOSE_RE = re.compile(r"<\s*+/\s*+think\s*+>", re.IGNORECASE)
+"""A think-close tag (variants included)."""
 
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|end|>")
 """End-of-turn tokens a decoder may leave at the end of a response; stripped first."""
@@ -107,14 +107,17 @@ def split_think(response: str) -> ThinkSplit:
         return ThinkSplit(None, "", False)
     text = _strip_end_tokens(response)
     first = _TAG_RE.search(text)
-    last = _LAST_CLOSE_RE.match(text) if first is not None else None
+    last = None
+    if first is not None:
+        for last in _CLOSE_RE.finditer(text, first.start()):  # noqa: B007 - the last one
+            pass
     if first is None:
         think, answer = None, text.strip()
     elif last is None:
         think, answer = None, ""
     else:
-        think = _TAG_RE.sub("", text[: last.start(1)]).strip()
-        answer = _TAG_RE.sub("", text[last.end(1) :]).strip()
+        think = _TAG_RE.sub("", text[: last.start()]).strip()
+        answer = _TAG_RE.sub("", text[last.end() :]).strip()
     m = _ANSWER_TAG_RE.match(answer)
     if m:
         answer = m.group(1).strip()

@@ -189,6 +189,8 @@ def test_repeated_facts_per_turn_fail():
             ["letter only"],
         ),
         ("Which?\n1. box-B\n2. box-A\nGive only the number.", "2", []),
+        ("Which?\n1. box-B\n2. box-A\nGive only the number.", "2. box-A", ["number only"]),
+        ("How long is it in metres? Give the number only.", "3.5", []),
         ("What is it? Reply with a single word or phrase.", "cabinet", []),
         (
             "What is it? Reply with a single word or phrase.",

@@ -18,8 +18,8 @@ is not a failure — older shards lack the newer ``meta`` keys):
   samples count one by one). Fails above ``max_duplicate_question_share`` /
   ``max_repeated_fact_share``.
 * ``instructions`` — every user turn's instruction against its assistant target: "letter only"
-  needs a bare option label, "single word or phrase" at most five words, "single number" a
-  bare number, "in centimeters" / "in meters" / "square meters" a target in that unit, "one of
+  needs a bare option label, "number only" a bare number, "single word or phrase" at most
+  five words, "single number" one number (a unit may follow), "in centimeters" / "in meters" / "square meters" a target in that unit, "one of
   these words: a, b, c" / "a single direction (a, b, ...)" one of the listed words, "JSON" a
   parsable JSON target. Fails above ``max_instruction_violation_share``.
 * ``answer_styles`` (dataset-wide) — multiple-choice targets written as a bare label
@@ -296,10 +296,15 @@ def _repetition(task: str, rows: list[dict], th: Thresholds) -> dict[str, Any]:
 
 
 _LETTER_ONLY_RE = re.compile(
-    r"\b(?:(?:option|answer)(?:'s)?\s+)?(?:letter|number)\s+only\b|\bonly\s+(?:the\s+)?"
-    r"(?:option\s+)?(?:letter|number)\b|\bjust\s+the\s+(?:option\s+)?letter\b",
+    r"\b(?:(?:option|answer)(?:'s)?\s+)?letter\s+only\b|\bonly\s+(?:the\s+)?"
+    r"(?:option\s+)?letter\b|\bjust\s+the\s+(?:option\s+)?letter\b",
     re.IGNORECASE,
 )
+_NUMBER_ONLY_RE = re.compile(
+    r"\b(?:option\s+)?number\s+only\b|\bonly\s+(?:the\s+)?(?:option\s+)?number\b",
+    re.IGNORECASE,
+)
+_BARE_NUMBER_RE = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 _WORD_RE = re.compile(r"\b(?:single|one)\s+word\s+or\s+(?:short\s+)?phrase\b", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"\b(?:single|one)\s+(?:integer|number)\b", re.IGNORECASE)
 _ONE_NUMBER_RE = re.compile(r"^[-+]?\d+(?:\.\d+)?(?:\s*[^\W\d_][^\d\n]{0,24})?$")
@@ -326,6 +331,8 @@ def instruction_violations(user: str, target: str) -> list[str]:
         parts = split_choice(t) or split_choice(t, numbered=True)
         if parts is None or parts[1] or "\n" in t:
             out.append("letter only")
+    if _NUMBER_ONLY_RE.search(user) and not _BARE_NUMBER_RE.match(t.rstrip(".")):
+        out.append("number only")  # an option number or a value, nothing else
     if _WORD_RE.search(user) and (len(t.split()) > 5 or "\n" in t):
         out.append("single word or phrase")
     if _NUMBER_RE.search(user) and not _ONE_NUMBER_RE.match(t):

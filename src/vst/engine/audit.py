@@ -19,9 +19,10 @@ is not a failure — older shards lack the newer ``meta`` keys):
   ``max_repeated_fact_share``.
 * ``instructions`` — every user turn's instruction against its assistant target: "letter only"
   needs a bare option label, "number only" a bare number, "single word or phrase" at most
-  five words, "single number" one number (a unit may follow), "in centimeters" / "in meters" / "square meters" a target in that unit, "one of
-  these words: a, b, c" / "a single direction (a, b, ...)" one of the listed words, "JSON" a
-  parsable JSON target. Fails above ``max_instruction_violation_share``.
+  five words, "single number" one number (a unit may follow), "in centimeters" / "in meters" /
+  "square meters" a target in that unit, "one of these words: a, b, c" / "a single direction
+  (a, b, ...)" one of the listed words, "JSON" a parsable JSON target. Fails above
+  ``max_instruction_violation_share``.
 * ``answer_styles`` (dataset-wide) — multiple-choice targets written as a bare label
   (``"B"``), as ``"B. text"`` or as ``"B: text"`` (the paper's two forms count as one style):
   more than one style in a dataset fails unless ``allow_mixed_styles``.

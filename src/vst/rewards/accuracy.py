@@ -3,7 +3,8 @@
 never raises on any answer string; malformed ground truths raise ``ValueError`` (they are data
 bugs, not model output).
 
-* :func:`mcq_accuracy` — 1 iff exactly one option letter is extracted and it is the right one.
+* :func:`mcq_accuracy` — 1 iff exactly one option label is extracted and it is the right one
+  (every engine answer style: ``"B"``, ``"B. northwest"``, ``"B: point-B"``, ``"2. box-A"``).
 * :func:`exact_accuracy` — normalised exact match (any of several accepted answers); for a
   ``{"label", "bbox_2d"}`` ground truth (the engine's 2D grounding variant) the label must match
   and the score is the 2D IoU of the boxes.

@@ -12,8 +12,9 @@
 * :func:`parse_boxes3d` / :func:`box_list_is_valid` — the VST 3D box answer
   (``[{"bbox_3d": [9 numbers], "label": str}, ...]``, angles written as degrees / 180), lenient
   (malformed entries skipped) and strict.
-* :func:`extract_choice` — one multiple-choice letter (several letters, or a letter contradicting
-  its option text, give ``None``).
+* :func:`extract_choice` / :func:`split_choice` — one multiple-choice label (a letter, or with
+  ``numbered`` an option number; several labels, or a label contradicting its option text, give
+  ``None``) / the label and text of ``"B. northwest"``, ``"B: point-B"``, ``"2. box-A"``.
 * :func:`parse_quantity` / :func:`parse_unit` / :func:`convert_unit` — a number with an optional
   unit (lengths, areas, volumes, angles), e.g. ``"45 cm"``, ``"12 m²"``, ``"12 sq m"``.
 * :func:`parse_sequence` — an ordered list of handles/names for the ``order`` mode.

@@ -17,6 +17,13 @@ Run: ``.venv/bin/python benchmarks/rewards.py``.
     ``computeIoU``, which also checks the figures (max |difference| of precision and recall must
     be <= 1e-6).
 
+(c) :func:`vst.rewards.compute_reward` on hostile 1 MB answers (``vst.testing.hostile_text``:
+    combining-mark runs, lone surrogates, NUL, bidi marks, digits, deep brackets, ``\\boxed{``,
+    fences, end tokens, think tags, 13,000 boxes, ...), each after ``<think>x</think>``, without
+    think tags, and inside the reasoning, in the mcq, exact, numeric, order, ocr, math and det3d
+    modes. Budget: every call < 1 s (median of 3). Baseline: the same mode on a normal answer
+    (median of 200 calls) in the same run; the figure is the worst hostile call per mode.
+
 Prints a PASS/FAIL line per budget and exits non-zero on any FAIL. Pinned to one core
 (``os.sched_setaffinity``, ``NUMBA_NUM_THREADS=1``; the kernels are serial).
 """
@@ -38,6 +45,9 @@ REWARD_BUDGET_S = 0.100
 
 AP3D_BUDGET_S = 30.0
 """AP3D on 5,050 images, seconds on one core."""
+
+HOSTILE_BUDGET_S = 1.0
+"""One reward of a 1 MB hostile answer, seconds on one core."""
 
 ACCURACY_BUDGET = 1e-6
 """Allowed max |difference| of AP3D precision / recall against pycocotools."""
@@ -352,6 +362,52 @@ def bench_ap3d(rng: np.random.Generator) -> tuple[bool, list[str]]:
     return ok and acc_ok, lines
 
 
+# ------------------------------------------------------------------------------------------------
+# (c) hostile 1 MB answers
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_hostile() -> tuple[bool, list[str]]:
+    from vst.rewards import compute_reward
+    from vst.testing.hostile_text import REWARD_SPECS, hostile_answers, normal_answers
+
+    hostile = hostile_answers()
+    normal = normal_answers()
+    wraps = {
+        "answer": lambda t: "<think>x</think>" + t,
+        "whole": lambda t: t,
+        "reasoning": lambda t: "<think>" + t + "</think>B",
+    }
+    lines = [
+        f"(c) compute_reward on {len(hostile)} hostile 1 MB answers x {len(wraps)} placements "
+        f"(after </think>, no tags, inside <think>) per mode; baseline: a normal answer"
+    ]
+    ok = True
+    for mode, spec in REWARD_SPECS.items():
+        response = "<think>x</think>" + normal[mode]
+        compute_reward(response, spec)  # warm-up (numba kernels for det3d)
+        t_base, _ = _timed(lambda r=response, s=spec: [compute_reward(r, s) for _ in range(200)], 3)
+        t_base /= 200
+        worst, worst_case, total = 0.0, "", 0.0
+        for case, text in hostile.items():
+            for place, wrap in wraps.items():
+                response = wrap(text)
+                t, _ = _timed(lambda r=response, s=spec: compute_reward(r, s), 3)
+                total += t
+                if t > worst:
+                    worst, worst_case = t, f"{case}/{place}"
+        n = len(hostile) * len(wraps)
+        mode_ok = worst < HOSTILE_BUDGET_S
+        ok &= mode_ok
+        lines.append(
+            f"    {mode:8s} normal {t_base * 1e6:7.1f} us | 1 MB hostile: mean "
+            f"{total / n * 1e3:6.1f} ms, worst {worst * 1e3:6.1f} ms ({worst_case}) "
+            f"= {worst / t_base:,.0f}x normal: {'PASS' if mode_ok else 'FAIL'}"
+        )
+    lines.append(f"    budget every call < {HOSTILE_BUDGET_S:.0f} s: {'PASS' if ok else 'FAIL'}")
+    return ok, lines
+
+
 def main() -> int:
     os.environ["NUMBA_NUM_THREADS"] = "1"
     if hasattr(os, "sched_setaffinity"):
@@ -360,7 +416,9 @@ def main() -> int:
     print("\n".join(lines_a), flush=True)
     ok_b, lines_b = bench_ap3d(np.random.default_rng(5050))
     print("\n".join(lines_b), flush=True)
-    return 0 if ok_a and ok_b else 1
+    ok_c, lines_c = bench_hostile()
+    print("\n".join(lines_c), flush=True)
+    return 0 if ok_a and ok_b and ok_c else 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,56 @@ def test_mcq_ground_truth_forms():
         mcq_accuracy("B", 2)  # type: ignore[arg-type]
 
 
+MARKS = ["box-B", "box-A", "box-C"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "gt", "options", "score"),
+    [
+        # every answer style the engine writes scores 1 against a bare-letter ground truth
+        ("B", "B", None, 1.0),  # letter style
+        ("B. northwest", "B", None, 1.0),  # paper style
+        ("B: point-B", "B", None, 1.0),  # paper style, correspondence
+        ("A. northwest", "B", None, 0.0),
+        # a ground truth written in the paper's style: the letter and its text must both hold
+        ("B", "B. northwest", None, 1.0),
+        ("B. northwest", "B. northwest", None, 1.0),
+        ("northwest", "B. northwest", None, 1.0),
+        ("A. northwest", "B. northwest", None, 0.0),
+        ("B. southeast", "B. northwest", None, 0.0),
+        ("B: point-B", "B: point-B", None, 1.0),
+        ("B. point-B", "B: point-B", None, 1.0),
+        ("B: point-C", "B: point-B", None, 0.0),
+        ("A: point-A", "B: point-B", None, 0.0),
+        # a wrong letter with the right option's text is not that option (the "A" of "A. ..."
+        # used to be dropped as an article and the text matched)
+        ("A. northwest", "B", OPTIONS, 0.0),
+        # numbered options (marks carry letters): numbers are the labels, letters are not
+        ("2", "2", None, 1.0),
+        ("(2)", "2", None, 1.0),
+        ("2. box-A", "2", None, 1.0),
+        ("Option 2", "2", None, 1.0),
+        ("The answer is 2.", "2", None, 1.0),
+        ("2", "(2)", None, 1.0),
+        ("B", "2", None, 0.0),
+        ("1", "2", None, 0.0),
+        ("1, 2", "2", None, 0.0),
+        ("2.5", "2", None, 0.0),
+        ("12", "2", None, 0.0),
+        ("2\n1. box-B is nearer", "2", None, 0.0),
+        ("box-A", "2. box-A", None, 1.0),
+        ("1. box-A", "2. box-A", None, 0.0),
+        ("2. box-B", "2. box-A", None, 0.0),
+        ("box-A", "2", MARKS, 1.0),
+        ("2. box-A", "2", MARKS, 1.0),
+        ("2. box-B", "2", MARKS, 0.0),
+        ("B. 3", "B", None, 1.0),  # a letter whose option text is a number
+    ],
+)
+def test_mcq_answer_styles(answer, gt, options, score):
+    assert mcq_accuracy(answer, gt, options) == score
+
+
 # --------------------------------------------------------------------------------------------
 # open-ended exact match
 # --------------------------------------------------------------------------------------------

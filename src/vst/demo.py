@@ -2,8 +2,9 @@
 
 It synthesises MuJoCo rooms (the built-in default source), runs the data engine over them with
 every registered task (Parquet shards + a report), re-derives every answer from the scenes'
-ground truth, and draws a contact sheet per scene. Everything is written under ``out``; the same
-seed gives the same files, and a rerun reuses what is already there.
+ground truth, audits the dataset's quality (``vst data audit``: audit.md) and draws a contact
+sheet per scene. Everything is written under ``out``; the same seed gives the same files, and a
+rerun reuses what is already there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from vst.engine.audit import audit_shards, write_report
 from vst.engine.config import parse_config
 from vst.engine.runner import run
 from vst.engine.verify import SceneIndex, verify_shards
@@ -96,6 +98,15 @@ def run_demo(
         f"{len(check.mismatches)} mismatch(es), {len(check.failures)} unverifiable"
     )
 
+    audit = audit_shards(list_shards(out / "data"), scenes=scenes_dir)
+    audit_md = write_report(audit, out)
+    console.print(
+        f"audited the dataset ({audit_md}): "
+        + ("every quality threshold holds" if audit.ok else f"{len(audit.failures)} finding(s)")
+    )
+    for line in audit.failures:
+        console.print(f"  audit: {line}", markup=False)
+
     sheets = out / "sheets"
     for scene_dir in find_scene_dirs(scenes_dir):
         scene = load_scene(scene_dir)
@@ -104,6 +115,7 @@ def run_demo(
     return {
         "dataset": out / "data",
         "report": out / "report.md",
+        "audit": audit_md,
         "scenes": scenes_dir,
         "sheets": sheets,
     }

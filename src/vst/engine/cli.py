@@ -4,7 +4,7 @@ and export the shards it writes).
 Register in ``vst/cli.py``::
 
     app.add_typer(generate_app)              # adds the `generate` command
-    app.add_typer(data_app, name="data")     # adds `data info|verify|export`
+    app.add_typer(data_app, name="data")     # adds `data info|verify|audit|export`
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from vst.fserrors import exit_code_of, os_error_line
 
 generate_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(
-    help="Generated datasets (folders of Parquet shards): info, verify, export.",
+    help="Generated datasets (folders of Parquet shards): info, verify, audit, export.",
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
@@ -238,6 +238,77 @@ def verify_cmd(
         f"{len(failures)} could not be verified"
     )
     if mismatches or failures:
+        raise typer.Exit(1)
+
+
+# -- data audit ------------------------------------------------------------------------------
+@data_app.command("audit")
+def audit_cmd(
+    folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
+    scenes: Path | None = typer.Option(
+        None, "--scenes", help="Folder of the scene directories (checks every sample's scene)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for audit.md and audit.json (default: FOLDER)."
+    ),
+    min_visible_fraction: float = typer.Option(0.5, help="A referent below this is unseen."),
+    max_low_visible_share: float = typer.Option(0.02, help="Max share of unseen referents."),
+    min_floor_coverage: float = typer.Option(0.8, help="Room-area clips must show this much."),
+    max_low_coverage_share: float = typer.Option(0.0, help="Max share of low-coverage rooms."),
+    min_mcq_samples: int = typer.Option(30, help="Judge letter balance from this many."),
+    min_balance_p: float = typer.Option(0.001, help="Chi-square p below this: unbalanced."),
+    max_duplicate_question_share: float = typer.Option(0.25, help="Same question, same input."),
+    max_repeated_fact_share: float = typer.Option(0.25, help="Same fact, same input."),
+    max_instruction_violation_share: float = typer.Option(0.0, help="Targets off their prompt."),
+    allow_mixed_styles: bool = typer.Option(False, help="Accept mixed MCQ answer styles."),
+) -> None:
+    """Quality report per task (visible fractions of referents, clip floor coverage, answer
+    label balance, question and fact repetition, instruction/target agreement, answer styles)
+    written as audit.md + audit.json; exit 1 listing every threshold crossed."""
+    from vst.engine.audit import Thresholds, audit_shards, write_report
+
+    shards = _shards_or_exit(folder)
+    if scenes is not None and not scenes.is_dir():
+        _fail(f"--scenes: {scenes} is not a folder")
+    shares = {
+        "--max-low-visible-share": max_low_visible_share,
+        "--max-low-coverage-share": max_low_coverage_share,
+        "--max-duplicate-question-share": max_duplicate_question_share,
+        "--max-repeated-fact-share": max_repeated_fact_share,
+        "--max-instruction-violation-share": max_instruction_violation_share,
+        "--min-visible-fraction": min_visible_fraction,
+        "--min-floor-coverage": min_floor_coverage,
+        "--min-balance-p": min_balance_p,
+    }
+    for name, value in shares.items():
+        if not 0.0 <= value <= 1.0:
+            _fail(f"{name} must be in [0, 1], got {value}")
+    thresholds = Thresholds(
+        min_visible_fraction=min_visible_fraction,
+        max_low_visible_share=max_low_visible_share,
+        min_floor_coverage=min_floor_coverage,
+        max_low_coverage_share=max_low_coverage_share,
+        min_mcq_samples=max(1, min_mcq_samples),
+        min_balance_p=min_balance_p,
+        max_duplicate_question_share=max_duplicate_question_share,
+        max_repeated_fact_share=max_repeated_fact_share,
+        max_instruction_violation_share=max_instruction_violation_share,
+        allow_mixed_styles=allow_mixed_styles,
+    )
+    report = audit_shards(shards, thresholds, scenes)
+    out = out or folder
+    try:
+        write_report(report, out)
+    except OSError as exc:
+        _fail(f"cannot write the audit report into {out}: {exc.strerror or exc}")
+    for line in report.failures:
+        console.print(f"[red]FAIL[/red] {line}", highlight=False, markup=True)
+    console.print(
+        f"audited {report.samples} samples of {len(report.tasks)} task(s): "
+        f"{len(report.failures)} threshold(s) crossed; report: {out / 'audit.md'}",
+        highlight=False,
+    )
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -3,7 +3,8 @@
 never raises on any answer string; malformed ground truths raise ``ValueError`` (they are data
 bugs, not model output).
 
-* :func:`mcq_accuracy` — 1 iff exactly one option letter is extracted and it is the right one.
+* :func:`mcq_accuracy` — 1 iff exactly one option label is extracted and it is the right one
+  (every engine answer style: ``"B"``, ``"B. northwest"``, ``"B: point-B"``, ``"2. box-A"``).
 * :func:`exact_accuracy` — normalised exact match (any of several accepted answers); for a
   ``{"label", "bbox_2d"}`` ground truth (the engine's 2D grounding variant) the label must match
   and the score is the 2D IoU of the boxes.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from vst.eval.metrics import mra
 from vst.geometry.text import is_finite_number
+from vst.rewards.bounds import clip_answer, safe_nfkc
 from vst.rewards.parsing import (
     Quantity,
     convert_unit,
@@ -34,10 +35,12 @@ from vst.rewards.parsing import (
     extract_json,
     final_answer,
     normalize_text,
+    options_map,
     parse_quantity,
     parse_sequence,
     parse_unit,
     sequence_token,
+    split_choice,
 )
 
 __all__ = [
@@ -61,22 +64,41 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def mcq_accuracy(answer: str, ground_truth: str, options: Any = None) -> float:
-    """1.0 iff :func:`~vst.rewards.parsing.extract_choice` finds exactly one letter and it is
-    ``ground_truth`` (a letter; or an option's text when ``options`` are given).
+    """1.0 iff :func:`~vst.rewards.parsing.extract_choice` finds exactly one option label and
+    it is the ground truth's.
 
-    ``options``: option texts, a list in A, B, ... order or a letter-keyed dict (optional; the
-    engine puts them in the question). With them the answer may be the option text itself.
+    ``ground_truth``: every form the data engine writes — a letter (``"B"``, ``"(B)"``), the
+    paper's ``"B. northwest"`` / correspondence ``"B: point-B"``, an option number (``"2"``,
+    ``"(2)"``, ``"2. box-A"``: the options are then numbered, and a letter is no answer), or an
+    option's text when ``options`` are given.
+
+    ``options``: option texts, a list in label order or a label-keyed dict (optional; the engine
+    puts them in the question). With them, or with a ground truth that carries its option's
+    text, the answer may be the option text alone, and a label followed by text must name that
+    option's text: ``"A. northwest"`` and ``"B. southeast"`` score 0 against ``"B. northwest"``.
+    Without any option text the label alone decides (``"B. southeast"`` scores 1 against
+    ``"B"``: nothing says B is not southeast). Every answer style the engine writes (``"B"``,
+    ``"B. northwest"``, ``"B: point-B"``, ``"2"``, ``"2. box-A"``) scores 1 against its own
+    ground truth.
     """
     if not isinstance(ground_truth, str) or not ground_truth.strip():
         raise ValueError(f"mcq ground truth must be a non-empty str, got {ground_truth!r}")
-    gt = ground_truth.strip().rstrip(".").strip("()[] ")
-    if len(gt) == 1 and gt.upper() in _LETTERS:
-        gt_letter = gt.upper()
-    else:
-        gt_letter = extract_choice(ground_truth, options) if options is not None else None
-        if gt_letter is None:
-            raise ValueError(f"mcq ground truth {ground_truth!r} is not an option letter")
-    return 1.0 if extract_choice(answer, options) == gt_letter else 0.0
+    numbered = False
+    parts = split_choice(ground_truth)
+    if parts is None:
+        parts = split_choice(ground_truth, numbered=True)
+        numbered = parts is not None
+    if parts is None:
+        label = extract_choice(ground_truth, options) if options is not None else None
+        if label is None:
+            raise ValueError(f"mcq ground truth {ground_truth!r} is not an option label")
+        parts = (label, "")
+    label, text = parts
+    if text:  # the ground truth names its option's text: answers are held to it
+        known = options_map(options, numbered)
+        known.setdefault(label, text)
+        options = known
+    return 1.0 if extract_choice(answer, options, numbered=numbered) == label else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +306,7 @@ def levenshtein(a: str, b: str) -> int:
 
 def _levenshtein_numpy(a: str, b: str) -> int:
     """Row-vectorised DP: ``row[j] = min_k<=j (cand[k] + j - k)`` via a running minimum."""
-    bb = np.frombuffer(b.encode("utf-32-le"), dtype=np.uint32)
+    bb = np.frombuffer(b.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     idx = np.arange(len(b) + 1, dtype=np.int64)
     prev = idx.copy()
     for i, ca in enumerate(a, 1):
@@ -296,7 +318,7 @@ def _levenshtein_numpy(a: str, b: str) -> int:
 
 
 def _anls_norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).strip().lower().split())
+    return " ".join(safe_nfkc(text).strip().lower().split())
 
 
 def anls(pred: str, answers: str | Sequence[str], threshold: float = ANLS_THRESHOLD) -> float:
@@ -359,7 +381,7 @@ _MATH_DROP = (
 
 
 def _normalize_math(text: str) -> str:
-    s = unicodedata.normalize("NFKC", text).strip()
+    s = safe_nfkc(text).strip()
     boxed = extract_boxed(s)
     if boxed is not None:
         s = boxed
@@ -438,4 +460,4 @@ def math_accuracy(answer: str, ground_truth: str | float) -> float:
     cand = final_answer(answer)
     if _math_equal_normalised(cand, ground_truth):
         return 1.0
-    return 1.0 if _math_verify_equal(answer, ground_truth) else 0.0
+    return 1.0 if _math_verify_equal(clip_answer(answer), ground_truth) else 0.0

@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
 from vst.geometry.iou import box3d_iou
+from vst.rewards.bounds import MAX_DET3D_CHARS, clip_answer
 from vst.rewards.parsing import extract_json, normalize_text, parse_boxes3d, split_think
 
 __all__ = [
@@ -148,7 +149,10 @@ def det3d_answer_score(
     with any entries (even malformed ones), scores 0."""
     gt, labels = det3d_ground_truth(gt_boxes, gt_labels)
     if len(gt) == 0:
-        ok = isinstance(answer, str) and extract_json(answer) == []
+        head = (
+            clip_answer(answer, MAX_DET3D_CHARS, head_only=True) if isinstance(answer, str) else ""
+        )
+        ok = extract_json(head) == []
         return Det3DScore(1.0, 1.0, 1.0, 0, 0, 0) if ok else Det3DScore(0.0, 0.0, 0.0, 0, 1, 0)
     pred, pred_labels = parse_boxes3d(answer if isinstance(answer, str) else "")
     return det3d_score(

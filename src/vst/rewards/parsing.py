@@ -12,8 +12,9 @@
 * :func:`parse_boxes3d` / :func:`box_list_is_valid` — the VST 3D box answer
   (``[{"bbox_3d": [9 numbers], "label": str}, ...]``, angles written as degrees / 180), lenient
   (malformed entries skipped) and strict.
-* :func:`extract_choice` — one multiple-choice letter (several letters, or a letter contradicting
-  its option text, give ``None``).
+* :func:`extract_choice` / :func:`split_choice` — one multiple-choice label (a letter, or with
+  ``numbered`` an option number; several labels, or a label contradicting its option text, give
+  ``None``) / the label and text of ``"B. northwest"``, ``"B: point-B"``, ``"2. box-A"``.
 * :func:`parse_quantity` / :func:`parse_unit` / :func:`convert_unit` — a number with an optional
   unit (lengths, areas, volumes, angles), e.g. ``"45 cm"``, ``"12 m²"``, ``"12 sq m"``.
 * :func:`parse_sequence` — an ordered list of handles/names for the ``order`` mode.
@@ -24,13 +25,13 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from vst.geometry.text import ANGLE_SCALE, is_finite_number, loads_or_none, parse_json_region
+from vst.rewards.bounds import MAX_DET3D_CHARS, clip_answer, safe_nfkc
 
 __all__ = [
     "Quantity",
@@ -42,11 +43,13 @@ __all__ = [
     "extract_json",
     "final_answer",
     "normalize_text",
+    "options_map",
     "parse_boxes3d",
     "parse_quantity",
     "parse_sequence",
     "parse_unit",
     "sequence_token",
+    "split_choice",
     "split_think",
 ]
 
@@ -57,11 +60,19 @@ __all__ = [
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
-_TAG_RE = re.compile(r"<\s*(/?)\s*think\s*>", re.IGNORECASE)
-"""Any think tag, including variants (``< think >``, ``<THINK>``), so nesting is always seen."""
+_TAG_RE = re.compile(r"<\s*+(?:(/)\s*+)?think\s*+>", re.IGNORECASE)
+"""Any think tag, including variants (``< think >``, ``<THINK>``), so nesting is always seen.
+(Possessive whitespace runs: with backtracking runs around an optional slash, ``"<"`` and
+many spaces cost quadratic time.)"""
+
+_CLOSE_RE = re.compile(r"<\s*+/\s*+think\s*+>", re.IGNORECASE)
+"""A think-close tag (variants included)."""
 
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|end|>")
 """End-of-turn tokens a decoder may leave at the end of a response; stripped first."""
+
+_END_RE = re.compile("(?:\\s+|" + "|".join(re.escape(t[::-1]) for t in _END_TOKENS) + ")*")
+"""Trailing whitespace and end tokens, matched on the reversed text (linear)."""
 
 _ANSWER_TAG_RE = re.compile(r"^\s*<answer>(.*)</answer>\s*$", re.DOTALL | re.IGNORECASE)
 
@@ -76,15 +87,7 @@ class ThinkSplit(NamedTuple):
 
 
 def _strip_end_tokens(text: str) -> str:
-    text = text.rstrip()
-    changed = True
-    while changed:
-        changed = False
-        for token in _END_TOKENS:
-            if text.endswith(token):
-                text = text[: -len(token)].rstrip()
-                changed = True
-    return text
+    return text[: len(text) - _END_RE.match(text[::-1]).end()]
 
 
 def split_think(response: str) -> ThinkSplit:
@@ -98,28 +101,35 @@ def split_think(response: str) -> ThinkSplit:
 
     The answer is the text after the last think-close tag, with stray think tags and one
     enclosing ``<answer>...</answer>`` removed. With open tags but no close tag (unfinished
-    reasoning) the answer is empty; with no tags at all it is the whole response.
+    reasoning) the answer is empty; with no tags at all it is the whole response. Linear time
+    in the response's length.
     """
     if not isinstance(response, str):
         return ThinkSplit(None, "", False)
     text = _strip_end_tokens(response)
-    tags = list(_TAG_RE.finditer(text))
-    closes = [t for t in tags if t.group(1)]
-    if not closes:
-        answer = "" if tags else text.strip()
-        think = None
+    first = _TAG_RE.search(text)
+    last = None
+    if first is not None:
+        for last in _CLOSE_RE.finditer(text, first.start()):  # noqa: B007 - the last one
+            pass
+    if first is None:
+        think, answer = None, text.strip()
+    elif last is None:
+        think, answer = None, ""
     else:
-        last = closes[-1]
         think = _TAG_RE.sub("", text[: last.start()]).strip()
         answer = _TAG_RE.sub("", text[last.end() :]).strip()
     m = _ANSWER_TAG_RE.match(answer)
     if m:
         answer = m.group(1).strip()
+    # exactly two tags (a third is looked for, never more), "<think>" first at the start
+    second = _TAG_RE.search(text, first.end()) if first is not None else None
     well_formed = (
-        len(tags) == 2
-        and tags[0].group(0) == THINK_OPEN
-        and tags[1].group(0) == THINK_CLOSE
-        and text[: tags[0].start()].strip() == ""
+        second is not None
+        and first.group(0) == THINK_OPEN
+        and second.group(0) == THINK_CLOSE
+        and _TAG_RE.search(text, second.end()) is None
+        and text[: first.start()].strip() == ""
         and answer != ""
     )
     return ThinkSplit(think, answer, well_formed)
@@ -178,9 +188,11 @@ def _answer_tail(text: str) -> str | None:
 
 def final_answer(answer: str) -> str:
     """The single candidate an answer is judged on: the last ``\\boxed{}`` content, else the
-    clause after the last "answer is" / "answer:" cue, else the whole (stripped) answer."""
+    clause after the last "answer is" / "answer:" cue, else the whole (stripped) answer. A long
+    answer is first cut to its ends (:func:`vst.rewards.bounds.clip_answer`)."""
     if not isinstance(answer, str):
         return ""
+    answer = clip_answer(answer)
     boxed = extract_boxed(answer)
     if boxed is not None:
         return boxed
@@ -205,7 +217,7 @@ def normalize_text(text: Any) -> str:
     """
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    s = unicodedata.normalize("NFKC", text).casefold()
+    s = safe_nfkc(text).casefold()
     s = _LOOSE_DOT_RE.sub(" ", _PUNCT_RE.sub(" ", s))
     words = s.split()
     if len(words) > 1 and words[0] in _ARTICLES:
@@ -291,9 +303,11 @@ def parse_boxes3d(text: str) -> tuple[np.ndarray, list[str]]:
 
     Reads :func:`extract_json`'s value (a list, or one entry as a dict); without any parsable
     JSON, complete ``{...}`` objects are salvaged (e.g. from a truncated list). Malformed entries
-    are skipped; unparsable text gives ``(0, 9)``."""
+    are skipped; unparsable text gives ``(0, 9)``. Only the first
+    :data:`~vst.rewards.bounds.MAX_DET3D_CHARS` characters are read."""
     if not isinstance(text, str):
         return np.zeros((0, 9)), []
+    text = clip_answer(text, MAX_DET3D_CHARS, head_only=True)
     value = extract_json(text)
     if value is None:
         value = []
@@ -346,7 +360,10 @@ def _boxes_from_items(items: list) -> tuple[np.ndarray, list[str]]:
 def box_list_is_valid(text: str) -> bool:
     """Strict detection-format check: :func:`extract_json` finds a JSON *list* (fenced or bare,
     surrounding prose allowed; ``[]`` is valid) and every entry is valid (see
-    :func:`parse_boxes3d`)."""
+    :func:`parse_boxes3d`); a text longer than :data:`~vst.rewards.bounds.MAX_DET3D_CHARS`
+    is not."""
+    if not isinstance(text, str) or len(text) > MAX_DET3D_CHARS:
+        return False
     value = extract_json(text)
     return isinstance(value, list) and all(_box_entry(item) is not None for item in value)
 
@@ -356,67 +373,115 @@ def box_list_is_valid(text: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MAX_OPTION_NUMBER = 99
+"""Highest option number read in numbered multiple choice (``1.`` ... ``99.``)."""
 
 _LEAD_RE = re.compile(
     r"^(?:(?:so|thus|therefore|hence)\b[\s,]*)?(?:the\s+)?"
     r"(?:final\s+|correct\s+|best\s+|right\s+)?(?:answer|option|choice)\b\s*(?:is\b)?\s*[:=]?\s*",
     re.IGNORECASE,
 )
-_CHOICE_RE = re.compile(
+_LETTER_CHOICE_RE = re.compile(
     r"^(?:\((?P<a>[A-Za-z])\)|\[(?P<b>[A-Za-z])\]|(?P<c>[A-Za-z])(?P<d>[.:)])?(?=\W|$))"
     r"(?P<rest>.*)$",
     re.DOTALL,
 )
+_NUMBER_CHOICE_RE = re.compile(
+    r"^(?:\((?P<a>\d{1,2})\)|\[(?P<b>\d{1,2})\]|(?P<c>\d{1,2})(?P<d>[.:)])?(?=[^\w.]|\.(?!\d)|$))"
+    r"(?P<rest>.*)$",
+    re.DOTALL,
+)
 _BARE_LETTER_RE = re.compile(r"^[(\[]?[A-Z][)\]]?(?:[.,;:)]|\s|$)")
+_BARE_NUMBER_RE = re.compile(r"^[(\[]?\d{1,2}[)\]]?(?:[.,;:)]|\s|$)")
 
 
-def _options_map(options: Any) -> dict[str, str]:
-    """``{"A": text, ...}`` from a list (A, B, ... in order) or a letter-keyed mapping."""
+class _Labels(NamedTuple):
+    """How options are labelled: letters ``A``.. or numbers ``1``.."""
+
+    numbered: bool
+    choice: re.Pattern
+    bare: re.Pattern
+
+    def label(self, raw: str) -> str | None:
+        """The canonical label (upper-case letter, or number without leading zeros)."""
+        if self.numbered:
+            n = int(raw)
+            return str(n) if 1 <= n <= MAX_OPTION_NUMBER else None
+        return raw.upper()
+
+
+_LETTERED = _Labels(False, _LETTER_CHOICE_RE, _BARE_LETTER_RE)
+_NUMBERED = _Labels(True, _NUMBER_CHOICE_RE, _BARE_NUMBER_RE)
+
+
+def options_map(options: Any, numbered: bool = False) -> dict[str, str]:
+    """``{"A": text, ...}`` (numbered: ``{"1": text, ...}``) from a list (in label order) or a
+    label-keyed mapping; anything else gives ``{}``."""
     if isinstance(options, Mapping):
-        return {
-            str(k).strip().upper(): str(v)
-            for k, v in options.items()
-            if isinstance(k, str) and len(k.strip()) == 1 and k.strip().upper() in _LETTERS
-        }
+        out = {}
+        for k, v in options.items():
+            key = str(k).strip().upper() if isinstance(k, str | int) else ""
+            if numbered and key.isdigit() and 1 <= int(key) <= MAX_OPTION_NUMBER:
+                out[str(int(key))] = str(v)
+            elif not numbered and len(key) == 1 and key in _LETTERS:
+                out[key] = str(v)
+        return out
     if isinstance(options, Sequence) and not isinstance(options, str):
-        return {_LETTERS[i]: str(v) for i, v in enumerate(list(options)[: len(_LETTERS)])}
+        items = list(options)[: MAX_OPTION_NUMBER if numbered else len(_LETTERS)]
+        return {(str(i + 1) if numbered else _LETTERS[i]): str(v) for i, v in enumerate(items)}
     return {}
 
 
 def _clean_choice_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("*", "").replace("`", "").strip()
+    text = safe_nfkc(text).replace("*", "").replace("`", "").strip()
     return text.strip("\"'“”‘’ \t\n")
 
 
-def _letter_from(text: str, opts: dict[str, str]) -> str | None:
+def split_choice(text: str, numbered: bool = False) -> tuple[str, str] | None:
+    """``(label, option text)`` of an option written as ``"B"``, ``"(B)"``, ``"B. northwest"``,
+    ``"B: point-B"`` (numbered: ``"2"``, ``"(2)"``, ``"2. box-A"``); the text is ``""`` for a
+    bare label. ``None`` when ``text`` does not start with a label, or a label is followed by
+    undelimited text (``"A lamp"``) or starts with a lower-case letter and carries text."""
+    labels = _NUMBERED if numbered else _LETTERED
+    m = labels.choice.match(_clean_choice_text(text)) if isinstance(text, str) else None
+    if not m:
+        return None
+    raw = m.group("a") or m.group("b") or m.group("c")
+    label = labels.label(raw)
+    rest = m.group("rest").strip()
+    if label is None:
+        return None
+    if not normalize_text(rest):
+        return label, ""
+    delimited = m.group("c") is None or m.group("d") is not None
+    if not delimited or (not numbered and not raw.isupper()):
+        return None
+    return label, rest
+
+
+def _label_from(text: str, opts: dict[str, str], labels: _Labels) -> str | None:
     first, newline, after = text.partition("\n")
     if newline and after.strip():
         # a choice on the first line, then an explanation: fine unless a later line starts
-        # with another letter ("A\nB", "A. lamp\nB. sofa")
-        letter = _letter_from(first.strip(), opts)
+        # with another label ("A\nB", "A. lamp\nB. sofa")
+        label = _label_from(first.strip(), opts, labels)
         lines = [ln.strip() for ln in after.splitlines()]
-        if letter is not None and not any(_BARE_LETTER_RE.match(ln) for ln in lines):
-            return letter
+        if label is not None and not any(labels.bare.match(ln) for ln in lines):
+            return label
         return None
-    m = _CHOICE_RE.match(text)
-    if not m:
+    parts = split_choice(text, numbered=labels.numbered)
+    if parts is None:
         return None
-    letter = m.group("a") or m.group("b") or m.group("c")
-    rest = m.group("rest")
-    rest_norm = normalize_text(rest)
-    delimited = m.group("c") is None or m.group("d") is not None
-    if not rest_norm:
-        return letter.upper()
-    # option text after the letter: only with an explicit delimiter and a capital letter
-    if not delimited or not letter.isupper():
+    label, rest = parts
+    if not rest:
+        return label
+    if opts:  # the option text after the label must be that option's
+        if label in opts and normalize_text(rest) == normalize_text(opts[label]):
+            return label
         return None
-    if opts:
-        if letter in opts and rest_norm == normalize_text(opts[letter]):
-            return letter
+    if labels.bare.match(rest):  # "A. B", "A) C) D)": several labels
         return None
-    if _BARE_LETTER_RE.match(rest.strip()):  # "A. B", "A) C) D)": several letters
-        return None
-    return letter
+    return label
 
 
 def _option_text_match(text: str, opts: dict[str, str]) -> str | None:
@@ -427,40 +492,48 @@ def _option_text_match(text: str, opts: dict[str, str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def extract_choice(text: str, options: Any = None) -> str | None:
-    """One option letter (upper case) from an answer, or ``None``.
+def extract_choice(text: str, options: Any = None, *, numbered: bool = False) -> str | None:
+    """One option label from an answer, or ``None``: an upper-case letter, or with ``numbered``
+    (options labelled 1, 2, ...) a number string such as ``"2"``.
 
     Accepted: ``"B"``, ``"b"``, ``"B."``, ``"(B)"``, ``"[B]"``, ``"B)"``, ``"Option B"``,
-    ``"The answer is (B)."``, ``"B. northwest"`` / ``"(B) northwest"`` (with ``options`` the
-    text must be option B's, else ``None``), the option text alone when ``options`` (a list in
-    A, B, ... order or a letter-keyed dict) are given, and the clause after the last "answer is"
-    cue or ``\\boxed{}`` (only the boxed content when there is one). A choice on the first line
-    may be followed by explanation lines. Rejected: several letters (``"A, B"``, ``"A or B"``,
-    ``"A. B"``, ``"A\\nB"``), the answer and its "answer is" clause naming different letters,
-    a letter followed by undelimited text (``"A lamp"``), anything else.
+    ``"The answer is (B)."``, ``"B. northwest"`` / ``"(B) northwest"`` / ``"B: point-B"`` (with
+    ``options`` the text must be option B's, else ``None``; without, the letter decides), the
+    option text alone when ``options`` (a list in label order or a label-keyed dict) are given,
+    and the clause after the last "answer is" cue or ``\\boxed{}`` (only the boxed content when
+    there is one). Numbered: ``"2"``, ``"(2)"``, ``"2."``, ``"2. box-A"``, ``"Option 2"``; a
+    letter is then no label (letters name marks). A choice on the first line may be followed by
+    explanation lines. Rejected: several labels (``"A, B"``, ``"A or B"``, ``"A. B"``,
+    ``"A\\nB"``), the answer and its "answer is" clause naming different labels, a letter
+    followed by undelimited text (``"A lamp"``), anything else. A long answer is cut to its ends
+    first (:func:`vst.rewards.bounds.clip_answer`).
     """
     if not isinstance(text, str):
         return None
-    opts = _options_map(options)
+    text = clip_answer(text)
+    labels = _NUMBERED if numbered else _LETTERED
+    opts = options_map(options, numbered)
     boxed = extract_boxed(text)
     if boxed is not None:
         candidates = [boxed]
     else:
         tail = _answer_tail(text)
         candidates = [text] if tail is None else [text, tail]
-    letters = set()
+    found = set()
     for cand in candidates:
         cand = _clean_choice_text(cand)
         lead = _LEAD_RE.match(cand)
         if lead and lead.end() < len(cand):
             cand = _clean_choice_text(cand[lead.end() :])
-        letter = _letter_from(cand, opts)
-        if letter is None and opts:
-            letter = _option_text_match(cand, opts)
-        if letter is not None:
-            letters.add(letter)
-    # the whole answer and its "answer is" clause naming different letters is a hedge
-    return letters.pop() if len(letters) == 1 else None
+        label = _label_from(cand, opts, labels)
+        if label is None and opts and split_choice(cand, labels.numbered) is None:
+            # the option text alone ("A. northwest" is a label with the wrong text, not a text:
+            # normalisation would drop its "A" as an article)
+            label = _option_text_match(cand, opts)
+        if label is not None:
+            found.add(label)
+    # the whole answer and its "answer is" clause naming different labels is a hedge
+    return found.pop() if len(found) == 1 else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,7 +641,7 @@ def parse_unit(text: Any) -> str | None:
     a unit string in any accepted spelling (``"metres"``, ``"m²"``, ``"sq m"``), else ``None``."""
     if not isinstance(text, str):
         return None
-    key = _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text).strip().lower())
+    key = _SPACE_RE.sub(" ", safe_nfkc(text).strip().lower())
     return _ALIAS_TO_UNIT.get(key, key if key in _UNITS else None)
 
 
@@ -592,7 +665,7 @@ def parse_quantity(text: str) -> Quantity | None:
     Non-finite values (``1e999``) give ``None``."""
     if not isinstance(text, str):
         return None
-    cand = unicodedata.normalize("NFKC", final_answer(text))
+    cand = safe_nfkc(final_answer(text))
     last = None
     for last in _NUMBER_RE.finditer(cand):  # noqa: B007 - we want the last match
         pass

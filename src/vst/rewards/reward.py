@@ -23,7 +23,10 @@ so it lies in ``[0, w_acc + w_fmt]``.
   TRL adapter's ``caption="none"`` to drop them from the reward).
 
 Malformed specs raise ``ValueError`` (a data bug); the model's response never makes anything
-raise.
+raise, and any response scores in linear time: the answer is cut to its ends before it is
+normalised or parsed (:mod:`vst.rewards.bounds`: 4,096 characters, det3d the first 65,536), so
+a 1 MB response of any content scores in well under a second in every mode
+(``benchmarks/rewards.py`` measures it).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from vst.rewards.accuracy import (
     ocr_accuracy,
     order_accuracy,
 )
+from vst.rewards.bounds import MAX_DET3D_CHARS, clip_answer
 from vst.rewards.det3d import DET3D_ALPHA, DET3D_IOU_THRESHOLD, det3d_answer_score
-from vst.rewards.parsing import box_list_is_valid, split_think
+from vst.rewards.parsing import ThinkSplit, box_list_is_valid, split_think
 
 __all__ = [
     "DEFAULT_W_ACC",
@@ -94,7 +98,10 @@ def load_reward_spec(spec: Any) -> dict[str, Any]:
 def format_reward(response: str, mode: str | None = None) -> float:
     """1.0 if the response is ``<think>...</think>`` + a non-empty answer (and, for
     ``mode="det3d"``, the answer holds a valid box list), else 0.0."""
-    split = split_think(response)
+    return _format_score(split_think(response), mode)
+
+
+def _format_score(split: ThinkSplit, mode: str | None) -> float:
     if not split.well_formed:
         return 0.0
     if mode in ("det3d", "detection") and not box_list_is_valid(split.answer):
@@ -121,6 +128,10 @@ def accuracy_reward(answer: str, reward_spec: Any) -> tuple[float, bool]:
         answer = ""
     if mode == "caption":
         return 0.0, False
+    if mode == "det3d":
+        answer = clip_answer(answer, MAX_DET3D_CHARS, head_only=True)
+    else:
+        answer = clip_answer(answer)
     if mode == "mcq":
         acc = mcq_accuracy(answer, gt, spec.get("options"))
     elif mode == "exact":
@@ -155,8 +166,9 @@ def compute_reward(
     spec = load_reward_spec(reward_spec)
     if not isinstance(response, str):
         response = ""
-    fmt = format_reward(response, spec["mode"])
-    acc, checkable = accuracy_reward(split_think(response).answer, spec)
+    split = split_think(response)
+    fmt = _format_score(split, spec["mode"])
+    acc, checkable = accuracy_reward(split.answer, spec)
     return {
         "overall": float(w_acc * acc + w_fmt * fmt),
         "format": float(fmt),

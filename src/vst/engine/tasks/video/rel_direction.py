@@ -27,7 +27,16 @@ objects visible in the clip whose category no other object shows in it, named by
 Each sample is a conversation of 1-:attr:`VideoRelDirection.MAX_TURNS` questions about the same
 clip (the video in the first user turn). Style per conversation (``meta["style"]``): ``mcq``
 (lettered options, answer the letter, reward ``mcq``) or ``exact`` (answer the direction word,
-reward ``exact``); the reward checks the last turn.
+reward ``exact``); the reward checks the last turn. No question (triple and variant) is asked
+twice about a clip, in one conversation or across the scene's samples.
+
+VSI-Bench agreement (checked against public copies of its QA templates and published questions):
+its three questions are among the phrasings verbatim (:data:`VSI_QUESTIONS`), and the
+definitions match its wording: easy = the side of the line from A towards B, medium = back when
+turning at least 135 degrees, hard = the quadrants of a plane whose positive y-axis is the
+facing direction. UNVERIFIED: that VSI-Bench places A and B at their box centres (its generator
+is unpublished) and which side it gives angles exactly on a boundary (here excluded by
+:attr:`VideoRelDirection.MIN_BOUNDARY_DEG`). The ``octant`` variant is this engine's.
 """
 
 from __future__ import annotations
@@ -125,8 +134,25 @@ STANCES: tuple[str, ...] = (
     "Imagine standing beside the {a} while facing the {b}.",
     "Assume you stand at the {a} and turn to face the {b}.",
     "Think of the room in this video: you are at the {a}, looking straight at the {b}.",
+    "If I am standing by the {a} and facing the {b},",
 )
-"""How a question places the viewer (A) and the facing direction (B)."""
+"""How a question places the viewer (A) and the facing direction (B). The last one
+(:data:`VSI_STANCE`) opens VSI-Bench's own questions (:data:`VSI_QUESTIONS`, whole) and is
+offered only for their variants."""
+
+VSI_STANCE = len(STANCES) - 1
+
+VSI_QUESTIONS: dict[str, str] = {
+    "easy": "If I am standing by the {a} and facing the {b}, is the {c} to the left or the right "
+    "of the {b}?",
+    "medium": "If I am standing by the {a} and facing the {b}, is the {c} to my left, right, or "
+    "back? An object is to my back if I would have to turn at least 135 degrees in order to "
+    "face it.",
+    "quadrant": "If I am standing by the {a} and facing the {b}, is the {c} to my front-left, "
+    "front-right, back-left, or back-right? The directions refer to the quadrants of a "
+    "Cartesian plane (if I am standing at the origin and facing along the positive y-axis).",
+}
+"""VSI-Bench's questions (easy, medium, hard), verbatim."""
 
 ASKS: dict[str, tuple[str, ...]] = {
     "easy": (
@@ -220,7 +246,7 @@ class VideoRelDirection(Task):
     name = "video_rel_direction"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
@@ -230,6 +256,8 @@ class VideoRelDirection(Task):
     """Skip when A-B or A-C are closer than this in the floor plane (metres)."""
     MAX_TURNS: ClassVar[int] = 4
     """At most this many questions per conversation."""
+    ATTEMPTS_PER_TURN: ClassVar[int] = 30
+    """Random draws tried per question for one not yet asked about the clip."""
     MAX_OBJECTS: ClassVar[int] = 16
     """A call works on at most this many of the clip's nameable objects (a random subset when
     there are more), bounding its setup at 16 * 15 * 14 = 3360 ordered triples."""
@@ -252,10 +280,11 @@ class VideoRelDirection(Task):
             return
         images = clip.images(ctx)
         seen: set[str] = set()
+        asked: dict[str, set[int]] = {v: set() for v in triples.pools}  # per variant: triples
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, triples, images, rng)
-            if sample.id in seen:
+            sample = self._conversation(scene, clip, objects, triples, images, rng, asked)
+            if sample is None or sample.id in seen:
                 fails += 1
                 continue
             seen.add(sample.id)
@@ -292,26 +321,45 @@ class VideoRelDirection(Task):
             return None
         return _Triples(abc, theta, d_ab, d_ac, pools, margins)
 
-    def _conversation(self, scene, clip, objects, triples: _Triples, images, rng) -> Sample:
-        style = self.STYLES[int(rng.integers(len(self.STYLES)))]
-        n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
+    def _draw(
+        self, triples: _Triples, rng, asked: dict[str, set[int]]
+    ) -> tuple[int, str, int] | None:
+        """``(triple row, variant, answer index)`` not yet asked (``asked[variant]``): variant,
+        then answer, then one of its triples not asked, uniformly (answers stay balanced until
+        one runs out); None after :attr:`ATTEMPTS_PER_TURN` draws of exhausted answers."""
         variants = sorted(triples.pools)
-        messages: list[dict] = []
-        turns: list[dict] = []
-        asked: set[tuple[int, str]] = set()
-        for t in range(n_turns):
+        for _ in range(self.ATTEMPTS_PER_TURN):
             variant = variants[int(rng.integers(len(variants)))]
             pool = triples.pools[variant]
             answers = sorted(pool)
             k = answers[int(rng.integers(len(answers)))]
-            row = int(pool[k][int(rng.integers(len(pool[k])))])
-            if (row, variant) in asked:  # the same question twice: end the conversation
+            rows = pool[k]
+            if asked[variant]:
+                rows = rows[~np.isin(rows, np.fromiter(asked[variant], dtype=rows.dtype))]
+            if len(rows):
+                return int(rows[int(rng.integers(len(rows)))]), variant, k
+        return None
+
+    def _conversation(
+        self, scene, clip, objects, triples: _Triples, images, rng, asked: dict[str, set[int]]
+    ) -> Sample | None:
+        """One conversation; its questions join ``asked`` (shared by the clip's samples)."""
+        style = self.STYLES[int(rng.integers(len(self.STYLES)))]
+        n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
+        messages: list[dict] = []
+        turns: list[dict] = []
+        for t in range(n_turns):
+            drawn = self._draw(triples, rng, asked)
+            if drawn is None:
                 break
-            asked.add((row, variant))
+            row, variant, k = drawn
+            asked[variant].add(row)
             turns.append(self._turn(scene, objects, triples, row, variant, k, style, rng))
             q = turns[-1].pop("question")
             messages.append(user(VIDEO, q) if t == 0 else user(q))
             messages.append(assistant(turns[-1]["answer"]))
+        if not turns:
+            return None
         last = turns[-1]
         mode = "mcq" if style == "mcq" else "exact"
         return Sample(
@@ -335,11 +383,14 @@ class VideoRelDirection(Task):
         ids = [objects[int(i)] for i in triples.abc[row]]
         labels = [scene.object(o).label for o in ids]
         direction = DIRECTIONS[variant][k]
-        s_idx, stance = pick(rng, STANCES)
+        s_idx, stance = pick(rng, STANCES if variant in VSI_QUESTIONS else STANCES[:VSI_STANCE])
         a_idx, ask = pick(rng, ASKS[variant])
         r_idx, rule = pick(rng, RULES[variant])
         names = {"a": labels[0], "b": labels[1], "c": labels[2]}
-        question = stance.format(**names) + " " + ask.format(**names) + rule
+        if s_idx == VSI_STANCE:  # VSI-Bench's question as it is (ask and rule unused)
+            question = VSI_QUESTIONS[variant].format(**names)
+        else:
+            question = stance.format(**names) + " " + ask.format(**names) + rule
         if style == "mcq":
             choices = list(DIRECTIONS[variant])
             if variant == "octant":

@@ -21,7 +21,14 @@ glimpsed (``first_faint(next) - first_clear(prev) >= MIN_FRAME_GAP``): no near t
 
 Styles (``meta["style"]``): ``order`` (answer ``"window, door, bed"``, reward ``order`` over
 the labels) and ``mcq`` (four candidate orderings, shuffled with the sample's rng; answer the
-letter, reward ``mcq``). The categories are listed in the question in a random order.
+letter, reward ``mcq``). The categories are listed in the question in a random order. Each
+category set is asked once per clip, in one style drawn per set (not once per style).
+
+VSI-Bench agreement: its question "What will be the first-time appearance order of the
+following categories in the video: A, B, C, D?" is the last ``mcq`` phrasing, verbatim
+(verified against public copies of its templates), with four orderings as options like its own.
+UNVERIFIED: how VSI-Bench decides when a category first appears (its threshold is unpublished);
+here the first clear sighting with no near ties.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ MCQ_QUESTIONS: tuple[str, ...] = (
     "Arrange these categories by the timestamp of their first appearance in the video: {items}.",
     "While watching the video, in which order do you first see {items}?",
     "Which sequence lists {items} by when each first appears in the video?",
+    "What will be the first-time appearance order of the following categories in the video: "
+    "{commas}?",
 )
 MCQ_SUFFIXES: tuple[str, ...] = (
     "\nAnswer with the option's letter.",
@@ -114,7 +123,7 @@ class AppearanceOrder(SightingTask):
     """Order of first appearance of 3-4 categories in a video (see the module docstring)."""
 
     name = "video_appearance_order"
-    version = "1"
+    version = "2"
 
     MIN_FRAME_GAP: ClassVar[int] = 2
     """Consecutive categories: the later one is first glimpsed at least this many clip frames
@@ -176,7 +185,8 @@ class AppearanceOrder(SightingTask):
                 if tuple(order) in asked:  # same set, same order in an earlier clip
                     continue
                 asked.add(tuple(order))
-                pool.extend((c, order, style) for style in self.STYLES)
+                style = self.STYLES[int(rng.integers(len(self.STYLES)))]  # one per fact
+                pool.append((c, order, style))
         for k in rng.permutation(len(pool))[:budget]:
             c, order, style = pool[int(k)]
             yield self._build(clips[c], ctx, order, style, clear, faint, rng)
@@ -199,7 +209,7 @@ class AppearanceOrder(SightingTask):
             options = self._orderings(order, rng)
             s_idx, suffix = pick(rng, MCQ_SUFFIXES)
             question = (
-                template.format(items=items)
+                template.format(items=items, commas=", ".join(listed))
                 + "\nOptions:\n"
                 + format_options([", ".join(o) for o in options])
                 + suffix

@@ -12,6 +12,7 @@ from vst.engine.choices import LETTERS
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
 from vst.engine.tasks.video import appearance_order as ao
+from vst.engine.tasks.video._clips import candidate_clips, label_sightings
 
 SEED = 5
 CLEAR, FAINT, GAP = 400, 50, 2
@@ -178,3 +179,24 @@ def test_clear_order_rule():
     assert ao.clear_order([a, sight("b", 3, 1), c], 2) is None  # glimpsed 1 frame after a
     assert ao.clear_order([a, b, sight("c", 4, 4)], 2) is None  # 1 frame after b
     assert ao.clear_order([a, b, sight("c", None, 4)], 2) is None
+
+
+def test_vectorised_candidate_sets_equal_the_per_set_rule(engine_scenes):
+    """candidate_sets enumerates every set with clear_order applied one set at a time."""
+    task = get_task("video_appearance_order")
+    ctx = EngineContext()
+    checked = 0
+    for scene in engine_scenes:
+        for clip in candidate_clips(scene, np.random.default_rng(0), 3):
+            sights = label_sightings(clip.views(ctx), CLEAR, FAINT)
+            labels = [k for k, s in sights.items() if s.first_clear is not None]
+            want = []
+            for size in task.SIZES:
+                for combo in itertools.combinations(labels, size):
+                    order = ao.clear_order([sights[k] for k in combo], task.MIN_FRAME_GAP)
+                    if order is not None:
+                        want.append(order)
+            got = task.candidate_sets(clip, ctx, CLEAR, FAINT, np.random.default_rng(0))
+            assert got == want
+            checked += len(want)
+    assert checked > 5

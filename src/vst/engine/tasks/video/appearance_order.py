@@ -148,28 +148,52 @@ class AppearanceOrder(SightingTask):
         enumeration order."""
         if not clip.has_pixel_info:
             return []
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = self.sightings(clip, ctx, clear, faint)
         labels = [k for k, s in sights.items() if s.first_clear is not None]
         out: list[list[str]] = []
         for size in self.SIZES:
             if len(labels) < size:
                 continue
             if math.comb(len(labels), size) <= self.MAX_SETS:
-                combos = itertools.combinations(labels, size)
+                out.extend(self._all_clear_orders(sights, labels, size))
             else:
                 combos = (
                     tuple(labels[int(i)] for i in sorted(rng.choice(len(labels), size, False)))
                     for _ in range(self.MAX_SETS)
                 )
-            seen: set[tuple[str, ...]] = set()
-            for combo in combos:
-                if combo in seen:
-                    continue
-                seen.add(combo)
-                order = clear_order([sights[k] for k in combo], self.MIN_FRAME_GAP)
-                if order is not None:
-                    out.append(order)
+                seen: set[tuple[str, ...]] = set()
+                for combo in combos:
+                    if combo in seen:
+                        continue
+                    seen.add(combo)
+                    order = clear_order([sights[k] for k in combo], self.MIN_FRAME_GAP)
+                    if order is not None:
+                        out.append(order)
         return out
+
+    def _all_clear_orders(
+        self, sights: dict[str, Sightings], labels: list[str], size: int
+    ) -> list[list[str]]:
+        """:func:`clear_order` of every ``size``-subset of ``labels`` that has one, in
+        ``itertools.combinations`` order (vectorised: a subset's order is clear when each
+        consecutive pair, by first clear sighting, is)."""
+        by_rank = sorted(labels, key=lambda k: (sights[k].first_clear, k))
+        position = {k: i for i, k in enumerate(by_rank)}
+        rank = np.array([position[k] for k in labels])
+        first_clear = np.array([sights[k].first_clear for k in by_rank])
+        first_faint = np.array([sights[k].first_faint for k in by_rank])
+        ok = first_faint[None, :] - first_clear[:, None] >= self.MIN_FRAME_GAP
+        combos = np.array(list(itertools.combinations(range(len(labels)), size)), dtype=np.int64)
+        ranks = np.sort(rank[combos], axis=1)
+        valid = ok[ranks[:, :-1], ranks[:, 1:]].all(axis=1)
+        return [[by_rank[r] for r in row] for row in ranks[valid].tolist()]
+
+    def sightings(
+        self, clip: Clip, ctx: EngineContext, clear: int, faint: int
+    ) -> dict[str, Sightings]:
+        """:func:`label_sightings` of the clip's views, memoised per scene and clip."""
+        key = (self.name, clip.scene.id, tuple(clip.frame_ids), clear, faint)
+        return ctx.memo(key, lambda: label_sightings(clip.views(ctx), clear, faint))
 
     def generate(
         self, scene: Scene, rng: np.random.Generator, budget: int, ctx: EngineContext
@@ -219,7 +243,7 @@ class AppearanceOrder(SightingTask):
             s_idx, suffix = pick(rng, ORDER_SUFFIXES)
             question = template.format(items=items) + suffix
         answer, truth = format_answer(style, order, options)
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = self.sightings(clip, ctx, clear, faint)
         meta = {
             "scene_id": clip.scene.id,
             **clip.meta(),

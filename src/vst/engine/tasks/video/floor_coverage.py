@@ -77,7 +77,9 @@ def surface_heights(cells: np.ndarray, boxes: np.ndarray, floor_z: float) -> np.
         z0, z1 = corners[:, 2].min(), corners[:, 2].max()
         if not np.isfinite(corners).all() or z0 > floor_z + STANDING_TOL_M or z1 <= floor_z:
             continue
-        inside = points_in_polygon(convex_hull(corners[:, :2]), cells)
+        lo, hi = corners[:, :2].min(axis=0), corners[:, :2].max(axis=0)
+        near = np.flatnonzero(((cells >= lo) & (cells <= hi)).all(axis=1))
+        inside = near[points_in_polygon(convex_hull(corners[:, :2]), cells[near])]
         top[inside] = np.fmax(top[inside], z1)
     return top
 
@@ -118,13 +120,17 @@ def clip_floor_coverage(
     if len(cells) == 0:
         return 0.0
     z = float(room.floor_z)
-    floor = np.column_stack([cells, np.full(len(cells), z)])
     top = surface_heights(cells, boxes, z)
-    tops = np.column_stack([cells, top])
-    covered = ~np.isnan(top)
+    covered = np.flatnonzero(~np.isnan(top))
+    # test points: every cell's floor point, then the furniture top above the covered cells
+    points = np.concatenate(
+        [np.column_stack([cells, np.full(len(cells), z)]), np.column_stack([cells, top])[covered]]
+    )
+    owner = np.concatenate([np.arange(len(cells)), covered])
     seen = np.zeros(len(cells), dtype=bool)
     for frame, depth in zip(frames, depths, strict=True):
-        seen |= seen_cells(floor, frame, depth)
-        if covered.any():
-            seen[covered] |= seen_cells(tops[covered], frame, depth)
+        todo = np.flatnonzero(~seen[owner])  # cells seen in an earlier frame stay seen
+        if len(todo) == 0:
+            break
+        seen[owner[todo[seen_cells(points[todo], frame, depth)]]] = True
     return float(seen.mean())

@@ -209,7 +209,10 @@ class VideoMetric(Task):
         clip = scene_clip(scene, self.CLIP_FRAMES)
         if budget <= 0 or clip is None:
             return
-        items, coverage = self._items(scene, clip, _unique_objects(clip, ctx), ctx)
+        items, coverage = ctx.memo(
+            (self.name, scene.id, tuple(clip.frame_ids)),
+            lambda: self._items(scene, clip, _unique_objects(clip, ctx), ctx),
+        )
         left = {k: list(range(len(v))) for k, v in items.items()}
         if not any(left.values()):
             return
@@ -232,7 +235,8 @@ class VideoMetric(Task):
         self, scene: Scene, clip: Clip, objects: list[int], ctx: EngineContext
     ) -> tuple[dict[str, list[list[int]]], float | None]:
         """What can be asked, per kind (object id lists: one id, a pair, or none for room), and
-        the clip's floor coverage (None without a room big enough to ask about)."""
+        the clip's floor coverage (None without a room big enough to ask about). Read-only:
+        ``generate`` memoises it per scene and clip."""
         boxes = np.stack([scene.object(o).box for o in objects]) if objects else np.zeros((0, 9))
         sizes = [
             [o] for o, b in zip(objects, boxes, strict=True) if b[3:6].max() >= self.MIN_SIZE_M

@@ -256,8 +256,6 @@ class VideoRelDirection(Task):
     """Skip when A-B or A-C are closer than this in the floor plane (metres)."""
     MAX_TURNS: ClassVar[int] = 4
     """At most this many questions per conversation."""
-    ATTEMPTS_PER_TURN: ClassVar[int] = 30
-    """Random draws tried per question for one not yet asked about the clip."""
     MAX_OBJECTS: ClassVar[int] = 16
     """A call works on at most this many of the clip's nameable objects (a random subset when
     there are more), bounding its setup at 16 * 15 * 14 = 3360 ordered triples."""
@@ -280,11 +278,14 @@ class VideoRelDirection(Task):
             return
         images = clip.images(ctx)
         seen: set[str] = set()
-        asked: dict[str, set[int]] = {v: set() for v in triples.pools}  # per variant: triples
+        # questions not yet asked about this clip: variant -> answer -> triple rows
+        left = {v: {k: list(rows) for k, rows in p.items()} for v, p in triples.pools.items()}
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, triples, images, rng, asked)
-            if sample is None or sample.id in seen:
+            sample = self._conversation(scene, clip, objects, triples, images, rng, left)
+            if sample is None:  # every question of the clip asked
+                return
+            if sample.id in seen:
                 fails += 1
                 continue
             seen.add(sample.id)
@@ -321,39 +322,34 @@ class VideoRelDirection(Task):
             return None
         return _Triples(abc, theta, d_ab, d_ac, pools, margins)
 
-    def _draw(
-        self, triples: _Triples, rng, asked: dict[str, set[int]]
-    ) -> tuple[int, str, int] | None:
-        """``(triple row, variant, answer index)`` not yet asked (``asked[variant]``): variant,
-        then answer, then one of its triples not asked, uniformly (answers stay balanced until
-        one runs out); None after :attr:`ATTEMPTS_PER_TURN` draws of exhausted answers."""
-        variants = sorted(triples.pools)
-        for _ in range(self.ATTEMPTS_PER_TURN):
-            variant = variants[int(rng.integers(len(variants)))]
-            pool = triples.pools[variant]
-            answers = sorted(pool)
-            k = answers[int(rng.integers(len(answers)))]
-            rows = pool[k]
-            if asked[variant]:
-                rows = rows[~np.isin(rows, np.fromiter(asked[variant], dtype=rows.dtype))]
-            if len(rows):
-                return int(rows[int(rng.integers(len(rows)))]), variant, k
-        return None
+    @staticmethod
+    def _draw(left: dict[str, dict[int, list]], rng) -> tuple[int, str, int] | None:
+        """``(triple row, variant, answer index)`` taken out of ``left`` (the questions not yet
+        asked): a variant, then an answer, then a triple, each uniformly among those left
+        (answers stay balanced until one runs out); None when nothing is left."""
+        variants = [v for v in sorted(left) if any(left[v].values())]
+        if not variants:
+            return None
+        variant = variants[int(rng.integers(len(variants)))]
+        answers = [k for k in sorted(left[variant]) if left[variant][k]]
+        k = answers[int(rng.integers(len(answers)))]
+        rows = left[variant][k]
+        return int(rows.pop(int(rng.integers(len(rows))))), variant, k
 
     def _conversation(
-        self, scene, clip, objects, triples: _Triples, images, rng, asked: dict[str, set[int]]
+        self, scene, clip, objects, triples: _Triples, images, rng, left: dict
     ) -> Sample | None:
-        """One conversation; its questions join ``asked`` (shared by the clip's samples)."""
+        """One conversation; its questions are taken out of ``left`` (shared by the clip's
+        samples); None when none is left."""
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         messages: list[dict] = []
         turns: list[dict] = []
         for t in range(n_turns):
-            drawn = self._draw(triples, rng, asked)
+            drawn = self._draw(left, rng)
             if drawn is None:
                 break
             row, variant, k = drawn
-            asked[variant].add(row)
             turns.append(self._turn(scene, objects, triples, row, variant, k, style, rng))
             q = turns[-1].pop("question")
             messages.append(user(VIDEO, q) if t == 0 else user(q))

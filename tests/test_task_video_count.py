@@ -89,7 +89,13 @@ def test_counts_match_masks(samples, engine_scenes, mask_pixels):
             text = s.messages[0]["content"][1]["text"]
             for k, v in enumerate(opts):
                 assert f"\n{LETTERS[k]}. {v}\n" in text
-        assert vc.plural(s.meta["label"]) in s.messages[0]["content"][1]["text"]
+        text = s.messages[0]["content"][1]["text"]
+        if s.meta["phrasing"][0] == len(vc.QUESTIONS):  # VSI-Bench's: the room's whole count
+            assert text.startswith(f"How many {s.meta['label']}(s) are in this room?")
+            assert s.meta["frame_ids"] == [f.id for f in scene_clip(scene).frames]
+            assert s.meta["count"] == scene.categories()[s.meta["label"]]
+        else:
+            assert vc.plural(s.meta["label"]) in text
 
 
 def test_every_clear_category_of_the_whole_video_is_asked(samples, engine_scenes, mask_pixels):
@@ -140,9 +146,29 @@ def test_derive_answer_determinism_and_phrasing(samples, engine_scenes):
     for kind in (vc.QUESTIONS, vc.NUMERIC_SUFFIXES, *MCQ_INSTRUCTIONS.values()):
         assert len(set(kind)) >= 5
     assert len({s.meta["phrasing"][0] for s in samples}) >= 5
-    assert Counter(s.meta["style"] for s in samples) == {"numeric": len(samples) // 2} | {
-        "mcq": len(samples) // 2
-    }
+    styles = Counter(s.meta["style"] for s in samples)
+    assert set(styles) == {"numeric", "mcq"}
+
+
+def test_each_fact_asked_once_per_clip(samples):
+    """One sample per (clip, category), in one style (it used to come in both)."""
+    facts = Counter(
+        (s.meta["scene_id"], tuple(s.meta["frame_ids"]), s.meta["label"]) for s in samples
+    )
+    assert max(facts.values()) == 1
+
+
+def test_vsibench_question_only_when_the_video_shows_the_whole_room(engine_scenes):
+    asked = Counter()
+    for seed in range(20):
+        for s in _generate(engine_scenes, seed=100 + seed):
+            vsi = s.meta["phrasing"][0] == len(vc.QUESTIONS)
+            scene = next(x for x in engine_scenes if x.id == s.meta["scene_id"])
+            whole = s.meta["frame_ids"] == [f.id for f in scene_clip(scene).frames]
+            all_seen = s.meta["count"] == scene.categories()[s.meta["label"]]
+            assert not vsi or (whole and all_seen)
+            asked[vsi, whole and all_seen] += 1
+    assert asked[True, True] > 0 and asked[False, True] > asked[True, True]
 
 
 def test_letters_balanced_and_counts_spread(engine_scenes):

@@ -1,6 +1,7 @@
-"""video_metric: sizes, centre distances and room areas recomputed here from the world boxes and
-the floor polygon (shoelace written out), rounding, units, unique visible objects, rooms,
-determinism, phrasing variety."""
+"""video_metric: sizes, closest-point and centre distances and room areas recomputed here from the
+world boxes and the floor polygon (shoelace written out), rounding, units, unique visible
+objects, rooms only when the clip covers the floor, no fact asked twice per clip, VSI-Bench
+wording, determinism, phrasing variety."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 from test_task_video_rel_direction import generate, make_video_scene, turns, unique_visible
 from vst.engine.context import EngineContext
 from vst.engine.registry import get_task
-from vst.engine.tasks.video.metric import TEMPLATES, VideoMetric
-from vst.scenes.model import Room
+from vst.engine.tasks.video._clips import scene_clip
+from vst.engine.tasks.video.metric import TEMPLATES, VideoMetric, metric_value
+from vst.scenes.model import Frame, Object3D, Room, Scene
 
 
 def shoelace(poly) -> float:
@@ -31,15 +33,32 @@ def half_up(x: float, decimals: int = 0) -> float:
 
 
 def layout(seed: int, n: int = 8):
+    """Objects in quarter turns (world-axis-aligned boxes: their closest-point distance is the
+    axis-aligned gap written out in :func:`aabb_gap`)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         x, y = rng.uniform(-3.5, 3.5, 2)
         size = rng.uniform(0.1, 2.0, 3)
-        out.append((f"obj{i}", [x, y, size[2] / 2, *size, 0, 0, float(rng.uniform(-180, 180))]))
+        yaw = float(rng.choice([0.0, 90.0, 180.0, -90.0]))
+        out.append((f"obj{i}", [x, y, size[2] / 2, *size, 0, 0, yaw]))
     out.append(("tiny", [0.5, -2.5, 0.02, 0.03, 0.02, 0.04, 0, 0, 0]))  # below 5 cm
     out += [("pair", [2.0, 2.0, 0.4, 0.5, 0.5, 0.8, 0, 0, 0])] * 2  # repeated label
     return out
+
+
+def aabb_gap(a, b) -> float:
+    """Closest-point distance of two boxes turned by a multiple of 90 degrees about Z."""
+
+    def extent(box):
+        sx, sy, sz = box[3:6]
+        if round(box[8]) % 180 == 90:
+            sx, sy = sy, sx
+        half = np.array([sx, sy, sz]) / 2
+        return box[:3] - half, box[:3] + half
+
+    (lo_a, hi_a), (lo_b, hi_b) = extent(a), extent(b)
+    return float(np.linalg.norm(np.maximum(0.0, np.maximum(lo_b - hi_a, lo_a - hi_b))))
 
 
 L_ROOM = Room(floor_polygon=[[-4, -4], [4, -4], [4, 1], [1, 1], [1, 4], [-4, 4]])
@@ -52,6 +71,7 @@ HAND_SCENES = [
     ),
     make_video_scene(layout(2), scene_id="metric2"),  # no room: no room questions
 ]
+"""Panning videos without depth: their floor coverage is 0, so no room questions."""
 PER_SCENE = 400
 
 
@@ -66,11 +86,131 @@ def expected(scene, kind, ids):
         exact = max(scene.object(ids[0]).box[3:6]) * 100
         return exact, int(half_up(exact)), f"{int(half_up(exact))} cm"
     if kind == "distance":
+        exact = aabb_gap(scene.object(ids[0]).box, scene.object(ids[1]).box)
+        return exact, half_up(exact, 1), f"{half_up(exact, 1):.1f} m"
+    if kind == "center_distance":
         a, b = (scene.object(o).box[:3] for o in ids)
         exact = math.dist(a, b)
-        return exact, half_up(exact, 2), f"{half_up(exact, 2):.2f} m"
+        return exact, half_up(exact, 1), f"{half_up(exact, 1):.1f} m"
     exact = shoelace([tuple(p) for p in scene.room.floor_polygon])
     return exact, half_up(exact, 1), f"{half_up(exact, 1):.1f} square meters"
+
+
+# -- overhead videos with depth: floor coverage known by construction ---------------------------
+
+DOWN = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])
+"""Camera looking straight down (columns: camera X = world +X, Y = world -Y, Z = world -Z)."""
+K_OVER = np.array([[60.0, 0, 19.5], [0, 60.0, 19.5], [0, 0, 1]])
+"""40 x 40 pixels; from 3 m up a frame shows exactly a 2 x 2 m floor square."""
+
+
+def overhead_scene(centres, scene_id: str, objects=(), depth: bool = True) -> Scene:
+    """A video of overhead frames 3 m above the floor of the room [-2, 2]^2 (16 m^2), one per
+    ``centres`` (x, y) (each frame shows the 2 x 2 m square around it); z-depth 3 m everywhere
+    (no objects are tall enough to matter). Objects get 1000 pixels in every frame."""
+    frames = []
+    for k, (x, y) in enumerate(centres):
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = DOWN, [x, y, 3.0]
+        frames.append(
+            Frame(
+                id=f"over_{k:03d}",
+                K=K_OVER,
+                width=40,
+                height=40,
+                cam_to_world=pose,
+                timestamp=0.5 * k,
+                image=np.zeros((40, 40, 3), np.uint8),
+                depth=np.full((40, 40), 3.0, np.float32) if depth else None,
+                mask=np.zeros((40, 40), np.int32),
+                visible_pixels={i + 1: 1000 for i in range(len(objects))},
+            )
+        )
+    objs = [Object3D(i + 1, label, np.array(box, float)) for i, (label, box) in enumerate(objects)]
+    room = Room([[-2, -2], [2, -2], [2, 2], [-2, 2]])
+    return Scene(id=scene_id, source="test", frames=frames, objects=objs, room=room)
+
+
+QUARTERS = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
+EAST_HALF = [(1, -1), (1, -0.5), (1, 0.5), (1, 1)]
+
+
+def test_room_area_only_when_the_clip_covers_the_floor():
+    task = get_task("video_metric")
+    full = overhead_scene(QUARTERS, "cover_full")
+    half = overhead_scene(EAST_HALF, "cover_half")
+    blind = overhead_scene(QUARTERS, "cover_nodepth", depth=False)
+    ctx = EngineContext()
+    assert task.floor_coverage(full, scene_clip(full), ctx) == 1.0
+    assert task.floor_coverage(half, scene_clip(half), ctx) == 0.5
+    assert task.floor_coverage(blind, scene_clip(blind), ctx) == 0.0
+    out = generate(task, [full, half, blind], 5)
+    by_scene = Counter(scene.id for scene, _ in out)
+    assert by_scene == {"cover_full": 1}  # the room is the only fact; asked once
+    ((_, s),) = out
+    assert s.meta["floor_coverage"] == 1.0
+    assert s.meta["turns"][0]["kind"] == "room" and s.answer == "16.0 square meters"
+    assert task.derive_answer(full, s.meta) == s.answer
+
+
+def test_coverage_threshold_is_a_task_setting():
+    class Lenient(VideoMetric):
+        MIN_FLOOR_COVERAGE = 0.5
+
+    half = overhead_scene(EAST_HALF, "cover_half_lenient")
+    out = generate(Lenient(), [half], 5)
+    assert [s.meta["floor_coverage"] for _, s in out] == [0.5]
+    assert VideoMetric.MIN_FLOOR_COVERAGE == 0.8
+
+
+def test_closest_point_and_centre_distances_of_hand_placed_boxes():
+    objects = [
+        ("crate", [0, 0, 0.5, 1, 1, 1, 0, 0, 0]),
+        ("shelf", [3, 2, 0.5, 1, 2, 1, 0, 0, 0]),  # gap (2.0, 0.5, 0): sqrt(4.25)
+        ("drum", [2, 0, 0.5, 1, 1, 1, 0, 0, 45]),  # corner at x = 2 - sqrt(2) / 2
+    ]
+    scene = overhead_scene(QUARTERS, "gaps", objects)
+    assert metric_value(scene, "distance", [1, 2])[:2] == (pytest.approx(math.sqrt(4.25)), 2.1)
+    assert metric_value(scene, "distance", [1, 2])[2] == "2.1 m"
+    assert metric_value(scene, "center_distance", [1, 2])[1:] == (3.6, "3.6 m")  # sqrt(13)
+    exact, value, text = metric_value(scene, "distance", [1, 3])
+    assert exact == pytest.approx(1.5 - math.sqrt(2) / 2) and (value, text) == (0.8, "0.8 m")
+    assert metric_value(scene, "center_distance", [1, 3])[1:] == (2.0, "2.0 m")
+    assert metric_value(scene, "size", [2])[1:] == (200, "200 cm")
+
+
+def test_vsibench_wording():
+    assert TEMPLATES["distance"][0] == (
+        "Measuring from the closest point of each object, what is the distance between the {a} "
+        "and the {b} (in meters)?"
+    )
+    assert TEMPLATES["size"][0] == (
+        "What is the length of the longest dimension (length, width, or height) of the {a}, "
+        "measured in centimeters?"
+    )
+    assert TEMPLATES["room"][0] == (
+        "What is the size of this room (in square meters)? If multiple rooms are shown, "
+        "estimate the size of the combined space."
+    )
+    for template in TEMPLATES["distance"]:
+        assert "closest point" in template or "nearest points" in template
+    for template in TEMPLATES["center_distance"]:
+        assert "center" in template and "closest" not in template
+
+
+def test_no_fact_repeated_across_the_samples_of_a_clip(samples):
+    facts: dict[str, list] = {}
+    for scene, s in samples:
+        facts.setdefault(scene.id, []).extend((t["kind"], tuple(t["ids"])) for t in s.meta["turns"])
+    for scene_id, seen in facts.items():
+        assert len(seen) == len(set(seen)), scene_id
+    # large budgets use up every fact of a clip: all sizes and pairs are asked exactly once
+    task = get_task("video_metric")
+    ctx = EngineContext()
+    for scene in HAND_SCENES:
+        objects = sorted(unique_visible(scene, [f.id for f in scene.frames]))
+        items, _ = task._items(scene, scene_clip(scene), objects, ctx)
+        assert len(facts[scene.id]) == sum(len(v) for v in items.values())
 
 
 def test_shoelace_reference():
@@ -78,16 +218,16 @@ def test_shoelace_reference():
 
 
 def test_values_recomputed(samples):
-    assert len(samples) == 3 * PER_SCENE
+    assert 50 < len(samples) < 3 * PER_SCENE  # every fact of each clip, once
     task = get_task("video_metric")
     for scene, _, t in turns(samples):
         exact, value, text = expected(scene, t["kind"], t["ids"])
         assert t["value_exact"] == pytest.approx(exact, abs=1e-9)
         assert t["value"] == value and t["answer"] == text
-        assert t["unit"] == {"size": "cm", "distance": "m", "room": "m2"}[t["kind"]]
+        assert t["unit"] == {"size": "cm", "room": "m2"}.get(t["kind"], "m")
         number = float(re.match(r"[\d.]+", t["answer"]).group())
         assert number == value
-        unit = {"size": 1, "distance": 0.01, "room": 0.1}[t["kind"]]
+        unit = {"size": 1, "distance": 0.1, "center_distance": 0.1, "room": 0.1}[t["kind"]]
         assert abs(number - exact) <= unit / 2 + 1e-9
         if t["kind"] == "size":
             assert isinstance(t["value"], int)
@@ -111,19 +251,27 @@ def test_objects_rooms_and_filters(samples):
             if t["kind"] == "size":
                 assert max(scene.object(t["ids"][0]).box[3:6]) >= VideoMetric.MIN_SIZE_M
             if t["kind"] == "distance":
+                assert t["value_exact"] >= VideoMetric.MIN_GAP_M
+            if t["kind"] == "center_distance":
                 assert t["value_exact"] >= VideoMetric.MIN_DISTANCE_M
+            if "distance" in t["kind"]:
                 assert len(set(t["ids"])) == 2
             assert "pair" not in t["labels"]
             assert t["kind"] != "size" or t["labels"] != ["tiny"]
-    rooms = {round(t["value"], 1) for scene, _, t in turns(samples) if t["kind"] == "room"}
-    assert rooms == {55.0, 30.0}
+    assert not [t for _, _, t in turns(samples) if t["kind"] == "room"]  # no depth, no room
+    assert not any("floor_coverage" in s.meta for _, s in samples)
 
 
 def test_kind_mix_and_turns(samples):
-    ts = [t for _, _, t in turns(samples)]
+    """Kinds follow KIND_WEIGHTS while facts last (small budgets over many clips), closest-point
+    distance being the main distance kind."""
+    scenes = [make_video_scene(layout(10 + k), scene_id=f"mix{k}") for k in range(12)]
+    scenes += [overhead_scene(QUARTERS, f"mixroom{k}", layout(30 + k)) for k in range(12)]
+    ts = [t for _, _, t in turns(generate(get_task("video_metric"), scenes, 3))]
     kinds = Counter(t["kind"] for t in ts)
-    assert kinds["size"] > 0.3 * len(ts) and kinds["distance"] > 0.3 * len(ts)
-    assert 0.05 * len(ts) < kinds["room"] < 0.25 * len(ts)
+    assert kinds["size"] > 0.25 * len(ts) and kinds["distance"] > 0.25 * len(ts)
+    assert 0.03 * len(ts) < kinds["center_distance"] < 0.2 * len(ts)
+    assert 0 < kinds["room"] <= 12  # at most one per clip that covers its floor
     n_turns = Counter(len(s.meta["turns"]) for _, s in samples)
     assert set(n_turns) == {1, 2, 3}
     for _, s in samples[:100]:
@@ -146,10 +294,15 @@ def mask_counts(scene, frame_id) -> dict[int, int]:
 def test_fixture_scenes(engine_scenes):
     task = get_task("video_metric")
     out = generate(task, engine_scenes, 30, ctx=EngineContext())
-    assert len(out) == 90
+    assert 9 < len(out) < 90  # facts run out: each is asked once per clip
     for scene, s in out:
         assert task.derive_answer(scene, s.meta) == s.answer
         for t in s.meta["turns"]:
+            if t["kind"] == "distance":  # oriented boxes: bounded by the centre distance
+                a, b = (scene.object(o).box for o in t["ids"])
+                assert VideoMetric.MIN_GAP_M <= t["value_exact"] <= math.dist(a[:3], b[:3])
+                assert t["value"] == half_up(t["value_exact"], 1)
+                continue
             exact, value, _ = expected(scene, t["kind"], t["ids"])
             assert t["value"] == value and t["value_exact"] == pytest.approx(exact)
         # every named object is seen clearly in some frame (instance masks)
@@ -159,15 +312,17 @@ def test_fixture_scenes(engine_scenes):
 
 def test_determinism():
     task = get_task("video_metric")
-    a = [s.id for _, s in generate(task, HAND_SCENES, 20, seed=5)]
-    b = [s.id for _, s in generate(task, HAND_SCENES, 20, seed=5, ctx=EngineContext())]
-    c = [s.id for _, s in generate(task, HAND_SCENES, 20, seed=6)]
-    assert a == b and len(set(a)) == len(a) == 60
+    a = [s.id for _, s in generate(task, HAND_SCENES, 10, seed=5)]
+    b = [s.id for _, s in generate(task, HAND_SCENES, 10, seed=5, ctx=EngineContext())]
+    c = [s.id for _, s in generate(task, HAND_SCENES, 10, seed=6)]
+    assert a == b and len(set(a)) == len(a) == 30
     assert a != c
 
 
 def test_phrasing_variety(samples):
     for kind, templates in TEMPLATES.items():
         assert len(templates) >= 5
+        if kind == "room":
+            continue  # one room fact per clip; these clips have no depth
         used = {t["phrasing"][1] for _, _, t in turns(samples) if t["kind"] == kind}
         assert used == set(range(len(templates)))

@@ -193,7 +193,7 @@ def test_hand_layout_left_right_back():
     assert task.derive_answer(scene, meta) == "B"
     # generated questions on this layout agree with atan2 and skip boundary cases
     out = generate(task, [scene], 300)
-    assert len(out) >= 100
+    assert len(out) >= 60  # until the clip's questions run out (each asked once)
     for _, _, t in turns(out):
         th = theta_deg(scene, *t["ids"])
         assert boundary_gap(th, t["variant"]) >= 10.0
@@ -257,7 +257,11 @@ def test_message_structure(samples):
                 assert label in q
 
 
-def test_answer_and_letter_balance(samples):
+def test_answer_and_letter_balance():
+    """Over many clips at a budget that leaves questions unasked (each is asked once per clip,
+    so a clip's rare directions run out first when nearly all are asked)."""
+    scenes = [make_video_scene(random_layout(s), scene_id=f"bal{s}") for s in range(10, 26)]
+    samples = generate(get_task("video_rel_direction"), scenes, 120)
     ts = turns(samples)
     # every variant is asked, and each one's directions come out evenly
     by_variant = Counter(t["variant"] for _, _, t in ts)
@@ -285,7 +289,7 @@ def test_fixture_scenes(engine_scenes):
     """On the rendered scenes: objects unique and visible per the instance masks."""
     task = get_task("video_rel_direction")
     out = generate(task, engine_scenes, 40, ctx=EngineContext())
-    assert len(out) >= 40
+    assert len(out) >= 20  # small scenes run out of questions (each asked once per clip)
     for scene, s in out:
         assert task.derive_answer(scene, s.meta) == s.answer
         counts: dict[int, int] = Counter()
@@ -323,7 +327,8 @@ def test_phrasing_variety(samples):
             if t["variant"] == variant
         }
         assert len({u[1] for u in used}) == len(ASKS[variant])
-        assert len({u[0] for u in used}) == len(STANCES)
+        # the last stance opens VSI-Bench's questions, which have no octant form
+        assert len({u[0] for u in used}) == len(STANCES) - (variant == "octant")
     texts = {s.messages[0]["content"][1]["text"] for _, s in samples}
     assert len(texts) > 0.9 * len(samples)
 
@@ -382,3 +387,37 @@ def test_facing_needs_a_one_metre_baseline():
         a, b, _ = t["ids"]
         d = float(np.linalg.norm(scene.object(b).box[:2] - scene.object(a).box[:2]))
         assert d >= 1.0 and t["dist_ab_m"] == pytest.approx(d, abs=1e-9)
+
+
+def test_vsibench_questions_verbatim(samples):
+    want = {
+        "easy": "If I am standing by the {a} and facing the {b}, is the {c} to the left or the "
+        "right of the {b}?",
+        "medium": "If I am standing by the {a} and facing the {b}, is the {c} to my left, right, "
+        "or back? An object is to my back if I would have to turn at least 135 degrees in order "
+        "to face it.",
+        "quadrant": "If I am standing by the {a} and facing the {b}, is the {c} to my "
+        "front-left, front-right, back-left, or back-right? The directions refer to the "
+        "quadrants of a Cartesian plane (if I am standing at the origin and facing along the "
+        "positive y-axis).",
+    }
+    seen = Counter()
+    for _, s in samples:
+        for k, t in enumerate(s.meta["turns"]):
+            if t["phrasing"][0] != len(STANCES) - 1:
+                continue
+            a, b, c = t["labels"]
+            text = s.messages[2 * k]["content"][-1]["text"]
+            assert text.startswith(want[t["variant"]].format(a=a, b=b, c=c)), text
+            seen[t["variant"]] += 1
+    assert set(seen) == set(want) and min(seen.values()) > 20
+
+
+def test_no_question_repeated_across_the_samples_of_a_clip(samples):
+    asked: dict[str, list] = {}
+    for scene, s in samples:
+        asked.setdefault(scene.id, []).extend(
+            (tuple(t["ids"]), t["variant"]) for t in s.meta["turns"]
+        )
+    for scene_id, keys in asked.items():
+        assert len(keys) == len(set(keys)), scene_id

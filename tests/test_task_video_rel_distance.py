@@ -208,3 +208,35 @@ def test_phrasing_variety(samples):
         used = Counter(t["phrasing"][0] for _, _, t in turns(samples) if t["query"] == query)
         assert set(used) == set(range(len(templates)))
     assert len({t["phrasing"][1] for _, _, t in turns(samples)}) == len(MEASURE_NOTES)
+
+
+def test_vsibench_wording_lists_the_options_in_order(samples):
+    assert TEMPLATES["closest"][0] == (
+        "Measuring from the closest point of each object, which of these objects ({names}) is "
+        "the closest to the {anchor}?"
+    )
+    checked = 0
+    for _, s in samples:
+        for k, t in enumerate(s.meta["turns"]):
+            if t["phrasing"][0] != 0:
+                continue
+            question = s.messages[2 * k]["content"][-1]["text"]
+            names = ", ".join(t["labels"][i] for i in t["options"])
+            word = "closest to" if t["query"] == "closest" else "farthest from"
+            head = (
+                "Measuring from the closest point of each object, which of these objects "
+                f"({names}) is the {word} the {t['anchor_label']}?\n"
+            )
+            assert question.startswith(head), question  # no second statement of the convention
+            checked += 1
+    assert checked > 50
+
+
+def test_no_question_repeated_across_the_samples_of_a_clip(samples):
+    asked: dict[str, list] = {}
+    for scene, s in samples:
+        asked.setdefault(scene.id, []).extend(
+            (t["anchor_id"], frozenset(t["candidate_ids"]), t["query"]) for t in s.meta["turns"]
+        )
+    for scene_id, keys in asked.items():
+        assert len(keys) == len(set(keys)), scene_id

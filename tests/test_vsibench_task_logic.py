@@ -1,7 +1,9 @@
 """The answer logic of the tasks that need no pixels, run on the 288 real VSI-Bench scans
 (ScanNet, ScanNet++, ARKitScenes; shared/data/vsibench-meta) and checked against values computed
-independently from the raw metadata JSON: object sizes, object distances, relative direction,
-relative (closest-point) distance, and object counts."""
+independently from the raw metadata JSON: object sizes, closest-point and centre distances,
+relative direction, relative (closest-point) distance, object counts, and the rounding of the
+stated values (VSI-Bench's ground truths: whole centimetres, metres and square metres to 1
+decimal)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
 
+from vst.engine.tasks.single_image.measurement import round_half_up
 from vst.engine.tasks.video.count import format_answer as count_answer
 from vst.engine.tasks.video.metric import metric_value
 from vst.engine.tasks.video.rel_direction import direction_of
 from vst.engine.tasks.video.rel_distance import gap_matrix
+from vst.scenes.model import Room
 from vst.scenes.sources.vsibench_meta import read_vsibench_meta
 from vst.scenes.splits import vsibench_meta_dir
 
@@ -56,7 +61,7 @@ def test_object_size_answers_match_the_raw_axes_lengths(scans):
     assert checked == 3197
 
 
-def test_object_distance_answers_match_raw_centroids(scans):
+def test_centre_distance_answers_match_raw_centroids(scans):
     pairs, _ = scans
     checked = 0
     for scene, entry in pairs:
@@ -66,11 +71,94 @@ def test_object_distance_answers_match_raw_centroids(scans):
                 ca = np.array(_raw_box(entry, a)["centroid"])
                 cb = np.array(_raw_box(entry, b)["centroid"])
                 expected = math.dist(ca, cb)
-                exact, stated, text = metric_value(scene, "distance", [a.id, b.id])
+                exact, stated, text = metric_value(scene, "center_distance", [a.id, b.id])
                 assert exact == pytest.approx(expected, abs=1e-12)
-                assert text == f"{stated:.2f} m" and abs(stated - expected) <= 0.005 + 1e-12
+                assert stated == round_half_up(expected, 1) and text == f"{stated:.1f} m"
                 checked += 1
     assert checked > 8_000
+
+
+def _raw_gap(ra: dict, rb: dict) -> float:
+    """Closest-point distance of two raw metadata boxes by bounded minimisation: points
+    ``centroid + sum_k t_k * axesLengths[k] / 2 * axis_k`` with ``t`` in [-1, 1]^3 per box (a
+    convex problem; SLSQP), independent of vst's box conversion and of its edge/face tests."""
+
+    def frame(r):
+        axes = np.array(r["normalizedAxes"], float).reshape(3, 3)
+        return np.array(r["centroid"], float), axes * (np.array(r["axesLengths"]) / 2)[:, None]
+
+    (ca, ma), (cb, mb) = frame(ra), frame(rb)
+
+    def f(x):
+        d = ca + x[:3] @ ma - cb - x[3:] @ mb
+        return d @ d, 2 * np.concatenate([ma @ d, -(mb @ d)])
+
+    res = minimize(
+        f,
+        np.zeros(6),
+        jac=True,
+        method="SLSQP",
+        bounds=[(-1, 1)] * 6,
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    return math.sqrt(max(res.fun, 0.0))
+
+
+def test_closest_point_distance_answers_match_a_bounded_minimisation(scans):
+    """The default distance kind (VSI-Bench "Measuring from the closest point of each object")
+    on the real boxes: equal to the minimised point-to-point distance, never above the centre
+    distance, stated half-up to 1 decimal as VSI-Bench's ground truths."""
+    pairs, _ = scans
+    checked = below = 0
+    for scene, entry in pairs[::3]:
+        objs = scene.objects[:8]
+        for i, a in enumerate(objs):
+            for b in objs[i + 1 :]:
+                expected = _raw_gap(_raw_box(entry, a), _raw_box(entry, b))
+                exact, stated, text = metric_value(scene, "distance", [a.id, b.id])
+                assert exact == pytest.approx(expected, abs=2e-4), (scene.id, a.id, b.id)
+                centre = metric_value(scene, "center_distance", [a.id, b.id])[0]
+                assert exact <= centre + 1e-9
+                below += centre - exact > 0.1
+                assert stated == round_half_up(exact, 1) and text == f"{stated:.1f} m"
+                checked += 1
+    assert checked > 1_500 and below > 0.8 * checked  # the two kinds differ on real scans
+
+
+def test_a_published_absolute_distance_is_a_closest_point_distance(scans):
+    """VSI-Bench row 956 (arkitscenes 47430468, object_abs_distance) has ground truth "1.9"
+    (quoted in a public preprocessing docstring; the question text is elided there). Among the
+    scene's uniquely named pairs, two closest-point distances state 1.9 and no centre distance
+    does."""
+    pairs, _ = scans
+    scene = next(s for s, _ in pairs if s.id == "47430468")
+    labels = [o.label for o in scene.objects]
+    unique = [o.id for o in scene.objects if labels.count(o.label) == 1]
+    gap = {metric_value(scene, "distance", [a, b])[2] for a in unique for b in unique if a < b}
+    centre = {
+        metric_value(scene, "center_distance", [a, b])[2] for a in unique for b in unique if a < b
+    }
+    assert "1.9 m" in gap and "1.9 m" not in centre
+
+
+def test_room_sizes_round_to_one_decimal(scans):
+    """VSI-Bench states room sizes with 1 decimal (e.g. "30.9"; arkitscenes 41125700 has
+    room_size 30.878): the room answer for a floor of each scan's room_size area."""
+    pairs, _ = scans
+    checked = 0
+    for scene, entry in pairs:
+        size = float(entry["room_size"])
+        scene.room = Room([[0, 0], [size, 0], [size, 1], [0, 1]])
+        try:
+            exact, stated, text = metric_value(scene, "room", [])
+        finally:
+            scene.room = None
+        assert exact == pytest.approx(size, rel=1e-12)
+        assert stated == round_half_up(size, 1) and text == f"{stated:.1f} square meters"
+        checked += 1
+    assert checked == 288
+    scene = next(s for s, _ in pairs if s.id == "41125700")
+    assert scene.attributes["room_size_m2"] == pytest.approx(30.878, abs=1e-3)
 
 
 def _direction_by_hand(a, b, c, variant: str) -> str:

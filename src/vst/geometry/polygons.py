@@ -39,3 +39,20 @@ def polygon_area(poly: np.ndarray) -> float:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def points_in_polygon(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Boolean (N,) whether points (N, 2) lie inside the simple polygon ``poly`` (K, 2), either
+    orientation, convex or not (even-odd rule; points exactly on an edge may go either way)."""
+    poly = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    inside = np.zeros(len(pts), dtype=bool)
+    if len(poly) < 3:
+        return inside
+    x, y = pts[:, 0], pts[:, 1]
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < x_at)
+    return inside

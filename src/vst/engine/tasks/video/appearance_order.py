@@ -21,7 +21,14 @@ glimpsed (``first_faint(next) - first_clear(prev) >= MIN_FRAME_GAP``): no near t
 
 Styles (``meta["style"]``): ``order`` (answer ``"window, door, bed"``, reward ``order`` over
 the labels) and ``mcq`` (four candidate orderings, shuffled with the sample's rng; answer the
-letter, reward ``mcq``). The categories are listed in the question in a random order.
+letter, reward ``mcq``). The categories are listed in the question in a random order. Each
+category set is asked once per clip, in one style drawn per set (not once per style).
+
+VSI-Bench agreement: its question "What will be the first-time appearance order of the
+following categories in the video: A, B, C, D?" is the last ``mcq`` phrasing, verbatim
+(verified against public copies of its templates), with four orderings as options like its own.
+UNVERIFIED: how VSI-Bench decides when a category first appears (its threshold is unpublished);
+here the first clear sighting with no near ties.
 """
 
 from __future__ import annotations
@@ -78,6 +85,8 @@ MCQ_QUESTIONS: tuple[str, ...] = (
     "Arrange these categories by the timestamp of their first appearance in the video: {items}.",
     "While watching the video, in which order do you first see {items}?",
     "Which sequence lists {items} by when each first appears in the video?",
+    "What will be the first-time appearance order of the following categories in the video: "
+    "{commas}?",
 )
 STYLES: tuple[str, ...] = ("order", "mcq")
 
@@ -139,28 +148,52 @@ class AppearanceOrder(SightingTask):
         enumeration order."""
         if not clip.has_pixel_info:
             return []
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = self.sightings(clip, ctx, clear, faint)
         labels = [k for k, s in sights.items() if s.first_clear is not None]
         out: list[list[str]] = []
         for size in self.SIZES:
             if len(labels) < size:
                 continue
             if math.comb(len(labels), size) <= self.MAX_SETS:
-                combos = itertools.combinations(labels, size)
+                out.extend(self._all_clear_orders(sights, labels, size))
             else:
                 combos = (
                     tuple(labels[int(i)] for i in sorted(rng.choice(len(labels), size, False)))
                     for _ in range(self.MAX_SETS)
                 )
-            seen: set[tuple[str, ...]] = set()
-            for combo in combos:
-                if combo in seen:
-                    continue
-                seen.add(combo)
-                order = clear_order([sights[k] for k in combo], self.MIN_FRAME_GAP)
-                if order is not None:
-                    out.append(order)
+                seen: set[tuple[str, ...]] = set()
+                for combo in combos:
+                    if combo in seen:
+                        continue
+                    seen.add(combo)
+                    order = clear_order([sights[k] for k in combo], self.MIN_FRAME_GAP)
+                    if order is not None:
+                        out.append(order)
         return out
+
+    def _all_clear_orders(
+        self, sights: dict[str, Sightings], labels: list[str], size: int
+    ) -> list[list[str]]:
+        """:func:`clear_order` of every ``size``-subset of ``labels`` that has one, in
+        ``itertools.combinations`` order (vectorised: a subset's order is clear when each
+        consecutive pair, by first clear sighting, is)."""
+        by_rank = sorted(labels, key=lambda k: (sights[k].first_clear, k))
+        position = {k: i for i, k in enumerate(by_rank)}
+        rank = np.array([position[k] for k in labels])
+        first_clear = np.array([sights[k].first_clear for k in by_rank])
+        first_faint = np.array([sights[k].first_faint for k in by_rank])
+        ok = first_faint[None, :] - first_clear[:, None] >= self.MIN_FRAME_GAP
+        combos = np.array(list(itertools.combinations(range(len(labels)), size)), dtype=np.int64)
+        ranks = np.sort(rank[combos], axis=1)
+        valid = ok[ranks[:, :-1], ranks[:, 1:]].all(axis=1)
+        return [[by_rank[r] for r in row] for row in ranks[valid].tolist()]
+
+    def sightings(
+        self, clip: Clip, ctx: EngineContext, clear: int, faint: int
+    ) -> dict[str, Sightings]:
+        """:func:`label_sightings` of the clip's views, memoised per scene and clip."""
+        key = (self.name, clip.scene.id, tuple(clip.frame_ids), clear, faint)
+        return ctx.memo(key, lambda: label_sightings(clip.views(ctx), clear, faint))
 
     def generate(
         self, scene: Scene, rng: np.random.Generator, budget: int, ctx: EngineContext
@@ -176,7 +209,8 @@ class AppearanceOrder(SightingTask):
                 if tuple(order) in asked:  # same set, same order in an earlier clip
                     continue
                 asked.add(tuple(order))
-                pool.extend((c, order, style) for style in self.STYLES)
+                style = self.STYLES[int(rng.integers(len(self.STYLES)))]  # one per fact
+                pool.append((c, order, style))
         for k in rng.permutation(len(pool))[:budget]:
             c, order, style = pool[int(k)]
             yield self._build(clips[c], ctx, order, style, clear, faint, rng)
@@ -199,7 +233,7 @@ class AppearanceOrder(SightingTask):
             options = self._orderings(order, rng)
             s_idx, suffix = mcq_instruction(rng, ctx.settings.answer_style)
             question = (
-                template.format(items=items)
+                template.format(items=items, commas=", ".join(listed))
                 + "\nOptions:\n"
                 + format_options([", ".join(o) for o in options])
                 + "\n"
@@ -213,7 +247,7 @@ class AppearanceOrder(SightingTask):
         reply = answer
         if style == "mcq":
             reply = mcq_reply(answer, ", ".join(order), ctx.settings.answer_style)
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = self.sightings(clip, ctx, clear, faint)
         meta = {
             "scene_id": clip.scene.id,
             **clip.meta(),

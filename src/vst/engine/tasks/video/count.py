@@ -22,7 +22,15 @@ A window whose counted instances of a category are the same as in an earlier cli
 video comes first) is not asked about again for that category. Balance: within a scene,
 candidate questions are drawn without replacement with weights ``1 / (number of candidates
 with the same count)``, so every count value present gets the same share of draws (scenes hold
-many single objects; counts of 2+ are not drowned out).
+many single objects; counts of 2+ are not drowned out). Each fact (clip, category) is asked
+once, in one style drawn per fact (not once per style).
+
+VSI-Bench agreement: its question "How many X(s) are in this room?" is one of the phrasings
+(verified against public copies of its templates and published questions) and asks for the
+number of instances in the room (its metadata's ``object_counts``), so it is used only for the
+whole video when every instance of the category in the scene is counted in it; the answer is a
+bare integer as its ground truths. UNVERIFIED: which categories VSI-Bench leaves out (it is said
+to ask only categories with 2+ instances).
 """
 
 from __future__ import annotations
@@ -66,6 +74,11 @@ QUESTIONS: tuple[str, ...] = (
     "Watching the whole video, how many separate {plural} are there?",
 )
 """Question text (``{plural}``: the category's plural)."""
+
+ROOM_QUESTION = "How many {label}(s) are in this room?"
+"""VSI-Bench's counting question, verbatim: asked (as one more phrasing, index
+``len(QUESTIONS)``) only about the whole video when it shows every instance of the category in
+the scene, so the clip's count is the room's."""
 
 NUMERIC_SUFFIXES: tuple[str, ...] = (
     " Answer with a single number.",
@@ -129,13 +142,15 @@ class VideoCount(SightingTask):
         clips = candidate_clips(scene, rng, self.WINDOWS, max_frames=self.MAX_FRAMES)
         clear, faint = self.thresholds(ctx)
         pool: list[tuple[int, str, list[int], str]] = []
+        in_scene = scene.categories()
         asked: set[tuple[str, tuple[int, ...]]] = set()
         for c, clip in enumerate(clips):
             for label, ids in self.candidates(clip, ctx, clear, faint):
                 if (label, tuple(ids)) in asked:  # same instances in an earlier clip
                     continue
                 asked.add((label, tuple(ids)))
-                pool.extend((c, label, ids, style) for style in self.STYLES)
+                style = self.STYLES[int(rng.integers(len(self.STYLES)))]  # one per fact
+                pool.append((c, label, ids, style))
         if not pool:
             return
         freq = Counter(len(p[2]) for p in pool)
@@ -146,7 +161,8 @@ class VideoCount(SightingTask):
             k = int(rng.choice(len(pool), p=w / w.sum()))
             alive[k] = False
             c, label, ids, style = pool[k]
-            yield self._build(clips[c], ctx, label, ids, style, clear, faint, rng)
+            room = c == 0 and len(ids) == in_scene.get(label, 0)  # whole video, every instance
+            yield self._build(clips[c], ctx, label, ids, style, clear, faint, rng, room)
 
     def _build(
         self,
@@ -158,10 +174,13 @@ class VideoCount(SightingTask):
         clear: int,
         faint: int,
         rng: np.random.Generator,
+        room: bool = False,
     ) -> Sample:
+        """One sample; ``room``: the clip shows every instance in the scene (the VSI-Bench
+        question may be asked)."""
         count = len(ids)
-        q_idx, template = pick(rng, QUESTIONS)
-        question = template.format(plural=plural(label))
+        q_idx, template = pick(rng, (*QUESTIONS, ROOM_QUESTION) if room else QUESTIONS)
+        question = template.format(plural=plural(label), label=label)
         options = None
         if style == "mcq":
             options = count_options(count, rng, self.MCQ_OPTIONS)

@@ -5,20 +5,45 @@ Question kinds (``turn["kind"]``), all from the scene's world-frame ground truth
 
 * ``size`` — an object's longest dimension (max of its three box sizes), integer centimetres
   (``"87 cm"``);
-* ``distance`` — the distance between two objects' box centres, metres with 2 decimals
-  (``"2.35 m"``);
+* ``distance`` (the default distance kind) — the closest-point distance between two objects'
+  3D boxes, as VSI-Bench measures it (:func:`.rel_distance.box_gap`: exact for oriented boxes,
+  0 when they overlap), metres with 1 decimal (``"2.3 m"``); pairs closer than
+  :attr:`VideoMetric.MIN_GAP_M` are not asked;
+* ``center_distance`` — the distance between the boxes' centres, metres with 1 decimal, always
+  worded as centre to centre;
 * ``room`` — the floor area of the room, ``scene.room.area`` (shoelace formula on the floor
-  polygon), square metres with 1 decimal (``"18.6 square meters"``); only for scenes with a
-  room.
+  polygon), square metres with 1 decimal (``"18.6 square meters"``); only when the clip shows
+  most of the floor: ``meta["floor_coverage"]`` (:mod:`.floor_coverage`: a floor grid
+  back-projected into the clip's frames with a depth test; frames without depth see nothing)
+  must reach :attr:`VideoMetric.MIN_FLOOR_COVERAGE` (0.8; override it on a subclass).
 
 Rounding is half-up. ``turn["value"]`` is the stated (rounded) number and the reward's ground
 truth; ``turn["value_exact"]`` the unrounded one in the same unit.
 
+VSI-Bench agreement (checked against the question templates and published ground truths quoted
+by public copies of its QA generator and test rows, and against its per-scene metadata in
+``shared/data/vsibench-meta``; ``tests/test_vsibench_task_logic.py`` runs this logic on those
+288 scans):
+
+* verified: the wording of object size ("What is the length of the longest dimension (length,
+  width, or height) of the X, measured in centimeters?"), absolute distance ("Measuring from the
+  closest point of each object, what is the distance between the X and the Y (in meters)?") and
+  room size ("What is the size of this room (in square meters)? If multiple rooms are shown,
+  estimate the size of the combined space."), each one of the phrasings; object size = the
+  longest of the oriented box's ``axesLengths`` in cm; ground truths round sizes to whole
+  centimetres and distances and room sizes to 1 decimal (e.g. ``"211"``, ``"1.9"``,
+  ``"30.9"``);
+* UNVERIFIED: VSI-Bench's own distance is computed from points sampled in the two boxes (the
+  exact box distance here is its limit); its room size is its metadata's ``room_size``, whose
+  construction is unpublished (here: the room polygon's area); whether it rounds half-up or
+  half-to-even.
+
 The clip and the object choice follow :mod:`.rel_distance` (at most 16 evenly subsampled frames;
 objects visible enough in the clip whose category no other object shows in it, named by
 category). Each sample is a conversation of 1-:attr:`VideoMetric.MAX_TURNS` questions about the
-same clip (the video in the first user turn; one room question at most); reward ``numeric`` on
-the last turn.
+same clip (the video in the first user turn); reward ``numeric`` on the last turn. No fact
+(kind and objects) is asked twice about one clip, in one conversation or across the samples of
+a scene; kinds are drawn by :attr:`VideoMetric.KIND_WEIGHTS` among those with facts left.
 """
 
 from __future__ import annotations
@@ -33,15 +58,20 @@ from vst.engine.context import EngineContext
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.measurement import round_half_up
-from vst.engine.tasks.video._clips import scene_clip
-from vst.engine.tasks.video.rel_distance import _unique_objects
+from vst.engine.tasks.video._clips import Clip, scene_clip
+from vst.engine.tasks.video.floor_coverage import clip_floor_coverage
+from vst.engine.tasks.video.rel_distance import _unique_objects, box_gap, gap_matrix
 from vst.scenes.model import Scene
 
-KINDS = ("size", "distance", "room")
-UNITS = {"size": "cm", "distance": "m", "room": "m2"}
+KINDS = ("size", "distance", "center_distance", "room")
+UNITS = {"size": "cm", "distance": "m", "center_distance": "m", "room": "m2"}
+DISTANCE_DECIMALS = 1
+"""Distances are stated in metres with this many decimals (as VSI-Bench's ground truths)."""
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "size": (
+        "What is the length of the longest dimension (length, width, or height) of the {a}, "
+        "measured in centimeters?",
         "How long is the longest side of the {a}, in centimeters?",
         "What is the largest dimension (length, width or height) of the {a}? Give it in "
         "centimeters.",
@@ -51,15 +81,30 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Judging from the video, how big is the {a}? State its longest dimension in centimeters.",
     ),
     "distance": (
+        "Measuring from the closest point of each object, what is the distance between the {a} "
+        "and the {b} (in meters)?",
+        "Measuring from the closest point of each object, what is the direct distance between "
+        "the {a} and the {b} (in meters)?",
+        "What is the shortest distance between the {a} and the {b}, measured between their "
+        "closest points, in meters?",
+        "In meters, how wide is the gap between the nearest points of the {a} and the {b}?",
+        "How far apart are the {a} and the {b} at their closest points? Give the distance in "
+        "meters.",
+        "Judging from the video, how many meters separate the closest point of the {a} from the "
+        "closest point of the {b}?",
+    ),
+    "center_distance": (
         "How far apart are the {a} and the {b}, measured between their centers, in meters?",
         "What is the distance in meters between the center of the {a} and the center of the {b}?",
         "Estimate the center-to-center distance between the {a} and the {b}, in meters.",
-        "In meters, how far is the {a} from the {b} (center to center)?",
-        "Measuring from the middle of each object, how many meters separate the {a} and the {b}?",
+        "In meters, how far is the center of the {a} from the center of the {b}?",
+        "Measuring from the center of each object, how many meters separate the {a} and the {b}?",
         "Judging from the video, what is the straight-line distance between the centers of the "
         "{a} and the {b}, in meters?",
     ),
     "room": (
+        "What is the size of this room (in square meters)? If multiple rooms are shown, estimate "
+        "the size of the combined space.",
         "What is the floor area of this room in square meters?",
         "How large is the room shown in the video? Give its area in square meters.",
         "Estimate the size of the room, in square meters of floor.",
@@ -69,7 +114,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Judging from the video, what is the area of the room's floor in square meters?",
     ),
 }
-"""Questions per kind (objects by category name)."""
+"""Questions per kind (objects by category name); the first of ``size``, ``distance`` and
+``room`` is VSI-Bench's own wording."""
 
 PREAMBLES: tuple[str, ...] = (
     "",
@@ -92,19 +138,26 @@ TAILS: tuple[str, ...] = (
 """Optional endings (the empty one is twice as likely)."""
 
 
+def _metres(exact: float) -> tuple[float, str]:
+    m = round_half_up(exact, DISTANCE_DECIMALS)
+    return m, f"{m:.{DISTANCE_DECIMALS}f} m"
+
+
 def metric_value(scene: Scene, kind: str, ids: list[int]) -> tuple[float, int | float, str]:
     """``(exact value, stated value, answer text)`` of a question, from the scene's ground
-    truth: size in cm (stated as an int), distance in m (2 decimals), room area in m^2
-    (1 decimal)."""
+    truth: size in cm (stated as an int), closest-point or centre distance in m (1 decimal),
+    room area in m^2 (1 decimal)."""
     if kind == "size":
         exact = float(np.max(scene.object(ids[0]).box[3:6])) * 100.0
         cm = int(round_half_up(exact))
         return exact, cm, f"{cm} cm"
     if kind == "distance":
+        exact = box_gap(*(scene.object(o).box for o in ids))
+        return exact, *_metres(exact)
+    if kind == "center_distance":
         a, b = (scene.object(o).box[:3] for o in ids)
         exact = float(np.linalg.norm(a - b))
-        m = round_half_up(exact, 2)
-        return exact, m, f"{m:.2f} m"
+        return exact, *_metres(exact)
     if kind == "room":
         if scene.room is None:
             raise ValueError(f"scene {scene.id!r} has no room")
@@ -116,64 +169,106 @@ def metric_value(scene: Scene, kind: str, ids: list[int]) -> tuple[float, int | 
 
 @register
 class VideoMetric(Task):
-    """Object size / centre distance / room area from a video clip (module docstring)."""
+    """Object size / closest-point or centre distance / room area from a video clip (module
+    docstring)."""
 
     name = "video_metric"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
     MIN_SIZE_M: ClassVar[float] = 0.05
     """Skip objects whose longest dimension is below this (metres)."""
+    MIN_GAP_M: ClassVar[float] = 0.2
+    """Skip ``distance`` pairs whose boxes' closest points are nearer than this (metres; touching
+    objects would ask for 0, which relative accuracy cannot score)."""
     MIN_DISTANCE_M: ClassVar[float] = 0.3
-    """Skip object pairs whose centres are closer than this (metres)."""
+    """Skip ``center_distance`` pairs whose centres are closer than this (metres)."""
     MIN_ROOM_AREA_M2: ClassVar[float] = 1.0
     """Skip room questions below this area (degenerate polygons)."""
-    KIND_WEIGHTS: ClassVar[dict[str, float]] = {"size": 0.4, "distance": 0.4, "room": 0.2}
-    """Relative odds of each kind per turn, among the kinds the scene still offers (a room has
-    one area, so its questions repeat most)."""
+    MIN_FLOOR_COVERAGE: ClassVar[float] = 0.8
+    """Ask the room's area only when the clip shows at least this fraction of its floor
+    (:func:`~.floor_coverage.clip_floor_coverage`)."""
+    KIND_WEIGHTS: ClassVar[dict[str, float]] = {
+        "size": 0.35,
+        "distance": 0.35,
+        "center_distance": 0.1,
+        "room": 0.2,
+    }
+    """Relative odds of each kind per turn, among the kinds with facts left (closest-point
+    distance is the default distance kind; a clip has one room fact)."""
     MAX_TURNS: ClassVar[int] = 3
     """At most this many questions per conversation."""
 
     def generate(
         self, scene: Scene, rng: np.random.Generator, budget: int, ctx: EngineContext
     ) -> Iterator[Sample]:
-        """Up to ``budget`` distinct conversations about the scene's clip."""
+        """Up to ``budget`` conversations about the scene's clip, no fact asked twice."""
         clip = scene_clip(scene, self.CLIP_FRAMES)
         if budget <= 0 or clip is None:
             return
-        items = self._items(scene, _unique_objects(clip, ctx))
-        if not any(items.values()):
+        items, coverage = ctx.memo(
+            (self.name, scene.id, tuple(clip.frame_ids)),
+            lambda: self._items(scene, clip, _unique_objects(clip, ctx), ctx),
+        )
+        left = {k: list(range(len(v))) for k, v in items.items()}
+        if not any(left.values()):
             return
         images = clip.images(ctx)
-        seen: set[str] = set()
-        made = fails = 0
-        while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, items, images, rng)
-            if sample.id in seen:
-                fails += 1
-                continue
-            seen.add(sample.id)
+        made = 0
+        while made < budget and any(left.values()):
+            yield self._conversation(scene, clip, items, left, coverage, images, rng)
             made += 1
-            yield sample
 
-    def _items(self, scene: Scene, objects: list[int]) -> dict[str, list[list[int]]]:
-        """What can be asked, per kind: object id lists (one id, a pair, or none for room)."""
+    def floor_coverage(self, scene: Scene, clip: Clip, ctx: EngineContext) -> float:
+        """Fraction of the room's floor the clip shows (0 without a room), rounded to 3
+        decimals."""
+        if scene.room is None:
+            return 0.0
+        views = clip.views(ctx)
+        cover = clip_floor_coverage(scene.room, scene.boxes, clip.frames, [v.depth for v in views])
+        return round(cover, 3)
+
+    def _items(
+        self, scene: Scene, clip: Clip, objects: list[int], ctx: EngineContext
+    ) -> tuple[dict[str, list[list[int]]], float | None]:
+        """What can be asked, per kind (object id lists: one id, a pair, or none for room), and
+        the clip's floor coverage (None without a room big enough to ask about). Read-only:
+        ``generate`` memoises it per scene and clip."""
         boxes = np.stack([scene.object(o).box for o in objects]) if objects else np.zeros((0, 9))
         sizes = [
             [o] for o, b in zip(objects, boxes, strict=True) if b[3:6].max() >= self.MIN_SIZE_M
         ]
         i, j = np.triu_indices(len(objects), 1)
-        far = np.linalg.norm(boxes[i, :3] - boxes[j, :3], axis=1) >= self.MIN_DISTANCE_M
-        pairs = [[objects[a], objects[b]] for a, b in zip(i[far], j[far], strict=True)]
-        room = scene.room is not None and scene.room.area >= self.MIN_ROOM_AREA_M2
-        return {"size": sizes, "distance": pairs, "room": [[]] if room else []}
+        gaps = gap_matrix(boxes)[i, j] if len(objects) > 1 else np.zeros(0)
+        centres = np.linalg.norm(boxes[i, :3] - boxes[j, :3], axis=1)
+        pairs = {
+            "distance": [
+                [objects[a], objects[b]]
+                for a, b in zip(i[gaps >= self.MIN_GAP_M], j[gaps >= self.MIN_GAP_M], strict=True)
+            ],
+            "center_distance": [
+                [objects[a], objects[b]]
+                for a, b in zip(
+                    i[centres >= self.MIN_DISTANCE_M],
+                    j[centres >= self.MIN_DISTANCE_M],
+                    strict=True,
+                )
+            ],
+        }
+        coverage = None
+        room: list[list[int]] = []
+        if scene.room is not None and scene.room.area >= self.MIN_ROOM_AREA_M2:
+            coverage = self.floor_coverage(scene, clip, ctx)
+            if coverage >= self.MIN_FLOOR_COVERAGE:
+                room = [[]]
+        return {"size": sizes, **pairs, "room": room}, coverage
 
-    def _conversation(self, scene, clip, items, images, rng) -> Sample:
+    def _conversation(self, scene, clip, items, left, coverage, images, rng) -> Sample:
+        """One conversation; draws its facts out of ``left`` (shared by the scene's samples)."""
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
-        left = {k: list(range(len(v))) for k, v in items.items()}
         messages: list[dict] = []
         turns: list[dict] = []
         for t in range(n_turns):
@@ -206,6 +301,7 @@ class VideoMetric(Task):
                 }
             )
         last = turns[-1]
+        room = any(tr["kind"] == "room" for tr in turns)
         return Sample(
             task=self.name,
             scenario=self.scenario,
@@ -219,6 +315,7 @@ class VideoMetric(Task):
                 **clip.meta(),
                 "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
                 "turns": turns,
+                **({"floor_coverage": coverage} if room else {}),
             },
         )
 

@@ -28,7 +28,16 @@ objects visible in the clip whose category no other object shows in it, named by
 Each sample is a conversation of 1-:attr:`VideoRelDirection.MAX_TURNS` questions about the same
 clip (the video in the first user turn). Style per conversation (``meta["style"]``): ``mcq``
 (lettered options, answer the letter, reward ``mcq``) or ``exact`` (answer the direction word,
-reward ``exact``); the reward checks the last turn.
+reward ``exact``); the reward checks the last turn. No question (triple and variant) is asked
+twice about a clip, in one conversation or across the scene's samples.
+
+VSI-Bench agreement (checked against public copies of its QA templates and published questions):
+its three questions are among the phrasings verbatim (:data:`VSI_QUESTIONS`), and the
+definitions match its wording: easy = the side of the line from A towards B, medium = back when
+turning at least 135 degrees, hard = the quadrants of a plane whose positive y-axis is the
+facing direction. UNVERIFIED: that VSI-Bench places A and B at their box centres (its generator
+is unpublished) and which side it gives angles exactly on a boundary (here excluded by
+:attr:`VideoRelDirection.MIN_BOUNDARY_DEG`). The ``octant`` variant is this engine's.
 """
 
 from __future__ import annotations
@@ -126,8 +135,25 @@ STANCES: tuple[str, ...] = (
     "Imagine standing beside the {a} while facing the {b}.",
     "Assume you stand at the {a} and turn to face the {b}.",
     "Think of the room in this video: you are at the {a}, looking straight at the {b}.",
+    "If I am standing by the {a} and facing the {b},",
 )
-"""How a question places the viewer (A) and the facing direction (B)."""
+"""How a question places the viewer (A) and the facing direction (B). The last one
+(:data:`VSI_STANCE`) opens VSI-Bench's own questions (:data:`VSI_QUESTIONS`, whole) and is
+offered only for their variants."""
+
+VSI_STANCE = len(STANCES) - 1
+
+VSI_QUESTIONS: dict[str, str] = {
+    "easy": "If I am standing by the {a} and facing the {b}, is the {c} to the left or the right "
+    "of the {b}?",
+    "medium": "If I am standing by the {a} and facing the {b}, is the {c} to my left, right, or "
+    "back? An object is to my back if I would have to turn at least 135 degrees in order to "
+    "face it.",
+    "quadrant": "If I am standing by the {a} and facing the {b}, is the {c} to my front-left, "
+    "front-right, back-left, or back-right? The directions refer to the quadrants of a "
+    "Cartesian plane (if I am standing at the origin and facing along the positive y-axis).",
+}
+"""VSI-Bench's questions (easy, medium, hard), verbatim."""
 
 ASKS: dict[str, tuple[str, ...]] = {
     "easy": (
@@ -254,11 +280,15 @@ class VideoRelDirection(Task):
             return
         images = clip.images(ctx)
         seen: set[str] = set()
+        # questions not yet asked about this clip: variant -> answer -> triple rows
+        left = {v: {k: list(rows) for k, rows in p.items()} for v, p in triples.pools.items()}
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(
-                scene, clip, objects, triples, images, rng, ctx.settings.answer_style
+                scene, clip, objects, triples, images, rng, left, ctx.settings.answer_style
             )
+            if sample is None:  # every question of the clip asked
+                return
             if sample.id in seen:
                 fails += 1
                 continue
@@ -296,24 +326,42 @@ class VideoRelDirection(Task):
             return None
         return _Triples(abc, theta, d_ab, d_ac, pools, margins)
 
+    @staticmethod
+    def _draw(left: dict[str, dict[int, list]], rng) -> tuple[int, str, int] | None:
+        """``(triple row, variant, answer index)`` taken out of ``left`` (the questions not yet
+        asked): a variant, then an answer, then a triple, each uniformly among those left
+        (answers stay balanced until one runs out); None when nothing is left."""
+        variants = [v for v in sorted(left) if any(left[v].values())]
+        if not variants:
+            return None
+        variant = variants[int(rng.integers(len(variants)))]
+        answers = [k for k in sorted(left[variant]) if left[variant][k]]
+        k = answers[int(rng.integers(len(answers)))]
+        rows = left[variant][k]
+        return int(rows.pop(int(rng.integers(len(rows))))), variant, k
+
     def _conversation(
-        self, scene, clip, objects, triples: _Triples, images, rng, answer_style: str = "paper"
-    ) -> Sample:
+        self,
+        scene,
+        clip,
+        objects,
+        triples: _Triples,
+        images,
+        rng,
+        left: dict,
+        answer_style: str = "paper",
+    ) -> Sample | None:
+        """One conversation; its questions are taken out of ``left`` (shared by the clip's
+        samples); None when none is left."""
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
-        variants = sorted(triples.pools)
         messages: list[dict] = []
         turns: list[dict] = []
-        asked: set[tuple[int, str]] = set()
         for t in range(n_turns):
-            variant = variants[int(rng.integers(len(variants)))]
-            pool = triples.pools[variant]
-            answers = sorted(pool)
-            k = answers[int(rng.integers(len(answers)))]
-            row = int(pool[k][int(rng.integers(len(pool[k])))])
-            if (row, variant) in asked:  # the same question twice: end the conversation
+            drawn = self._draw(left, rng)
+            if drawn is None:
                 break
-            asked.add((row, variant))
+            row, variant, k = drawn
             turns.append(
                 self._turn(scene, objects, triples, row, variant, k, style, rng, answer_style)
             )
@@ -323,6 +371,8 @@ class VideoRelDirection(Task):
             if style == "mcq":
                 reply = mcq_reply(reply, turns[-1]["direction"], answer_style)
             messages.append(assistant(reply))
+        if not turns:
+            return None
         last = turns[-1]
         mode = "mcq" if style == "mcq" else "exact"
         return Sample(
@@ -349,11 +399,14 @@ class VideoRelDirection(Task):
         ids = [objects[int(i)] for i in triples.abc[row]]
         labels = [scene.object(o).label for o in ids]
         direction = DIRECTIONS[variant][k]
-        s_idx, stance = pick(rng, STANCES)
+        s_idx, stance = pick(rng, STANCES if variant in VSI_QUESTIONS else STANCES[:VSI_STANCE])
         a_idx, ask = pick(rng, ASKS[variant])
         r_idx, rule = pick(rng, RULES[variant])
         names = {"a": labels[0], "b": labels[1], "c": labels[2]}
-        question = stance.format(**names) + " " + ask.format(**names) + rule
+        if s_idx == VSI_STANCE:  # VSI-Bench's question as it is (ask and rule unused)
+            question = VSI_QUESTIONS[variant].format(**names)
+        else:
+            question = stance.format(**names) + " " + ask.format(**names) + rule
         if style == "mcq":
             choices = list(DIRECTIONS[variant])
             if variant == "octant":

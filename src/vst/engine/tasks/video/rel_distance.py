@@ -15,7 +15,17 @@ clip frame are asked about (:func:`_unique_objects`).
 
 Each sample is a conversation of 1-:attr:`VideoRelDistance.MAX_TURNS` questions about the same
 clip (the video comes in the first user turn). Options are the candidates' names, shuffled;
-the answer is the option letter; reward ``mcq`` on the last turn.
+the answer is the option letter; reward ``mcq`` on the last turn. No question (anchor,
+candidate set, closest/farthest) is asked twice about a clip, in one conversation or across
+the scene's samples.
+
+VSI-Bench agreement: its wording "Measuring from the closest point of each object, which of
+these objects (A, B, C, D) is the closest to the X?" is one of the phrasings (verified against
+public copies of its QA templates and published questions), and its distance is the
+closest-point distance (verified: published absolute distances match closest-point box
+distances, see ``tests/test_vsibench_task_logic.py``). UNVERIFIED: VSI-Bench names categories
+with several instances ("measure to the closest" instance); here only uniquely named objects are
+asked about. VSI-Bench asks only ``closest``; ``farthest`` is this engine's addition.
 """
 
 from __future__ import annotations
@@ -182,6 +192,8 @@ QUERIES = ("closest", "farthest")
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "closest": (
+        "Measuring from the closest point of each object, which of these objects ({names}) is "
+        "the closest to the {anchor}?",
         "Which of these objects is nearest to the {anchor}?",
         "Over the course of the video, which object lies closest to the {anchor}?",
         "Among the objects listed below, which one is at the shortest distance from the {anchor}?",
@@ -190,6 +202,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Which of the following sits nearest the {anchor} in the room?",
     ),
     "farthest": (
+        "Measuring from the closest point of each object, which of these objects ({names}) is "
+        "the farthest from the {anchor}?",
         "Which of these objects is farthest from the {anchor}?",
         "Over the course of the video, which object lies farthest away from the {anchor}?",
         "Among the objects listed below, which one is at the greatest distance from the {anchor}?",
@@ -199,7 +213,9 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Which of the following sits farthest from the {anchor} in the room?",
     ),
 }
-"""Questions per query (the anchor by its category name)."""
+"""Questions per query (the anchor by its category name; ``{names}``: the options' names in
+option order). The first ``closest`` one is VSI-Bench's wording; the first of each query
+states the distance convention itself (no :data:`MEASURE_NOTES` after it)."""
 
 MEASURE_NOTES: tuple[str, ...] = (
     "",
@@ -256,10 +272,11 @@ class VideoRelDistance(Task):
         centres = np.linalg.norm(boxes[:, None, :3] - boxes[None, :, :3], axis=-1)
         images = clip.images(ctx)
         seen: set[str] = set()
+        used: set = set()  # questions asked about this clip, by any conversation
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(
-                scene, clip, objects, gaps, centres, images, rng, ctx.settings.answer_style
+                scene, clip, objects, gaps, centres, images, rng, used, ctx.settings.answer_style
             )
             if sample is None or sample.id in seen:
                 fails += 1
@@ -272,7 +289,7 @@ class VideoRelDistance(Task):
         self, n: int, gaps: GapTable, rng: np.random.Generator, used: set
     ) -> tuple[int, list[int], str] | None:
         """(anchor index, candidate indices, query) passing the margin and not in ``used``
-        (questions already asked in the conversation), or None."""
+        (questions already asked about the clip), or None."""
         hi = min(self.MAX_CANDIDATES, n - 1)
         query = QUERIES[int(rng.integers(2))]  # drawn once: retries must not favour one query
         for _ in range(self.ATTEMPTS_PER_TURN):
@@ -289,12 +306,21 @@ class VideoRelDistance(Task):
         return None
 
     def _conversation(
-        self, scene, clip, objects, gaps, centres, images, rng, answer_style: str = "paper"
+        self,
+        scene,
+        clip,
+        objects,
+        gaps,
+        centres,
+        images,
+        rng,
+        used: set,
+        answer_style: str = "paper",
     ) -> Sample | None:
+        """One conversation; its questions join ``used`` (shared by the clip's samples)."""
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         messages: list[dict] = []
         turns: list[dict] = []
-        used: set = set()
         for t in range(n_turns):
             drawn = self._draw_turn(len(objects), gaps, rng, used)
             if drawn is None:
@@ -306,10 +332,16 @@ class VideoRelDistance(Task):
             shuffled, letter, order = shuffle_options(labels, best, rng)
             q_idx, template = pick(rng, TEMPLATES[query])
             n_idx, note = pick(rng, MEASURE_NOTES)
+            if "{names}" in template:  # states the convention itself
+                n_idx, note = 0, ""
             e_idx, tail = _tail(rng, answer_style)
             anchor_label = scene.object(objects[anchor]).label
             question = (
-                template.format(anchor=anchor_label) + note + "\n" + format_options(shuffled) + tail
+                template.format(anchor=anchor_label, names=", ".join(shuffled))
+                + note
+                + "\n"
+                + format_options(shuffled)
+                + tail
             )
             messages.append(user(VIDEO, question) if t == 0 else user(question))
             messages.append(assistant(mcq_reply(letter, labels[best], answer_style)))

@@ -190,6 +190,13 @@ class EngineConfig(BaseModel):
     unified_focal: float = Field(DEFAULT_UNIFIED_FOCAL, gt=0)
     min_object_pixels: int = Field(EngineSettings.min_object_pixels, ge=1)
     max_truncation: float = Field(EngineSettings.max_truncation, ge=0, le=1)
+    min_visible_fraction: float = Field(
+        EngineSettings.min_visible_fraction,
+        ge=0,
+        le=1,
+        description="Least share of an object's own silhouette a frame must show (not hidden "
+        "behind other surfaces) for the object to be asked about, counted or detected.",
+    )
     image_format: Literal["JPEG", "PNG"] = "JPEG"
     jpeg_quality: int = Field(95, ge=1, le=100)
     scenes_per_shard: int = Field(16, ge=1)
@@ -262,6 +269,7 @@ class EngineConfig(BaseModel):
             max_pixels=self.max_pixels,
             min_object_pixels=self.min_object_pixels,
             max_truncation=self.max_truncation,
+            min_visible_fraction=self.min_visible_fraction,
         )
 
     @property

@@ -12,8 +12,8 @@ Qwen2.5-VL grounds in absolute pixel coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
+from vst.engine.sample import Sample
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
 
@@ -36,7 +37,9 @@ def _clamp(value: float, hi: int) -> int:
 class EngineSettings:
     """Settings every task reads. ``min_object_pixels``: an object must cover at least this many
     mask pixels in a frame (at the frame's own resolution) to be asked about;
-    ``max_truncation``: and have at most this fraction of its projected box outside the image."""
+    ``max_truncation``: and have at most this fraction of its projected box outside the image;
+    ``min_visible_fraction``: and show at least this fraction of its own silhouette (the rest
+    hidden behind other surfaces; :meth:`FrameView.visible_fraction`)."""
 
     unified_focal: float = DEFAULT_UNIFIED_FOCAL
     min_pixels: int = DEFAULT_MIN_PIXELS
@@ -44,6 +47,7 @@ class EngineSettings:
     image_factor: int = PATCH_FACTOR
     min_object_pixels: int = 400
     max_truncation: float = 0.5
+    min_visible_fraction: float = 0.5
 
 
 @dataclass
@@ -74,6 +78,25 @@ class EngineContext:
         scene."""
         self._views.clear()
         self._memo.clear()
+
+
+def visible_fractions(views: Iterable[FrameView], object_ids: Iterable[int]) -> dict[str, float]:
+    """``meta["visible_fraction"]`` of a sample showing several frames: ``{str(id): the highest
+    visible fraction among ``views``, rounded to 3 decimals}``."""
+    views = list(views)
+    return {
+        str(int(o)): round(max((v.visible_fraction(o) for v in views), default=0.0), 3)
+        for o in object_ids
+    }
+
+
+def with_visible_fraction(
+    sample: Sample, fractions: Mapping[str, float], object_ids: Iterable[int]
+) -> Sample:
+    """``sample`` with ``meta["visible_fraction"]`` = ``fractions`` (as from
+    :func:`visible_fractions`) of ``object_ids`` (a new sample: its content id is recomputed)."""
+    meta = {**sample.meta, "visible_fraction": {str(o): fractions[str(o)] for o in object_ids}}
+    return replace(sample, meta=meta, id="")
 
 
 class FrameView:
@@ -129,7 +152,7 @@ class FrameView:
     @cached_property
     def visible_ids(self) -> list[int]:
         """Objects visible enough to ask about: enough mask pixels, not too truncated, centre in
-        front of the camera. Sorted by id."""
+        front of the camera, enough of the silhouette not occluded. Sorted by id."""
         s = self.settings
         out = []
         for oid, count in sorted(self.pixel_counts.items()):
@@ -139,8 +162,67 @@ class FrameView:
                 continue
             if self.box_cam(oid)[2] <= 0:
                 continue
+            if self.visible_fraction(oid) < s.min_visible_fraction:
+                continue
             out.append(oid)
         return out
+
+    def visible_fraction(self, object_id: int) -> float:
+        """Share of the object's own in-image silhouette that the frame shows, in [0, 1] (0
+        without visible pixels): visible mask pixels / (visible + occluded pixels of its
+        projected box). Definition and fallbacks (no depth, no mask): :mod:`vst.engine.visibility`.
+        Cached per object."""
+        cache = self.__dict__.setdefault("_visible_fractions", {})
+        oid = int(object_id)
+        if oid not in cache:
+            cache[oid] = self._visible_fraction(oid)
+        return cache[oid]
+
+    @cached_property
+    def _box_frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(centres (N, 3), box-to-camera rotations (N, 3, 3), inverse K)`` of every scene
+        object in this camera (world boxes moved, one vectorised pass)."""
+        from vst.geometry.boxes import box_rotations
+
+        w2c = self.frame.world_to_cam
+        boxes = self.scene.boxes.reshape(-1, 9)
+        centres = boxes[:, :3] @ w2c[:3, :3].T + w2c[:3, 3]
+        rots = np.einsum("ij,njk->nik", w2c[:3, :3], box_rotations(boxes)) if len(boxes) else None
+        return centres, rots, np.linalg.inv(self.frame.K)
+
+    def _visible_fraction(self, oid: int) -> float:
+        from vst.engine import visibility as vis
+
+        visible = int(self.pixel_counts.get(oid, 0))
+        if visible <= 0 or oid not in self._objects:
+            return 0.0
+        frame, obj = self.frame, self._objects[oid]
+        annotated = obj.attributes.get("visibility")
+        if (
+            self.depth is None
+            and len(self.scene.frames) == 1
+            and isinstance(annotated, int | float)
+            and 0 <= annotated <= 1
+        ):
+            return float(annotated)
+        centres, rots, K_inv = self._box_frames
+        i = self._index[oid]
+        sil = vis.Silhouette(
+            centres[i], rots[i], obj.box[3:6], frame.K, K_inv, frame.width, frame.height
+        )
+        if self.depth is None and self.mask is None:
+            return min(1.0, visible / sil.area) if sil.area > 0 else 1.0
+        if self.depth is not None:
+            return vis.fraction(visible, vis.occluded_pixels(sil, self.depth[sil.vs, sil.us]))
+        owners = self._require_mask()[sil.vs, sil.us]
+        front = np.full(len(owners), np.inf)
+        for other in np.unique(owners).tolist():
+            if other != oid and other in self._index:
+                sel = owners == other
+                j = self._index[other]
+                sizes = self._objects[other].box[3:6]
+                front[sel] = vis.box_entry_depth(centres[j], rots[j], sizes, sil.dirs[sel])
+        return vis.fraction(visible, vis.occluded_pixels(sil, front))
 
     def label_is_unique(self, object_id: int) -> bool:
         """True if no other object with the same label is visible at all in this frame (any

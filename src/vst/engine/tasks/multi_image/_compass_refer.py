@@ -217,7 +217,7 @@ class CompassTask(Task):
 
     scenario = "multi_image"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MARGIN_DEG: ClassVar[float] = 10.0
     """Angles closer than this to a sector boundary (22.5 + 45 k degrees) are skipped."""

@@ -246,7 +246,7 @@ class CameraMotionTask(Task):
     name = "mi_camera_motion"
     scenario = "multi_image"
     needs = TaskNeeds(min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_ANGLE_DEG: ClassVar[float] = 10.0
     """An asked rotation axis turns by at least this many degrees..."""

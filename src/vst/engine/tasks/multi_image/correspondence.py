@@ -35,7 +35,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from vst.engine.choices import LETTERS, pick
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.multiview import frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -149,7 +149,7 @@ class CorrespondenceTask(Task):
     name = "mi_correspondence"
     scenario = "multi_image"
     needs = TaskNeeds(depth=True, mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MAX_REL_DEPTH_ERROR: ClassVar[float] = 0.05
     """Occlusion check: ``|z - depth| / z`` at most this in both frames (paper: 5%)."""
@@ -336,6 +336,7 @@ class CorrespondenceTask(Task):
             "mode": mode,
             "color": color,
             "object_id": int(pts.obj[c]),
+            "visible_fraction": visible_fractions([v1, v2], [int(pts.obj[c])]),
             "ref_pixel": list(ref),
             "ref_model_xy": list(ref_model),
             "ref_depth": z1,

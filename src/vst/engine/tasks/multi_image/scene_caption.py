@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext, EngineSettings
+from vst.engine.context import EngineContext, EngineSettings, visible_fractions
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -295,7 +295,7 @@ class MiSceneCaption(Task):
     name = "mi_scene_caption"
     scenario = "multi_image"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     MIN_OBJECTS: ClassVar[int] = 2
     """Pairs whose views show fewer askable objects in total are skipped."""
@@ -376,6 +376,7 @@ class MiSceneCaption(Task):
             "scene_id": mv.scene.id,
             "frame_ids": mv.frame_ids,
             "object_ids": ids,
+            "visible_fraction": visible_fractions(mv.views, ids),
             "marks": {str(k): v for k, v in marks.items()},
             "status": {str(k): v for k, v in facts["status"].items()},
             "camera": facts["camera"],
@@ -384,6 +385,7 @@ class MiSceneCaption(Task):
             "statements": statements,
             "min_object_pixels": s.min_object_pixels,
             "max_truncation": s.max_truncation,
+            "min_visible_fraction": s.min_visible_fraction,
             "image_sizes": [list(v.model_size) for v in mv.views],
         }
         return Sample(
@@ -556,6 +558,7 @@ class MiSceneCaption(Task):
         settings = EngineSettings(
             min_object_pixels=int(meta["min_object_pixels"]),
             max_truncation=float(meta["max_truncation"]),
+            min_visible_fraction=float(meta.get("min_visible_fraction", 0.0)),
         )
         frames = [scene.frame(fid) for fid in meta["frame_ids"]]
         return MultiView(scene, frames, EngineContext(settings))

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
@@ -214,7 +214,7 @@ class DepthOrder(Task):
     name = "si_depth_order"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MIN_REL_GAP: ClassVar[float] = 0.10
     """Adjacent depths must differ by at least this fraction of the larger one..."""
@@ -313,6 +313,7 @@ class DepthOrder(Task):
             "scene_id": view.scene.id,
             "frame_ids": [view.frame.id],
             "object_ids": ids,
+            "visible_fraction": visible_fractions([view], ids),
             "labels": labels,
             "refs": ref_meta,
             "style": style,

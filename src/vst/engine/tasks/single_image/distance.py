@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import format_options, letter_of, pick, shuffle_options
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
@@ -118,7 +118,7 @@ class Distance(Task):
     name = "si_distance"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MIN_REL_GAP: ClassVar[float] = 0.10
     """The answer's distance and the runner-up's differ by at least this fraction..."""
@@ -213,6 +213,7 @@ class Distance(Task):
             "scene_id": view.scene.id,
             "frame_ids": [view.frame.id],
             "object_ids": chosen,
+            "visible_fraction": visible_fractions([view], chosen),
             "anchor_id": anchor_ref.object_id,
             "candidate_ids": cand_ids,
             "labels": [r.label for r in refs],

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.fov import N_PREAMBLES, scale_bbox2d, unified_view, unify_frame
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -108,7 +108,7 @@ class Grounding3DTask(Task):
     name = "si_grounding3d"
     scenario = "single_image"
     needs = TaskNeeds(mask=True)
-    version = "1"
+    version = "2"
 
     MAX_OTHER_IOU: ClassVar[float] = 0.5
     """Skip a target whose box has 3D IoU >= this with any other object's box."""
@@ -161,6 +161,7 @@ class Grounding3DTask(Task):
             "scene_id": scene.id,
             "frame_ids": [view.frame.id],
             "object_id": oid,
+            "visible_fraction": visible_fractions([view], [oid]),
             "label": label,
             "variant": "label_bbox2d" if with_box else "label",
             "phrasing": phrasing,

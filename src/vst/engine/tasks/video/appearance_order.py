@@ -9,7 +9,8 @@ When a category is first seen (pixel counts are instance-mask pixels at frame re
 :func:`~vst.engine.tasks.video._clips.label_sightings`):
 
 * ``first_clear``: the first clip frame where any instance covers ``>= clear`` pixels
-  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) — the category's
+  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) and shows at
+  least ``min_visible_fraction`` of its silhouette (0.5 by default) — the category's
   appearance time; categories never seen clearly are not asked about;
 * ``first_faint``: the first frame where any instance covers ``>= faint`` pixels
   (``faint`` = ``clear`` x :attr:`AppearanceOrder.FAINT_FRACTION`): a glimpse, from which on
@@ -34,7 +35,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick, shuffle_options
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import join_items
@@ -114,7 +115,7 @@ class AppearanceOrder(SightingTask):
     """Order of first appearance of 3-4 categories in a video (see the module docstring)."""
 
     name = "video_appearance_order"
-    version = "1"
+    version = "2"
 
     MIN_FRAME_GAP: ClassVar[int] = 2
     """Consecutive categories: the later one is first glimpsed at least this many clip frames
@@ -139,7 +140,7 @@ class AppearanceOrder(SightingTask):
         enumeration order."""
         if not clip.has_pixel_info:
             return []
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = label_sightings(clip.views(ctx), clear, faint, ctx.settings.min_visible_fraction)
         labels = [k for k, s in sights.items() if s.first_clear is not None]
         out: list[list[str]] = []
         for size in self.SIZES:
@@ -209,7 +210,7 @@ class AppearanceOrder(SightingTask):
             s_idx, suffix = pick(rng, ORDER_SUFFIXES)
             question = template.format(items=items) + suffix
         answer, truth = format_answer(style, order, options)
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = label_sightings(clip.views(ctx), clear, faint, ctx.settings.min_visible_fraction)
         meta = {
             "scene_id": clip.scene.id,
             **clip.meta(),
@@ -220,6 +221,10 @@ class AppearanceOrder(SightingTask):
             "object_ids": {k: list(sights[k].clear_ids) for k in order},
             "clear_pixels": clear,
             "faint_pixels": faint,
+            "min_visible_fraction": ctx.settings.min_visible_fraction,
+            "visible_fraction": visible_fractions(
+                clip.views(ctx), [o for k in order for o in sights[k].clear_ids]
+            ),
             "style": style,
             "phrasing": [q_idx, s_idx],
             "options": options,
@@ -247,7 +252,12 @@ class AppearanceOrder(SightingTask):
         """Recompute each category's first clear sighting from the clip frames' pixel counts and
         order the categories by it."""
         clip = clip_from_meta(scene, meta)
-        sights = label_sightings(clip.gt_views(), meta["clear_pixels"], meta["faint_pixels"])
+        sights = label_sightings(
+            clip.gt_views(),
+            meta["clear_pixels"],
+            meta["faint_pixels"],
+            meta.get("min_visible_fraction", 0.0),
+        )
         labels = list(meta["labels"])
         missing = [k for k in labels if k not in sights or sights[k].first_clear is None]
         if missing:

@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.measurement import round_half_up
@@ -121,7 +121,7 @@ class VideoMetric(Task):
     name = "video_metric"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
@@ -144,14 +144,17 @@ class VideoMetric(Task):
         clip = scene_clip(scene, self.CLIP_FRAMES)
         if budget <= 0 or clip is None:
             return
-        items = self._items(scene, _unique_objects(clip, ctx))
+        objects = _unique_objects(clip, ctx)
+        items = self._items(scene, objects)
         if not any(items.values()):
             return
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(scene, clip, items, images, rng)
+            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
             if sample.id in seen:
                 fails += 1
                 continue

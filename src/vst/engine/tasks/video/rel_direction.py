@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.video._clips import scene_clip
@@ -220,7 +220,7 @@ class VideoRelDirection(Task):
     name = "video_rel_direction"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
@@ -251,10 +251,12 @@ class VideoRelDirection(Task):
         if triples is None:
             return
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(scene, clip, objects, triples, images, rng)
+            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
             if sample.id in seen:
                 fails += 1
                 continue

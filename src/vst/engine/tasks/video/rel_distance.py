@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import format_options, letter_of, pick, shuffle_options
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import separated
@@ -41,7 +41,8 @@ def _unique_objects(clip: Clip, ctx: EngineContext) -> list[int]:
     """Objects visible enough to ask about in at least one frame of ``clip``
     (``FrameView.visible_ids``) whose label no other object shows (any pixel) in any of its
     frames, so the category name alone refers to them; sorted."""
-    sightings = label_sightings(clip.views(ctx), clear=ctx.settings.min_object_pixels, faint=1)
+    s = ctx.settings
+    sightings = label_sightings(clip.views(ctx), s.min_object_pixels, 1, s.min_visible_fraction)
     visible = set(clip.visible_any(ctx))
     return sorted(
         s.clear_ids[0]
@@ -225,7 +226,7 @@ class VideoRelDistance(Task):
     name = "video_rel_distance"
     scenario = "video"
     needs = TaskNeeds(mask=True, min_frames=2)
-    version = "1"
+    version = "2"
 
     CLIP_FRAMES: ClassVar[int] = 16
     """Clips hold at most this many frames (the trajectory is subsampled evenly)."""
@@ -255,6 +256,7 @@ class VideoRelDistance(Task):
         gaps = GapTable(boxes)
         centres = np.linalg.norm(boxes[:, None, :3] - boxes[None, :, :3], axis=-1)
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
@@ -262,6 +264,7 @@ class VideoRelDistance(Task):
             if sample is None or sample.id in seen:
                 fails += 1
                 continue
+            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
             seen.add(sample.id)
             made += 1
             yield sample

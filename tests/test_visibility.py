@@ -180,3 +180,11 @@ def test_config_carries_and_bounds_the_setting():
     )
     with pytest.raises(ConfigError, match=r"run\.yaml: min_visible_fraction: .*less than or equal"):
         parse_config({**base, "min_visible_fraction": 1.5}, "run.yaml")
+
+
+def test_a_depth_map_of_another_size_is_named():
+    scene = make_scene(1)
+    scene.frames[0].depth = np.zeros((H // 2, W // 2), dtype=np.float32)
+    view = EngineContext().view(scene, scene.frames[0])
+    with pytest.raises(ValueError, match=r"scene 'occlusion' frame 'f0': depth is 160x120"):
+        view.visible_fraction(1)

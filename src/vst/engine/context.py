@@ -212,9 +212,18 @@ class FrameView:
         )
         if self.depth is None and self.mask is None:
             return min(1.0, visible / sil.area) if sil.area > 0 else 1.0
+        for kind, pixels in (("depth", self.depth), ("mask", self.mask)):
+            if pixels is not None and pixels.shape[:2] != (frame.height, frame.width):
+                raise ValueError(
+                    f"scene {self.scene.id!r} frame {frame.id!r}: {kind} is "
+                    f"{pixels.shape[1]}x{pixels.shape[0]}, the frame {frame.width}x{frame.height}"
+                )
+        owners = None if self.mask is None else self.mask[sil.vs, sil.us]
         if self.depth is not None:
-            return vis.fraction(visible, vis.occluded_pixels(sil, self.depth[sil.vs, sil.us]))
-        owners = self._require_mask()[sil.vs, sil.us]
+            front = self.depth[sil.vs, sil.us]
+            if owners is not None:  # the object's own pixels are never hidden
+                front = np.where(owners == oid, 0.0, front)
+            return vis.fraction(visible, vis.occluded_pixels(sil, front))
         front = np.full(len(owners), np.inf)
         for other in np.unique(owners).tolist():
             if other != oid and other in self._index:

@@ -13,12 +13,15 @@ Definition (the value :meth:`vst.engine.context.FrameView.visible_fraction` retu
 * ``occluded`` = the silhouette pixels where another surface lies in front of the object: the
   pixel's ray enters the object's box at z-depth ``t`` (ray/box slab test) and the frame's depth
   there is known and smaller than ``t - margin`` (``margin`` = :data:`MARGIN_M` +
-  :data:`MARGIN_REL` x ``t``). A see-through gap (between a chair's legs, under a table) shows a
-  farther background, so it is not counted: a chair stays near 1, a bed behind a wall drops to
-  the sliver that shows. Surfaces inside the box (pillows on a bed) are not occluders either.
+  :data:`MARGIN_REL` x ``t``), and the mask (when there is one) does not give the pixel to the
+  object itself (an object poking out of a tight box does not hide itself). A see-through gap
+  (between a chair's legs, under a table) shows a farther background, so it is not counted: a
+  chair stays near 1, a bed behind a wall drops to the sliver that shows. Surfaces inside the
+  box (pillows on a bed) are not occluders either.
 * Frames without depth but with an instance mask: a silhouette pixel is occluded when the mask
   gives it to another object whose own box the ray enters more than the margin before this
-  object's box.
+  object's box. Unannotated occluders (walls: mask 0) cannot be told from background there, so
+  this undercounts occlusion.
 
 The silhouette is sampled on a grid of pixel centres (every ``step``-th row and column, at most
 :data:`MAX_CELLS` cells per object), and occluded cells count ``step ** 2`` pixels each.

@@ -12,8 +12,8 @@ Qwen2.5-VL grounds in absolute pixel coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
 
@@ -21,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
-from vst.engine.sample import Sample
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
 
@@ -83,20 +82,12 @@ class EngineContext:
 def visible_fractions(views: Iterable[FrameView], object_ids: Iterable[int]) -> dict[str, float]:
     """``meta["visible_fraction"]`` of a sample showing several frames: ``{str(id): the highest
     visible fraction among ``views``, rounded to 3 decimals}``."""
-    views = list(views)
-    return {
-        str(int(o)): round(max((v.visible_fraction(o) for v in views), default=0.0), 3)
-        for o in object_ids
-    }
-
-
-def with_visible_fraction(
-    sample: Sample, fractions: Mapping[str, float], object_ids: Iterable[int]
-) -> Sample:
-    """``sample`` with ``meta["visible_fraction"]`` = ``fractions`` (as from
-    :func:`visible_fractions`) of ``object_ids`` (a new sample: its content id is recomputed)."""
-    meta = {**sample.meta, "visible_fraction": {str(o): fractions[str(o)] for o in object_ids}}
-    return replace(sample, meta=meta, id="")
+    ids = [int(o) for o in object_ids]
+    best = dict.fromkeys(ids, 0.0)
+    for view in views:
+        for o, value in view.visible_fractions(ids).items():
+            best[o] = max(best[o], value)
+    return {str(o): round(best[o], 3) for o in ids}
 
 
 class FrameView:
@@ -162,21 +153,26 @@ class FrameView:
                 continue
             if self.box_cam(oid)[2] <= 0:
                 continue
-            if self.visible_fraction(oid) < s.min_visible_fraction:
-                continue
             out.append(oid)
-        return out
+        fractions = self.visible_fractions(out)
+        return [o for o in out if fractions[o] >= s.min_visible_fraction]
 
     def visible_fraction(self, object_id: int) -> float:
         """Share of the object's own in-image silhouette that the frame shows, in [0, 1] (0
         without visible pixels): visible mask pixels / (visible + occluded pixels of its
         projected box). Definition and fallbacks (no depth, no mask): :mod:`vst.engine.visibility`.
         Cached per object."""
-        cache = self.__dict__.setdefault("_visible_fractions", {})
-        oid = int(object_id)
-        if oid not in cache:
-            cache[oid] = self._visible_fraction(oid)
-        return cache[oid]
+        return self.visible_fractions([object_id])[int(object_id)]
+
+    def visible_fractions(self, object_ids: Iterable[int]) -> dict[int, float]:
+        """:meth:`visible_fraction` of several objects (computed together, one vectorised pass
+        for those not cached yet)."""
+        cache: dict[int, float] = self.__dict__.setdefault("_visible_fractions", {})
+        ids = [int(o) for o in object_ids]
+        todo = sorted({o for o in ids if o not in cache})
+        if todo:
+            cache.update(self._compute_fractions(todo))
+        return {o: cache[o] for o in ids}
 
     @cached_property
     def _box_frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,51 +183,61 @@ class FrameView:
         w2c = self.frame.world_to_cam
         boxes = self.scene.boxes.reshape(-1, 9)
         centres = boxes[:, :3] @ w2c[:3, :3].T + w2c[:3, 3]
-        rots = np.einsum("ij,njk->nik", w2c[:3, :3], box_rotations(boxes)) if len(boxes) else None
+        rots = np.einsum("ij,njk->nik", w2c[:3, :3], box_rotations(boxes))
         return centres, rots, np.linalg.inv(self.frame.K)
 
-    def _visible_fraction(self, oid: int) -> float:
+    def _compute_fractions(self, ids: list[int]) -> dict[int, float]:
         from vst.engine import visibility as vis
 
-        visible = int(self.pixel_counts.get(oid, 0))
-        if visible <= 0 or oid not in self._objects:
-            return 0.0
-        frame, obj = self.frame, self._objects[oid]
-        annotated = obj.attributes.get("visibility")
-        if (
-            self.depth is None
-            and len(self.scene.frames) == 1
-            and isinstance(annotated, int | float)
-            and 0 <= annotated <= 1
-        ):
-            return float(annotated)
-        centres, rots, K_inv = self._box_frames
-        i = self._index[oid]
-        sil = vis.Silhouette(
-            centres[i], rots[i], obj.box[3:6], frame.K, K_inv, frame.width, frame.height
-        )
-        if self.depth is None and self.mask is None:
-            return min(1.0, visible / sil.area) if sil.area > 0 else 1.0
+        frame = self.frame
+        out = {o: 0.0 for o in ids if self.pixel_counts.get(o, 0) <= 0 or o not in self._objects}
+        ids = [o for o in ids if o not in out]
+        if not ids:
+            return out
+        visible = np.array([self.pixel_counts[o] for o in ids], dtype=np.float64)
+        if self.depth is None and len(self.scene.frames) == 1:  # Omni3D's annotation
+            for o in ids:
+                value = self._objects[o].attributes.get("visibility")
+                if isinstance(value, int | float) and 0 <= value <= 1:
+                    out[o] = float(value)
+            if len(out) == len(ids):
+                return out
         for kind, pixels in (("depth", self.depth), ("mask", self.mask)):
             if pixels is not None and pixels.shape[:2] != (frame.height, frame.width):
                 raise ValueError(
                     f"scene {self.scene.id!r} frame {frame.id!r}: {kind} is "
                     f"{pixels.shape[1]}x{pixels.shape[0]}, the frame {frame.width}x{frame.height}"
                 )
+        centres, rots, K_inv = self._box_frames
+        rows = np.array([self._index[o] for o in ids])
+        sizes = self.scene.boxes.reshape(-1, 9)[rows, 3:6]
+        sil = vis.Silhouettes(
+            centres[rows], rots[rows], sizes, frame.K, K_inv, frame.width, frame.height
+        )
+        if self.depth is None and self.mask is None:  # pixel counts only: share of the box
+            area = sil.area()
+            share = np.where(area > 0, np.minimum(1.0, visible / np.maximum(area, 1)), 1.0)
+            return {o: float(v) for o, v in zip(ids, share, strict=True)} | out
         owners = None if self.mask is None else self.mask[sil.vs, sil.us]
+        own = np.array(ids)[sil.obj]
         if self.depth is not None:
-            front = self.depth[sil.vs, sil.us]
+            front = self.depth[sil.vs, sil.us].astype(np.float64)
             if owners is not None:  # the object's own pixels are never hidden
-                front = np.where(owners == oid, 0.0, front)
-            return vis.fraction(visible, vis.occluded_pixels(sil, front))
-        front = np.full(len(owners), np.inf)
-        for other in np.unique(owners).tolist():
-            if other != oid and other in self._index:
-                sel = owners == other
-                j = self._index[other]
-                sizes = self._objects[other].box[3:6]
-                front[sel] = vis.box_entry_depth(centres[j], rots[j], sizes, sil.dirs[sel])
-        return vis.fraction(visible, vis.occluded_pixels(sil, front))
+                front[owners == own] = 0.0
+        else:  # mask only: the entry depth of the box of the object the mask shows
+            known = np.array(sorted(self._index))
+            pos = np.minimum(np.searchsorted(known, owners), len(known) - 1)
+            rows_of_known = np.array([self._index[o] for o in known.tolist()])
+            other = np.where(known[pos] == owners, rows_of_known[pos], -1)
+            sel = (owners != own) & (other >= 0)
+            front = np.full(len(owners), np.inf)
+            j = other[sel]
+            sizes_all = self.scene.boxes.reshape(-1, 9)[:, 3:6]
+            front[sel] = vis.box_entry_depth(centres[j], rots[j], sizes_all[j], sil.dirs[sel])
+        occluded = sil.occluded(front)
+        return {
+            o: vis.fraction(int(v), int(h)) for o, v, h in zip(ids, visible, occluded, strict=True)
+        } | out
 
     def label_is_unique(self, object_id: int) -> bool:
         """True if no other object with the same label is visible at all in this frame (any

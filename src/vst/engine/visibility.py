@@ -43,10 +43,12 @@ import math
 import numpy as np
 
 from vst.geometry.boxes import CORNER_SIGNS
-from vst.scenes.annotate import clip_box_front
+from vst.scenes.annotate import NEAR_CLIP, clip_box_front
 
-MAX_CELLS = 1024
-"""Most grid cells sampled per object silhouette (larger silhouettes are strided)."""
+MAX_CELLS = 256
+"""Most grid cells sampled in the rectangle bounding an object's silhouette (larger ones are
+strided). On the synthetic demo rooms, 256 cells put fractions within 0.004 on average (0.06 at
+most) of a 4,096-cell sampling, at a third of the cost."""
 
 MARGIN_M = 0.05
 """Absolute part of the depth margin (metres): depth noise and mesh-to-box slack."""
@@ -57,15 +59,15 @@ with range."""
 
 
 def box_entry_depth(
-    center_cam: np.ndarray, R_cam: np.ndarray, sizes: np.ndarray, dirs: np.ndarray
+    centres: np.ndarray, rots: np.ndarray, sizes: np.ndarray, dirs: np.ndarray
 ) -> np.ndarray:
-    """Z-depth (N,) at which rays from the camera centre along ``dirs`` (N, 3), camera-frame
-    directions with z = 1, enter the box with centre ``center_cam``, full ``sizes`` along its
-    local axes and box-to-camera rotation ``R_cam``: 0 if the camera is inside the box, ``inf``
-    where the ray misses it (slab test in box coordinates)."""
-    half = np.asarray(sizes, dtype=np.float64) / 2.0
-    origin = -(R_cam.T @ np.asarray(center_cam, dtype=np.float64))  # camera in box coords
-    d = dirs @ R_cam  # each row R_cam.T @ dir
+    """Z-depth (M,) at which each ray from the camera centre along ``dirs[m]`` (camera frame,
+    z = 1) enters its own box: centre ``centres[m]``, box-to-camera rotation ``rots[m]``, full
+    ``sizes[m]`` along the box's local axes. 0 if the camera is inside the box, ``inf`` where
+    the ray misses it (slab test in box coordinates)."""
+    half = sizes / 2.0
+    origin = -np.einsum("mji,mj->mi", rots, centres)  # camera in box coordinates: -R^T c
+    d = np.einsum("mji,mj->mi", rots, dirs)  # R^T d
     # a ray parallel to a slab gets a tiny slope instead: it then meets the slab everywhere
     # (inside it) or nowhere (outside), as the exact test says
     d[np.abs(d) < 1e-12] = 1e-12
@@ -77,20 +79,20 @@ def box_entry_depth(
     return np.where((t_in <= t_out) & (t_out > 0), np.maximum(t_in, 0.0), np.inf)
 
 
-class Silhouette:
-    """An object's box silhouette in one frame, sampled on a pixel grid: the cells of every
-    ``step``-th pixel row and column (pixel centres, inside the image) whose ray from the camera
-    meets the box, with the z-depth where it enters it.
+class Silhouettes:
+    """Box silhouettes of N objects in one frame, each sampled on its own pixel grid: the cells
+    of every ``step[n]``-th pixel row and column (pixel centres, inside the image) of the
+    rectangle bounding the projection of box n's part in front of the camera, kept where the
+    cell's ray meets the box, with the z-depth where it enters it.
 
-    ``us``, ``vs``: integer pixel columns and rows of those cells; ``entry``: their entry
-    depths (0 when the camera is inside the box); ``dirs``: their camera-frame ray directions
-    (z = 1); ``step``: the stride (each cell stands for ``step ** 2`` pixels). Only the
-    rectangle bounding the projection of the box's part in front of the camera is scanned."""
+    Per kept cell: ``obj`` (index n), ``us`` / ``vs`` (pixel column / row), ``dirs`` (camera
+    ray, z = 1), ``entry`` (0 when the camera is inside the box); per object: ``step`` (each
+    of its cells stands for ``step ** 2`` pixels). One vectorised pass for all objects."""
 
     def __init__(
         self,
-        center_cam: np.ndarray,
-        R_cam: np.ndarray,
+        centres: np.ndarray,
+        rots: np.ndarray,
         sizes: np.ndarray,
         K: np.ndarray,
         K_inv: np.ndarray,
@@ -98,44 +100,56 @@ class Silhouette:
         height: int,
         max_cells: int = MAX_CELLS,
     ):
-        self.step = 1
-        self.us = self.vs = np.zeros(0, dtype=np.int64)
-        self.entry = np.zeros(0)
-        self.dirs = np.zeros((0, 3))
-        corners = (CORNER_SIGNS * (np.asarray(sizes) / 2.0)) @ R_cam.T + center_cam
-        front = clip_box_front(corners)
-        if len(front) == 0:
-            return
-        uvw = front @ K.T
-        uv = uvw[:, :2] / uvw[:, 2:3]
-        c0, r0 = np.maximum(np.floor(uv.min(axis=0)), 0).astype(int)
-        c1, r1 = np.minimum(np.ceil(uv.max(axis=0)), (width - 1, height - 1)).astype(int)
-        if c0 > c1 or r0 > r1:
-            return
-        cells = (c1 - c0 + 1) * (r1 - r0 + 1)
-        self.step = step = max(1, math.ceil(math.sqrt(cells / max_cells)))
-        uu, vv = np.meshgrid(
-            np.arange(c0, c1 + 1, step, dtype=np.int64), np.arange(r0, r1 + 1, step, dtype=np.int64)
-        )
-        us, vs = uu.ravel(), vv.ravel()
-        dirs = np.stack([us, vs, np.ones_like(us)], axis=1) @ K_inv.T
-        entry = box_entry_depth(center_cam, R_cam, sizes, dirs)
+        n = len(centres)
+        local = CORNER_SIGNS[None, :, :] * (sizes[:, None, :] / 2.0)
+        corners = np.einsum("nij,nkj->nki", rots, local) + centres[:, None, :]  # (N, 8, 3)
+        self.step = np.ones(n, dtype=np.int64)
+        parts: list[tuple[int, int, int, int, int]] = []
+        in_front = corners[:, :, 2].min(axis=1) >= NEAR_CLIP
+        uvw = corners @ K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = uvw[:, :, :2] / uvw[:, :, 2:3]
+        lo, hi = uv.min(axis=1), uv.max(axis=1)
+        for k in range(n):
+            if not in_front[k]:  # part behind the camera: clip the box first
+                front = clip_box_front(corners[k])
+                if len(front) == 0:
+                    continue
+                p = front @ K.T
+                p = p[:, :2] / p[:, 2:3]
+                lo[k], hi[k] = p.min(axis=0), p.max(axis=0)
+            c0, r0 = max(math.floor(lo[k, 0]), 0), max(math.floor(lo[k, 1]), 0)
+            c1, r1 = min(math.ceil(hi[k, 0]), width - 1), min(math.ceil(hi[k, 1]), height - 1)
+            if c0 > c1 or r0 > r1:
+                continue
+            step = max(1, math.ceil(math.sqrt((c1 - c0 + 1) * (r1 - r0 + 1) / max_cells)))
+            self.step[k] = step
+            parts.append((k, c0, c1, r0, r1))
+        cols = [np.arange(c0, c1 + 1, self.step[k]) for k, c0, c1, _, _ in parts]
+        rows = [np.arange(r0, r1 + 1, self.step[k]) for k, _, _, r0, r1 in parts]
+        sizes_per = [len(c) * len(r) for c, r in zip(cols, rows, strict=True)]
+        obj = np.repeat(np.array([k for k, *_ in parts], dtype=np.int64), sizes_per)
+        us = np.concatenate([np.tile(c, len(r)) for c, r in zip(cols, rows, strict=True)] or [[]])
+        vs = np.concatenate([np.repeat(r, len(c)) for c, r in zip(cols, rows, strict=True)] or [[]])
+        us, vs = us.astype(np.int64), vs.astype(np.int64)
+        dirs = us[:, None] * K_inv[:, 0] + vs[:, None] * K_inv[:, 1] + K_inv[:, 2]
+        entry = box_entry_depth(centres[obj], rots[obj], sizes[obj], dirs)
         hit = np.isfinite(entry)
-        self.us, self.vs, self.entry, self.dirs = us[hit], vs[hit], entry[hit], dirs[hit]
+        self.obj, self.us, self.vs = obj[hit], us[hit], vs[hit]
+        self.dirs, self.entry = dirs[hit], entry[hit]
+        self.n = n
 
-    @property
-    def area(self) -> int:
-        """Pixels of the silhouette inside the image (cells x ``step ** 2``)."""
-        return len(self.us) * self.step * self.step
+    def area(self) -> np.ndarray:
+        """Pixels (N,) of each silhouette inside the image (cells x ``step ** 2``)."""
+        return np.bincount(self.obj, minlength=self.n) * self.step**2
 
-
-def occluded_pixels(sil: Silhouette, front: np.ndarray) -> int:
-    """Pixels of the silhouette hidden behind another surface (see the module docstring):
-    ``front`` (per cell) = the depth of the surface the frame shows there (the depth map, or
-    the box entry depth of the object the mask gives the cell to), ``0`` or ``inf`` where
-    unknown or background."""
-    hidden = (front > 0) & (front < sil.entry - (MARGIN_M + MARGIN_REL * sil.entry))
-    return int(hidden.sum()) * sil.step * sil.step
+    def occluded(self, front: np.ndarray) -> np.ndarray:
+        """Pixels (N,) of each silhouette hidden behind another surface (see the module
+        docstring): ``front`` (per cell) = the depth of the surface the frame shows there (the
+        depth map, or the box entry depth of the object the mask gives the cell to), ``0`` or
+        ``inf`` where unknown, background or the object itself."""
+        hidden = (front > 0) & (front < self.entry - (MARGIN_M + MARGIN_REL * self.entry))
+        return np.bincount(self.obj[hidden], minlength=self.n) * self.step**2
 
 
 def fraction(visible: int, occluded: int) -> float:

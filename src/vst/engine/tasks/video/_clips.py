@@ -299,13 +299,13 @@ def clear_series(
 ) -> dict[int, list[bool]]:
     """Object id -> whether it is clear in each view: ``>= clear`` pixels (``series``, as
     :func:`pixel_series`) and a visible fraction ``>= min_fraction``."""
-    return {
-        o: [
-            c >= clear and v.visible_fraction(o) >= min_fraction
-            for v, c in zip(views, counts, strict=True)
-        ]
-        for o, counts in series.items()
-    }
+    out: dict[int, list[bool]] = {o: [] for o in series}
+    for k, view in enumerate(views):
+        sharp = [o for o, counts in series.items() if counts[k] >= clear]
+        fractions = view.visible_fractions(sharp)
+        for o in series:
+            out[o].append(o in fractions and fractions[o] >= min_fraction)
+    return out
 
 
 def label_sightings(

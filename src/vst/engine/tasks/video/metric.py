@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.measurement import round_half_up
@@ -153,8 +153,7 @@ class VideoMetric(Task):
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, items, images, rng)
-            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
+            sample = self._conversation(scene, clip, items, images, rng, fractions)
             if sample.id in seen:
                 fails += 1
                 continue
@@ -174,7 +173,7 @@ class VideoMetric(Task):
         room = scene.room is not None and scene.room.area >= self.MIN_ROOM_AREA_M2
         return {"size": sizes, "distance": pairs, "room": [[]] if room else []}
 
-    def _conversation(self, scene, clip, items, images, rng) -> Sample:
+    def _conversation(self, scene, clip, items, images, rng, fractions) -> Sample:
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         left = {k: list(range(len(v))) for k, v in items.items()}
         messages: list[dict] = []
@@ -209,6 +208,7 @@ class VideoMetric(Task):
                 }
             )
         last = turns[-1]
+        ids = sorted({o for tr in turns for o in tr["ids"]})
         return Sample(
             task=self.name,
             scenario=self.scenario,
@@ -220,7 +220,8 @@ class VideoMetric(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "turns": turns,
             },
         )

@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import LETTERS, format_options, pick
-from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.video._clips import scene_clip
@@ -255,8 +255,7 @@ class VideoRelDirection(Task):
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, triples, images, rng)
-            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
+            sample = self._conversation(scene, clip, objects, triples, images, rng, fractions)
             if sample.id in seen:
                 fails += 1
                 continue
@@ -294,7 +293,9 @@ class VideoRelDirection(Task):
             return None
         return _Triples(abc, theta, d_ab, d_ac, pools, margins)
 
-    def _conversation(self, scene, clip, objects, triples: _Triples, images, rng) -> Sample:
+    def _conversation(
+        self, scene, clip, objects, triples: _Triples, images, rng, fractions
+    ) -> Sample:
         style = self.STYLES[int(rng.integers(len(self.STYLES)))]
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         variants = sorted(triples.pools)
@@ -315,6 +316,7 @@ class VideoRelDirection(Task):
             messages.append(user(VIDEO, q) if t == 0 else user(q))
             messages.append(assistant(turns[-1]["answer"]))
         last = turns[-1]
+        ids = sorted({o for tr in turns for o in tr["ids"]})
         mode = "mcq" if style == "mcq" else "exact"
         return Sample(
             task=self.name,
@@ -327,7 +329,8 @@ class VideoRelDirection(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "style": style,
                 "turns": turns,
             },

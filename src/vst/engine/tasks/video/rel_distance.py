@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import format_options, letter_of, pick, shuffle_options
-from vst.engine.context import EngineContext, visible_fractions, with_visible_fraction
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import separated
@@ -260,11 +260,10 @@ class VideoRelDistance(Task):
         seen: set[str] = set()
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
-            sample = self._conversation(scene, clip, objects, gaps, centres, images, rng)
+            sample = self._conversation(scene, clip, objects, gaps, centres, images, rng, fractions)
             if sample is None or sample.id in seen:
                 fails += 1
                 continue
-            sample = with_visible_fraction(sample, fractions, sample.meta["object_ids"])
             seen.add(sample.id)
             made += 1
             yield sample
@@ -289,7 +288,9 @@ class VideoRelDistance(Task):
                 return anchor, cands, query
         return None
 
-    def _conversation(self, scene, clip, objects, gaps, centres, images, rng) -> Sample | None:
+    def _conversation(
+        self, scene, clip, objects, gaps, centres, images, rng, fractions
+    ) -> Sample | None:
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         messages: list[dict] = []
         turns: list[dict] = []
@@ -330,6 +331,7 @@ class VideoRelDistance(Task):
         if not turns:
             return None
         last = turns[-1]
+        ids = sorted({o for tr in turns for o in (tr["anchor_id"], *tr["candidate_ids"])})
         return Sample(
             task=self.name,
             scenario=self.scenario,
@@ -341,9 +343,8 @@ class VideoRelDistance(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted(
-                    {o for tr in turns for o in (tr["anchor_id"], *tr["candidate_ids"])}
-                ),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "distance": "closest_point",
                 "turns": turns,
             },

@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from vst.engine import visibility as vis
 from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
@@ -175,69 +176,41 @@ class FrameView:
         return {o: cache[o] for o in ids}
 
     @cached_property
-    def _box_frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(centres (N, 3), box-to-camera rotations (N, 3, 3), inverse K)`` of every scene
-        object in this camera (world boxes moved, one vectorised pass)."""
-        from vst.geometry.boxes import box_rotations
-
-        w2c = self.frame.world_to_cam
-        boxes = self.scene.boxes.reshape(-1, 9)
-        centres = boxes[:, :3] @ w2c[:3, :3].T + w2c[:3, 3]
-        rots = np.einsum("ij,njk->nik", w2c[:3, :3], box_rotations(boxes))
-        return centres, rots, np.linalg.inv(self.frame.K)
+    def _box_frames(self) -> vis.BoxFrames:
+        """Every scene object's box in this camera (for :mod:`vst.engine.visibility`)."""
+        return vis.BoxFrames.of(self.scene.boxes.reshape(-1, 9), self.frame.world_to_cam)
 
     def _compute_fractions(self, ids: list[int]) -> dict[int, float]:
-        from vst.engine import visibility as vis
-
+        """Visible fractions of ``ids`` (fallback order: :mod:`vst.engine.visibility`)."""
         frame = self.frame
         out = {o: 0.0 for o in ids if self.pixel_counts.get(o, 0) <= 0 or o not in self._objects}
         ids = [o for o in ids if o not in out]
-        if not ids:
-            return out
-        visible = np.array([self.pixel_counts[o] for o in ids], dtype=np.float64)
         if self.depth is None and len(self.scene.frames) == 1:  # Omni3D's annotation
             for o in ids:
                 value = self._objects[o].attributes.get("visibility")
                 if isinstance(value, int | float) and 0 <= value <= 1:
                     out[o] = float(value)
-            if len(out) == len(ids):
-                return out
+            ids = [o for o in ids if o not in out]
+        if not ids:
+            return out
         for kind, pixels in (("depth", self.depth), ("mask", self.mask)):
             if pixels is not None and pixels.shape[:2] != (frame.height, frame.width):
                 raise ValueError(
                     f"scene {self.scene.id!r} frame {frame.id!r}: {kind} is "
                     f"{pixels.shape[1]}x{pixels.shape[0]}, the frame {frame.width}x{frame.height}"
                 )
-        centres, rots, K_inv = self._box_frames
-        rows = np.array([self._index[o] for o in ids])
-        sizes = self.scene.boxes.reshape(-1, 9)[rows, 3:6]
-        sil = vis.Silhouettes(
-            centres[rows], rots[rows], sizes, frame.K, K_inv, frame.width, frame.height
+        values = vis.fractions(
+            self._box_frames,
+            [self._index[o] for o in ids],
+            ids,
+            [self.pixel_counts[o] for o in ids],
+            frame.K,
+            (frame.width, frame.height),
+            self.depth,
+            self.mask,
+            self._index,
         )
-        if self.depth is None and self.mask is None:  # pixel counts only: share of the box
-            area = sil.area()
-            share = np.where(area > 0, np.minimum(1.0, visible / np.maximum(area, 1)), 1.0)
-            return {o: float(v) for o, v in zip(ids, share, strict=True)} | out
-        owners = None if self.mask is None else self.mask[sil.vs, sil.us]
-        own = np.array(ids)[sil.obj]
-        if self.depth is not None:
-            front = self.depth[sil.vs, sil.us].astype(np.float64)
-            if owners is not None:  # the object's own pixels are never hidden
-                front[owners == own] = 0.0
-        else:  # mask only: the entry depth of the box of the object the mask shows
-            known = np.array(sorted(self._index))
-            pos = np.minimum(np.searchsorted(known, owners), len(known) - 1)
-            rows_of_known = np.array([self._index[o] for o in known.tolist()])
-            other = np.where(known[pos] == owners, rows_of_known[pos], -1)
-            sel = (owners != own) & (other >= 0)
-            front = np.full(len(owners), np.inf)
-            j = other[sel]
-            sizes_all = self.scene.boxes.reshape(-1, 9)[:, 3:6]
-            front[sel] = vis.box_entry_depth(centres[j], rots[j], sizes_all[j], sil.dirs[sel])
-        occluded = sil.occluded(front)
-        return {
-            o: vis.fraction(int(v), int(h)) for o, v, h in zip(ids, visible, occluded, strict=True)
-        } | out
+        return dict(zip(ids, values, strict=True)) | out
 
     def label_is_unique(self, object_id: int) -> bool:
         """True if no other object with the same label is visible at all in this frame (any

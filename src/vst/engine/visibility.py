@@ -39,10 +39,12 @@ hiding them, so a half-occluded table reads a bit lower than its hidden share of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from vst.geometry.boxes import CORNER_SIGNS
+from vst.geometry.boxes import CORNER_SIGNS, box_rotations
 from vst.scenes.annotate import NEAR_CLIP, clip_box_front
 
 MAX_CELLS = 256
@@ -152,6 +154,61 @@ class Silhouettes:
         return np.bincount(self.obj[hidden], minlength=self.n) * self.step**2
 
 
-def fraction(visible: int, occluded: int) -> float:
-    """``visible / (visible + occluded)`` (0 when nothing is visible)."""
-    return visible / (visible + occluded) if visible > 0 else 0.0
+@dataclass(frozen=True)
+class BoxFrames:
+    """Boxes (N) in one camera: ``centres`` (N, 3), box-to-camera ``rots`` (N, 3, 3), full
+    ``sizes`` (N, 3) along the boxes' local axes."""
+
+    centres: np.ndarray
+    rots: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, boxes_world: np.ndarray, world_to_cam: np.ndarray) -> BoxFrames:
+        """World boxes (N, 9) moved into the camera of ``world_to_cam``."""
+        R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
+        rots = np.einsum("ij,njk->nik", R, box_rotations(boxes_world))
+        return cls(boxes_world[:, :3] @ R.T + t, rots, boxes_world[:, 3:6])
+
+
+def fractions(
+    boxes: BoxFrames,
+    rows: Sequence[int],
+    ids: Sequence[int],
+    visible: Sequence[int],
+    K: np.ndarray,
+    size: tuple[int, int],
+    depth: np.ndarray | None,
+    mask: np.ndarray | None,
+    row_of: Mapping[int, int],
+) -> list[float]:
+    """Visible fractions of the objects ``ids`` (rows ``rows`` of ``boxes``) with ``visible``
+    mask pixels each, in a ``size = (width, height)`` frame with intrinsics ``K``, from the
+    frame's ``depth`` and/or instance ``mask`` (``row_of``: object id -> row of ``boxes``), or
+    from neither (the pixel-count share of the silhouette). See the module docstring."""
+    rows = np.asarray(rows, dtype=np.int64)
+    K_inv = np.linalg.inv(K)
+    sil = Silhouettes(boxes.centres[rows], boxes.rots[rows], boxes.sizes[rows], K, K_inv, *size)
+    seen = np.asarray(visible, dtype=np.float64)
+    if depth is None and mask is None:
+        area = sil.area()
+        return np.where(area > 0, np.minimum(1.0, seen / np.maximum(area, 1)), 1.0).tolist()
+    owners = None if mask is None else mask[sil.vs, sil.us]
+    own = np.asarray(ids, dtype=np.int64)[sil.obj]
+    if depth is not None:
+        front = depth[sil.vs, sil.us].astype(np.float64)
+        if owners is not None:  # the object's own pixels are never hidden
+            front[owners == own] = 0.0
+    else:  # mask only: where the ray enters the box of the object the mask shows
+        known = np.array(sorted(row_of), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(known, owners), len(known) - 1)
+        known_rows = np.array([row_of[o] for o in known.tolist()], dtype=np.int64)
+        other = np.where(known[pos] == owners, known_rows[pos], -1)
+        sel = (owners != own) & (other >= 0)
+        j = other[sel]
+        front = np.full(len(owners), np.inf)
+        front[sel] = box_entry_depth(boxes.centres[j], boxes.rots[j], boxes.sizes[j], sil.dirs[sel])
+    hidden = sil.occluded(front)
+    return [
+        v / (v + h) if v > 0 else 0.0 for v, h in zip(seen.tolist(), hidden.tolist(), strict=True)
+    ]

@@ -24,7 +24,17 @@ Definition (the value :meth:`vst.engine.context.FrameView.visible_fraction` retu
   this undercounts occlusion.
 
 The silhouette is sampled on a grid of pixel centres (every ``step``-th row and column, at most
-:data:`MAX_CELLS` cells per object), and occluded cells count ``step ** 2`` pixels each.
+:data:`MAX_CELLS` cells in its bounding rectangle), and occluded cells count ``step ** 2``
+pixels each; all objects asked about in a frame are done in one vectorised pass
+(:class:`Silhouettes`, :func:`fractions`).
+
+Which tasks obey it: every task that names, counts or detects an object takes its objects from
+``FrameView.visible_ids`` (``min_visible_fraction``) or, for video counting and appearance
+order, from clear sightings (:func:`vst.engine.tasks.video._clips.label_sightings`); a category
+with an instance that is present but mostly hidden is ambiguous there (not counted, not
+detected). Points not drawn from ``visible_ids`` (``si_depth_point``'s random pixels,
+``mi_correspondence``) ask about a marked pixel whose own visibility the task checks; the
+sample records the fraction of the object under it.
 
 Fallback order (first that applies): (1) the frame has depth: the depth test; (2) the scene is a
 single image whose object carries a ``visibility`` attribute in [0, 1] (Omni3D's annotation,

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from vst.engine.context import EngineContext, EngineSettings
+from vst.engine.context import EngineContext, EngineSettings, FrameView
 from vst.engine.fov import camera_preamble, scale_bbox2d, unified_view, unify_frame
 from vst.engine.imaging import smart_resize
 from vst.engine.registry import get_task
@@ -18,6 +18,7 @@ from vst.geometry.text import box3d_from_text
 from vst.scenes.model import Frame, Object3D, Scene
 
 MIN_PIXELS = EngineSettings().min_object_pixels
+MIN_FRACTION = EngineSettings().min_visible_fraction
 MAX_TRUNC = EngineSettings().max_truncation
 
 # camera looking along world +Y from 1.2 m high: camera X -> world +X, Y (down) -> world -Z,
@@ -74,12 +75,14 @@ def truth(scene: Scene, frame: Frame) -> tuple[dict[str, list[int]], set[str], n
     ids, counts = np.unique(mask[mask > 0], return_counts=True)
     cam = scene.boxes_in_camera(frame)
     index = {o.id: i for i, o in enumerate(scene.objects)}
+    view = FrameView(scene, frame, EngineSettings())  # visible fractions: see test_visibility
     targets: dict[str, list[int]] = {}
     seen: dict[str, set[int]] = {}
     for oid, c in zip(ids.tolist(), counts.tolist(), strict=True):
         lab = scene.object(oid).label
         seen.setdefault(lab, set()).add(oid)
         ok = c >= MIN_PIXELS and frame.truncation.get(oid, 0.0) <= MAX_TRUNC
+        ok = ok and view.visible_fraction(oid) >= MIN_FRACTION
         if ok and cam[index[oid], 2] > 0:
             targets.setdefault(lab, []).append(oid)
     ambiguous = {lab for lab, s in seen.items() if s != set(targets.get(lab, []))}

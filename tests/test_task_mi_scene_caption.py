@@ -24,7 +24,7 @@ from vst.engine.teacher import (
 from vst.engine.visual_prompts import PALETTE
 
 SEED = 7
-CLEAR, MAX_TRUNC = 400, 0.5
+CLEAR, MAX_TRUNC, MIN_FRACTION = 400, 0.5, 0.5
 NAME = r"the ([a-z][a-z ]*?)(?: \((\w+) point-(\d+)\))?"
 
 
@@ -66,7 +66,12 @@ def _visible(scene, frame, px, centers, oid) -> bool:
         px.get(oid, 0) >= CLEAR
         and frame.truncation.get(oid, 0.0) <= MAX_TRUNC
         and centers[oid][2] > 0
+        and _FRACTIONS.view(scene, frame).visible_fraction(oid) >= MIN_FRACTION
     )
+
+
+_FRACTIONS = EngineContext()
+"""Frame views for the occlusion rule (visible fractions are tested in test_visibility)."""
 
 
 def _sentences(caption: str) -> list[str]:

@@ -205,6 +205,14 @@ class EngineConfig(BaseModel):
     answer_style: Literal["paper", "letter"] = Field(
         "paper", description='Multiple-choice replies: "paper" ("B. northwest") or "letter" ("B").'
     )
+    min_visible_fraction: float = Field(
+        EngineSettings.min_visible_fraction,
+        ge=0,
+        le=1,
+        description="Least share of an object's own silhouette a frame must show (not hidden "
+        "behind other surfaces) for the object to be asked about, counted or detected.",
+        **_STRICT,
+    )
     image_format: Literal["JPEG", "PNG"] = "JPEG"
     jpeg_quality: int = Field(95, ge=1, le=100, **_STRICT)
     scenes_per_shard: int = Field(16, ge=1, **_STRICT)
@@ -286,6 +294,7 @@ class EngineConfig(BaseModel):
             min_object_pixels=self.min_object_pixels,
             max_truncation=self.max_truncation,
             answer_style=self.answer_style,
+            min_visible_fraction=self.min_visible_fraction,
         )
 
     @property

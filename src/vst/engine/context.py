@@ -12,7 +12,7 @@ Qwen2.5-VL grounds in absolute pixel coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from vst.engine import visibility as vis
 from vst.engine.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, PATCH_FACTOR, smart_resize
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL
 from vst.scenes.model import Frame, Object3D, Scene
@@ -36,7 +37,9 @@ def _clamp(value: float, hi: int) -> int:
 class EngineSettings:
     """Settings every task reads. ``min_object_pixels``: an object must cover at least this many
     mask pixels in a frame (at the frame's own resolution) to be asked about;
-    ``max_truncation``: and have at most this fraction of its projected box outside the image.
+    ``max_truncation``: and have at most this fraction of its projected box outside the image;
+    ``min_visible_fraction``: and show at least this fraction of its own silhouette (the rest
+    hidden behind other surfaces; :meth:`FrameView.visible_fraction`).
     ``answer_style``: how multiple-choice replies are written (:data:`vst.engine.choices.
     ANSWER_STYLES`: ``"paper"`` = ``"B. northwest"``, ``"letter"`` = ``"B"``)."""
 
@@ -46,6 +49,7 @@ class EngineSettings:
     image_factor: int = PATCH_FACTOR
     min_object_pixels: int = 400
     max_truncation: float = 0.5
+    min_visible_fraction: float = 0.5
     answer_style: str = "paper"
 
 
@@ -77,6 +81,17 @@ class EngineContext:
         scene."""
         self._views.clear()
         self._memo.clear()
+
+
+def visible_fractions(views: Iterable[FrameView], object_ids: Iterable[int]) -> dict[str, float]:
+    """``meta["visible_fraction"]`` of a sample showing several frames: ``{str(id): the highest
+    visible fraction among ``views``, rounded to 3 decimals}``."""
+    ids = [int(o) for o in object_ids]
+    best = dict.fromkeys(ids, 0.0)
+    for view in views:
+        for o, value in view.visible_fractions(ids).items():
+            best[o] = max(best[o], value)
+    return {str(o): round(best[o], 3) for o in ids}
 
 
 class FrameView:
@@ -132,7 +147,7 @@ class FrameView:
     @cached_property
     def visible_ids(self) -> list[int]:
         """Objects visible enough to ask about: enough mask pixels, not too truncated, centre in
-        front of the camera. Sorted by id."""
+        front of the camera, enough of the silhouette not occluded. Sorted by id."""
         s = self.settings
         out = []
         for oid, count in sorted(self.pixel_counts.items()):
@@ -143,7 +158,62 @@ class FrameView:
             if self.box_cam(oid)[2] <= 0:
                 continue
             out.append(oid)
-        return out
+        fractions = self.visible_fractions(out)
+        return [o for o in out if fractions[o] >= s.min_visible_fraction]
+
+    def visible_fraction(self, object_id: int) -> float:
+        """Share of the object's own in-image silhouette that the frame shows, in [0, 1] (0
+        without visible pixels): visible mask pixels / (visible + occluded pixels of its
+        projected box). Definition and fallbacks (no depth, no mask): :mod:`vst.engine.visibility`.
+        Cached per object."""
+        return self.visible_fractions([object_id])[int(object_id)]
+
+    def visible_fractions(self, object_ids: Iterable[int]) -> dict[int, float]:
+        """:meth:`visible_fraction` of several objects (computed together, one vectorised pass
+        for those not cached yet)."""
+        cache: dict[int, float] = self.__dict__.setdefault("_visible_fractions", {})
+        ids = [int(o) for o in object_ids]
+        todo = sorted({o for o in ids if o not in cache})
+        if todo:
+            cache.update(self._compute_fractions(todo))
+        return {o: cache[o] for o in ids}
+
+    @cached_property
+    def _box_frames(self) -> vis.BoxFrames:
+        """Every scene object's box in this camera (for :mod:`vst.engine.visibility`)."""
+        return vis.BoxFrames.of(self.scene.boxes.reshape(-1, 9), self.frame.world_to_cam)
+
+    def _compute_fractions(self, ids: list[int]) -> dict[int, float]:
+        """Visible fractions of ``ids`` (fallback order: :mod:`vst.engine.visibility`)."""
+        frame = self.frame
+        out = {o: 0.0 for o in ids if self.pixel_counts.get(o, 0) <= 0 or o not in self._objects}
+        ids = [o for o in ids if o not in out]
+        if self.depth is None and len(self.scene.frames) == 1:  # Omni3D's annotation
+            for o in ids:
+                value = self._objects[o].attributes.get("visibility")
+                if isinstance(value, int | float) and 0 <= value <= 1:
+                    out[o] = float(value)
+            ids = [o for o in ids if o not in out]
+        if not ids:
+            return out
+        for kind, pixels in (("depth", self.depth), ("mask", self.mask)):
+            if pixels is not None and pixels.shape[:2] != (frame.height, frame.width):
+                raise ValueError(
+                    f"scene {self.scene.id!r} frame {frame.id!r}: {kind} is "
+                    f"{pixels.shape[1]}x{pixels.shape[0]}, the frame {frame.width}x{frame.height}"
+                )
+        values = vis.fractions(
+            self._box_frames,
+            [self._index[o] for o in ids],
+            ids,
+            [self.pixel_counts[o] for o in ids],
+            frame.K,
+            (frame.width, frame.height),
+            self.depth,
+            self.mask,
+            self._index,
+        )
+        return dict(zip(ids, values, strict=True)) | out
 
     def label_is_unique(self, object_id: int) -> bool:
         """True if no other object with the same label is visible at all in this frame (any

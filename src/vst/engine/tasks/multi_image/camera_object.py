@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
@@ -251,6 +251,7 @@ class CameraObject(CompassTask):
             "frame_ids": mv.frame_ids,
             "kind": kind,
             "object_ids": ids,
+            "visible_fraction": visible_fractions(mv.views, ids),
             "target_id": target,
             "north_id": ids[0] if kind == "object_north" else None,
             "refer_mode": mode,

@@ -49,7 +49,7 @@ from vst.engine.choices import (
     mcq_reply,
     pick,
 )
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.multiview import frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -395,6 +395,7 @@ class CorrespondenceTask(Task):
             "mode": mode,
             "color": color,
             "object_id": int(pts.obj[c]),
+            "visible_fraction": visible_fractions([v1, v2], [int(pts.obj[c])]),
             "ref_pixel": list(ref),
             "ref_model_xy": list(ref_model),
             "ref_depth": z1,

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.detection import category_answer, derive_turn_answer, turn_sequence
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.multiview import MultiView, frame_pairs
@@ -231,6 +231,9 @@ class MultiViewDet3DTask(Task):
             "unified": [u.meta() for u in uviews],
             "intrinsics": [u.intrinsics() for u in uviews],
             "askable_categories": sorted(cats),
+            "visible_fraction": visible_fractions(
+                mv.views, [o for t in turns for o in t["object_ids"]]
+            ),
         }
         return Sample(
             task=self.name,

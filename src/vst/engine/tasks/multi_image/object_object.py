@@ -44,7 +44,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import format_options, letter_of, mcq_reply, pick, shuffle_options
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.multi_image._compass import (
@@ -267,6 +267,7 @@ class ObjectObject(CompassTask):
             "scene_id": pair.mv.scene.id,
             "frame_ids": pair.mv.frame_ids,
             **meta,
+            "visible_fraction": visible_fractions(pair.mv.views, meta["object_ids"]),
             "refs": [r.to_meta() for r in refs],
             "image_sizes": [list(v.model_size) for v in pair.mv.views],
         }

@@ -57,7 +57,7 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext, EngineSettings
+from vst.engine.context import EngineContext, EngineSettings, visible_fractions
 from vst.engine.multiview import MultiView, frame_pairs
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -415,6 +415,7 @@ class MiSceneCaption(Task):
             "scene_id": mv.scene.id,
             "frame_ids": mv.frame_ids,
             "object_ids": ids,
+            "visible_fraction": visible_fractions(mv.views, ids),
             "marks": {str(k): v for k, v in marks.items()},
             "status": {str(k): v for k, v in facts["status"].items()},
             "camera": facts["camera"],
@@ -423,6 +424,7 @@ class MiSceneCaption(Task):
             "statements": statements,
             "min_object_pixels": s.min_object_pixels,
             "max_truncation": s.max_truncation,
+            "min_visible_fraction": s.min_visible_fraction,
             "image_sizes": [list(v.model_size) for v in mv.views],
         }
         return Sample(
@@ -607,6 +609,7 @@ class MiSceneCaption(Task):
         settings = EngineSettings(
             min_object_pixels=int(meta["min_object_pixels"]),
             max_truncation=float(meta["max_truncation"]),
+            min_visible_fraction=float(meta.get("min_visible_fraction", 0.0)),
         )
         frames = [scene.frame(fid) for fid in meta["frame_ids"]]
         return MultiView(scene, frames, EngineContext(settings))

@@ -39,7 +39,7 @@ from vst.engine.choices import (
     pick,
     shuffle_options,
 )
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
@@ -334,6 +334,7 @@ class DepthOrder(Task):
             "scene_id": view.scene.id,
             "frame_ids": [view.frame.id],
             "object_ids": ids,
+            "visible_fraction": visible_fractions([view], ids),
             "labels": labels,
             "refs": ref_meta,
             "style": style,

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from vst.engine.choices import LETTERS, mcq_instruction, mcq_reply, pick
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
@@ -323,6 +323,9 @@ class DepthPoint(Task):
             "frame_ids": [view.frame.id],
             "points": points,
             "object_ids": [p["object_id"] for p in points if p["object_id"] is not None],
+            "visible_fraction": visible_fractions(
+                [view], [p["object_id"] for p in points if p["object_id"] is not None]
+            ),
             "query": query,
             "point_source": source,
             "depths": depths,

@@ -12,12 +12,12 @@ another, one answer per turn; the image comes in the first turn only.
 Rules:
 
 * Targets are the frame's ``FrameView.visible_ids`` (enough mask pixels, not too truncated,
-  centre in front of the camera); boxes are ``FrameView.box_cam``.
+  centre in front of the camera, not mostly occluded); boxes are ``FrameView.box_cam``.
 * Ambiguous categories are skipped: if any instance of a category has at least
   :attr:`Det3DTask.AMBIGUOUS_MIN_PIXELS` mask pixels in the frame but is not a target (too few
-  pixels, too truncated, centre behind the camera), nobody could say whether it belongs in the
-  answer, so the category is not asked about in that frame. Instances with no pixels at all
-  (fully occluded or out of view) are not part of the answer.
+  pixels, too truncated, mostly occluded, centre behind the camera), nobody could say whether it
+  belongs in the answer, so the category is not asked about in that frame. Instances with no
+  pixels at all (fully occluded or out of view) are not part of the answer.
 * Each (frame, last-turn category) pair is used at most once per scene; frames are visited in a
   shuffled round-robin so the budget spreads over the scene.
 
@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.detection import category_answer, derive_turn_answer, turn_sequence
 from vst.engine.fov import N_PREAMBLES, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
@@ -162,6 +162,9 @@ class Det3DTask(Task):
             "unified": uview.meta(),
             "intrinsics": uview.intrinsics(),
             "askable_categories": sorted(cats),
+            "visible_fraction": visible_fractions(
+                [view], [o for t in turns for o in t["object_ids"]]
+            ),
         }
         return Sample(
             task=self.name,

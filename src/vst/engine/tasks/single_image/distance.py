@@ -34,7 +34,7 @@ from vst.engine.choices import (
     pick,
     shuffle_options,
 )
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import (
@@ -236,6 +236,7 @@ class Distance(Task):
             "scene_id": view.scene.id,
             "frame_ids": [view.frame.id],
             "object_ids": chosen,
+            "visible_fraction": visible_fractions([view], chosen),
             "anchor_id": anchor_ref.object_id,
             "candidate_ids": cand_ids,
             "labels": [r.label for r in refs],

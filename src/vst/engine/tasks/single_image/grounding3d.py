@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.fov import N_PREAMBLES, resize_unified, scale_bbox2d, unified_view, unify_frame
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
@@ -162,6 +162,7 @@ class Grounding3DTask(Task):
             "scene_id": scene.id,
             "frame_ids": [view.frame.id],
             "object_id": oid,
+            "visible_fraction": visible_fractions([view], [oid]),
             "label": label,
             "variant": "label_bbox2d" if with_box else "label",
             "phrasing": phrasing,

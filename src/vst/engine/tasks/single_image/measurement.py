@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext, FrameView
+from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import refer, render
@@ -270,6 +270,7 @@ class MeasurementTask(Task):
                 "scene_id": scene.id,
                 "frame_ids": [view.frame.id],
                 "object_ids": [r.object_id for r in refs],
+                "visible_fraction": visible_fractions([view], [r.object_id for r in refs]),
                 "ref_mode": mode,
                 "refs": [r.to_meta() for r in refs],
                 "turns": turns_meta,

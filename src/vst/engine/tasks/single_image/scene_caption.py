@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext, EngineSettings, FrameView
+from vst.engine.context import EngineContext, EngineSettings, FrameView, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.tasks.single_image._refer import frame_objects, join_items
@@ -495,6 +495,7 @@ class SceneCaption(Task):
                 "scene_id": scene.id,
                 "frame_ids": [view.frame.id],
                 "object_ids": ids,
+                "visible_fraction": visible_fractions([view], ids),
                 "marks": {str(k): v for k, v in marks.items()},
                 "prompt": p_idx,
                 "choices": chooser.record,

@@ -57,6 +57,7 @@ __all__ = [
     "Clip",
     "Sightings",
     "candidate_clips",
+    "clear_series",
     "clip_from_meta",
     "clip_windows",
     "effective_fps",
@@ -271,12 +272,15 @@ def first_frame_at(counts: Sequence[int], threshold: int) -> int | None:
 @dataclass(frozen=True)
 class Sightings:
     """How one category shows up in a clip, with two pixel thresholds (frame resolution):
-    ``clear`` (e.g. ``min_object_pixels``) and ``faint`` (< ``clear``).
+    ``clear`` (e.g. ``min_object_pixels``) and ``faint`` (< ``clear``), and a visible fraction
+    ``min_fraction`` (e.g. ``min_visible_fraction``). An instance is *clear* in a frame when it
+    has ``>= clear`` pixels there and shows at least ``min_fraction`` of its silhouette
+    (:meth:`FrameView.visible_fraction`).
 
-    ``clear_ids``: instances with ``>= clear`` pixels in some frame; ``faint_ids``: instances
-    whose largest count is in ``[faint, clear)`` (glimpsed: neither clearly seen nor clearly
-    absent); ``first_clear`` / ``first_faint``: the first clip frame where any instance has
-    ``>= clear`` / ``>= faint`` pixels (None if never; ``first_faint <= first_clear``)."""
+    ``clear_ids``: instances clear in some frame; ``faint_ids``: the others whose largest count
+    is ``>= faint`` (glimpsed, or seen only mostly hidden: neither clearly seen nor clearly
+    absent); ``first_clear`` / ``first_faint``: the first clip frame where any instance is clear
+    / has ``>= faint`` pixels (None if never; ``first_faint <= first_clear``)."""
 
     label: str
     clear_ids: tuple[int, ...]
@@ -290,7 +294,23 @@ class Sightings:
         return bool(self.faint_ids)
 
 
-def label_sightings(views: Sequence[FrameView], clear: int, faint: int) -> dict[str, Sightings]:
+def clear_series(
+    views: Sequence[FrameView], series: Mapping[int, Sequence[int]], clear: int, min_fraction: float
+) -> dict[int, list[bool]]:
+    """Object id -> whether it is clear in each view: ``>= clear`` pixels (``series``, as
+    :func:`pixel_series`) and a visible fraction ``>= min_fraction``."""
+    out: dict[int, list[bool]] = {o: [] for o in series}
+    for k, view in enumerate(views):
+        sharp = [o for o, counts in series.items() if counts[k] >= clear]
+        fractions = view.visible_fractions(sharp)
+        for o in series:
+            out[o].append(o in fractions and fractions[o] >= min_fraction)
+    return out
+
+
+def label_sightings(
+    views: Sequence[FrameView], clear: int, faint: int, min_fraction: float = 0.0
+) -> dict[str, Sightings]:
     """:class:`Sightings` of every category with an instance of ``>= faint`` pixels in some
     view, by label (sorted)."""
     if not 0 < faint <= clear:
@@ -303,12 +323,14 @@ def label_sightings(views: Sequence[FrameView], clear: int, faint: int) -> dict[
     out = {}
     for label in sorted(by_label):
         ids = by_label[label]
+        sharp = clear_series(views, {o: series[o] for o in ids}, clear, min_fraction)
         best = [max(c) for c in zip(*(series[o] for o in ids), strict=True)]
+        any_clear = [any(c) for c in zip(*(sharp[o] for o in ids), strict=True)]
         out[label] = Sightings(
             label=label,
-            clear_ids=tuple(o for o in ids if max(series[o]) >= clear),
-            faint_ids=tuple(o for o in ids if max(series[o]) < clear),
-            first_clear=first_frame_at(best, clear),
+            clear_ids=tuple(o for o in ids if any(sharp[o])),
+            faint_ids=tuple(o for o in ids if not any(sharp[o])),
+            first_clear=any_clear.index(True) if any(any_clear) else None,
             first_faint=first_frame_at(best, faint),
         )
     return out
@@ -331,6 +353,7 @@ class SightingTask(Task):
     (below ``clear``, above ``faint`` is neither clearly seen nor unseen)."""
 
     def thresholds(self, ctx: EngineContext) -> tuple[int, int]:
-        """``(clear, faint)`` pixel thresholds of a run."""
+        """``(clear, faint)`` pixel thresholds of a run (the visible-fraction threshold is
+        ``ctx.settings.min_visible_fraction``)."""
         clear = int(ctx.settings.min_object_pixels)
         return clear, max(1, math.ceil(clear * self.FAINT_FRACTION))

@@ -9,7 +9,8 @@ When a category is first seen (pixel counts are instance-mask pixels at frame re
 :func:`~vst.engine.tasks.video._clips.label_sightings`):
 
 * ``first_clear``: the first clip frame where any instance covers ``>= clear`` pixels
-  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) — the category's
+  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) and shows at
+  least ``min_visible_fraction`` of its silhouette (0.5 by default) — the category's
   appearance time; categories never seen clearly are not asked about;
 * ``first_faint``: the first frame where any instance covers ``>= faint`` pixels
   (``faint`` = ``clear`` x :attr:`AppearanceOrder.FAINT_FRACTION`): a glimpse, from which on
@@ -48,7 +49,7 @@ from vst.engine.choices import (
     pick,
     shuffle_options,
 )
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import join_items
@@ -192,8 +193,9 @@ class AppearanceOrder(SightingTask):
         self, clip: Clip, ctx: EngineContext, clear: int, faint: int
     ) -> dict[str, Sightings]:
         """:func:`label_sightings` of the clip's views, memoised per scene and clip."""
-        key = (self.name, clip.scene.id, tuple(clip.frame_ids), clear, faint)
-        return ctx.memo(key, lambda: label_sightings(clip.views(ctx), clear, faint))
+        fraction = ctx.settings.min_visible_fraction
+        key = (self.name, clip.scene.id, tuple(clip.frame_ids), clear, faint, fraction)
+        return ctx.memo(key, lambda: label_sightings(clip.views(ctx), clear, faint, fraction))
 
     def generate(
         self, scene: Scene, rng: np.random.Generator, budget: int, ctx: EngineContext
@@ -258,6 +260,10 @@ class AppearanceOrder(SightingTask):
             "object_ids": {k: list(sights[k].clear_ids) for k in order},
             "clear_pixels": clear,
             "faint_pixels": faint,
+            "min_visible_fraction": ctx.settings.min_visible_fraction,
+            "visible_fraction": visible_fractions(
+                clip.views(ctx), [o for k in order for o in sights[k].clear_ids]
+            ),
             "style": style,
             "phrasing": [q_idx, s_idx],
             "options": options,
@@ -287,7 +293,12 @@ class AppearanceOrder(SightingTask):
         """Recompute each category's first clear sighting from the clip frames' pixel counts and
         order the categories by it."""
         clip = clip_from_meta(scene, meta)
-        sights = label_sightings(clip.gt_views(), meta["clear_pixels"], meta["faint_pixels"])
+        sights = label_sightings(
+            clip.gt_views(),
+            meta["clear_pixels"],
+            meta["faint_pixels"],
+            meta.get("min_visible_fraction", 0.0),
+        )
         labels = list(meta["labels"])
         missing = [k for k in labels if k not in sights or sights[k].first_clear is None]
         if missing:

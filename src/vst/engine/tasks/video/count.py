@@ -8,10 +8,12 @@ which frames the model sees and their effective rate.
 Counting rule (pixel counts are instance-mask pixels at the frame's own resolution):
 
 * an instance *appears* when it covers at least ``clear`` pixels in some clip frame
-  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default);
-* an instance whose largest count is in ``[faint, clear)`` (``faint`` = ``clear`` x
-  :attr:`VideoCount.FAINT_FRACTION`, 50 px by default) is only glimpsed: its category is
-  **skipped** (the true count is unclear); instances below ``faint`` are treated as unseen;
+  (``clear`` = the run's ``EngineSettings.min_object_pixels``, 400 by default) and shows at
+  least ``min_visible_fraction`` of its silhouette there (0.5 by default);
+* an instance with ``>= faint`` pixels (``faint`` = ``clear`` x
+  :attr:`VideoCount.FAINT_FRACTION`, 50 px by default) in some frame that never appears is
+  only glimpsed or mostly hidden: its category is **skipped** (the true count is unclear);
+  instances below ``faint`` are treated as unseen;
 * the same instance seen in several frames counts once (object ids).
 
 The answer is the number of appearing instances. Styles (``meta["style"]``): ``numeric``
@@ -49,7 +51,7 @@ from vst.engine.choices import (
     pick,
     shuffle_options,
 )
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.scene_caption import plural
@@ -129,7 +131,7 @@ class VideoCount(SightingTask):
         ``clip``, sorted by label."""
         if not clip.has_pixel_info:
             return []
-        sights = label_sightings(clip.views(ctx), clear, faint)
+        sights = label_sightings(clip.views(ctx), clear, faint, ctx.settings.min_visible_fraction)
         return [
             (s.label, list(s.clear_ids)) for s in sights.values() if s.clear_ids and not s.ambiguous
         ]
@@ -204,6 +206,8 @@ class VideoCount(SightingTask):
             "peak_pixels": peaks,
             "clear_pixels": clear,
             "faint_pixels": faint,
+            "min_visible_fraction": ctx.settings.min_visible_fraction,
+            "visible_fraction": visible_fractions(views, ids),
             "style": style,
             "phrasing": [q_idx, s_idx],
             "options": options,
@@ -224,7 +228,12 @@ class VideoCount(SightingTask):
     def derive_answer(self, scene: Scene, meta: dict) -> str:
         """Recount the category's instances from the clip frames' pixel counts."""
         clip = clip_from_meta(scene, meta)
-        sights = label_sightings(clip.gt_views(), meta["clear_pixels"], meta["faint_pixels"])
+        sights = label_sightings(
+            clip.gt_views(),
+            meta["clear_pixels"],
+            meta["faint_pixels"],
+            meta.get("min_visible_fraction", 0.0),
+        )
         seen = sights.get(meta["label"])
         count = 0 if seen is None else len(seen.clear_ids)
         return format_answer(meta["style"], count, meta["options"])[0]

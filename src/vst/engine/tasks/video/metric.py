@@ -54,7 +54,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import pick
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.measurement import round_half_up
@@ -209,17 +209,19 @@ class VideoMetric(Task):
         clip = scene_clip(scene, self.CLIP_FRAMES)
         if budget <= 0 or clip is None:
             return
+        objects = _unique_objects(clip, ctx)
         items, coverage = ctx.memo(
             (self.name, scene.id, tuple(clip.frame_ids)),
-            lambda: self._items(scene, clip, _unique_objects(clip, ctx), ctx),
+            lambda: self._items(scene, clip, objects, ctx),
         )
         left = {k: list(range(len(v))) for k, v in items.items()}
         if not any(left.values()):
             return
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         made = 0
         while made < budget and any(left.values()):
-            yield self._conversation(scene, clip, items, left, coverage, images, rng)
+            yield self._conversation(scene, clip, items, left, coverage, images, rng, fractions)
             made += 1
 
     def floor_coverage(self, scene: Scene, clip: Clip, ctx: EngineContext) -> float:
@@ -266,7 +268,9 @@ class VideoMetric(Task):
                 room = [[]]
         return {"size": sizes, **pairs, "room": room}, coverage
 
-    def _conversation(self, scene, clip, items, left, coverage, images, rng) -> Sample:
+    def _conversation(
+        self, scene, clip, items, left, coverage, images, rng, fractions: dict
+    ) -> Sample:
         """One conversation; draws its facts out of ``left`` (shared by the scene's samples)."""
         n_turns = int(rng.integers(1, self.MAX_TURNS + 1))
         messages: list[dict] = []
@@ -302,6 +306,7 @@ class VideoMetric(Task):
             )
         last = turns[-1]
         room = any(tr["kind"] == "room" for tr in turns)
+        ids = sorted({o for tr in turns for o in tr["ids"]})
         return Sample(
             task=self.name,
             scenario=self.scenario,
@@ -313,7 +318,8 @@ class VideoMetric(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "turns": turns,
                 **({"floor_coverage": coverage} if room else {}),
             },

@@ -49,7 +49,7 @@ from typing import ClassVar
 import numpy as np
 
 from vst.engine.choices import LETTERS, MCQ_INSTRUCTIONS, format_options, mcq_reply, pick
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.video._clips import scene_clip
@@ -279,13 +279,22 @@ class VideoRelDirection(Task):
         if triples is None:
             return
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         seen: set[str] = set()
         # questions not yet asked about this clip: variant -> answer -> triple rows
         left = {v: {k: list(rows) for k, rows in p.items()} for v, p in triples.pools.items()}
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(
-                scene, clip, objects, triples, images, rng, left, ctx.settings.answer_style
+                scene,
+                clip,
+                objects,
+                triples,
+                images,
+                rng,
+                left,
+                fractions,
+                ctx.settings.answer_style,
             )
             if sample is None:  # every question of the clip asked
                 return
@@ -349,6 +358,7 @@ class VideoRelDirection(Task):
         images,
         rng,
         left: dict,
+        fractions: dict,
         answer_style: str = "paper",
     ) -> Sample | None:
         """One conversation; its questions are taken out of ``left`` (shared by the clip's
@@ -374,6 +384,7 @@ class VideoRelDirection(Task):
         if not turns:
             return None
         last = turns[-1]
+        ids = sorted({o for tr in turns for o in tr["ids"]})
         mode = "mcq" if style == "mcq" else "exact"
         return Sample(
             task=self.name,
@@ -386,7 +397,8 @@ class VideoRelDirection(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted({o for tr in turns for o in tr["ids"]}),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "style": style,
                 **({"answer_style": answer_style} if style == "mcq" else {}),
                 "turns": turns,

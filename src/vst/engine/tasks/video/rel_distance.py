@@ -43,7 +43,7 @@ from vst.engine.choices import (
     pick,
     shuffle_options,
 )
-from vst.engine.context import EngineContext
+from vst.engine.context import EngineContext, visible_fractions
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image._refer import separated
@@ -58,7 +58,8 @@ def _unique_objects(clip: Clip, ctx: EngineContext) -> list[int]:
     """Objects visible enough to ask about in at least one frame of ``clip``
     (``FrameView.visible_ids``) whose label no other object shows (any pixel) in any of its
     frames, so the category name alone refers to them; sorted."""
-    sightings = label_sightings(clip.views(ctx), clear=ctx.settings.min_object_pixels, faint=1)
+    s = ctx.settings
+    sightings = label_sightings(clip.views(ctx), s.min_object_pixels, 1, s.min_visible_fraction)
     visible = set(clip.visible_any(ctx))
     return sorted(
         s.clear_ids[0]
@@ -271,12 +272,22 @@ class VideoRelDistance(Task):
         gaps = GapTable(boxes)
         centres = np.linalg.norm(boxes[:, None, :3] - boxes[None, :, :3], axis=-1)
         images = clip.images(ctx)
+        fractions = visible_fractions(clip.views(ctx), objects)
         seen: set[str] = set()
         used: set = set()  # questions asked about this clip, by any conversation
         made = fails = 0
         while made < budget and fails < 5 * budget + 20:
             sample = self._conversation(
-                scene, clip, objects, gaps, centres, images, rng, used, ctx.settings.answer_style
+                scene,
+                clip,
+                objects,
+                gaps,
+                centres,
+                images,
+                rng,
+                used,
+                fractions,
+                ctx.settings.answer_style,
             )
             if sample is None or sample.id in seen:
                 fails += 1
@@ -315,6 +326,7 @@ class VideoRelDistance(Task):
         images,
         rng,
         used: set,
+        fractions: dict,
         answer_style: str = "paper",
     ) -> Sample | None:
         """One conversation; its questions join ``used`` (shared by the clip's samples)."""
@@ -363,6 +375,7 @@ class VideoRelDistance(Task):
         if not turns:
             return None
         last = turns[-1]
+        ids = sorted({o for tr in turns for o in (tr["anchor_id"], *tr["candidate_ids"])})
         return Sample(
             task=self.name,
             scenario=self.scenario,
@@ -374,9 +387,8 @@ class VideoRelDistance(Task):
             meta={
                 "scene_id": scene.id,
                 **clip.meta(),
-                "object_ids": sorted(
-                    {o for tr in turns for o in (tr["anchor_id"], *tr["candidate_ids"])}
-                ),
+                "object_ids": ids,
+                "visible_fraction": {str(o): fractions[str(o)] for o in ids},
                 "distance": "closest_point",
                 "answer_style": answer_style,
                 "turns": turns,

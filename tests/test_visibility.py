@@ -186,5 +186,5 @@ def test_a_depth_map_of_another_size_is_named():
     scene = make_scene(1)
     scene.frames[0].depth = np.zeros((H // 2, W // 2), dtype=np.float32)
     view = EngineContext().view(scene, scene.frames[0])
-    with pytest.raises(ValueError, match=r"scene 'occlusion' frame 'f0': depth is 160x120"):
+    with pytest.raises(ValueError, match=r"frame 'f0', field 'depth': shape \(120, 160\)"):
         view.visible_fraction(1)

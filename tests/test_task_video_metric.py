@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from test_task_video_rel_direction import generate, make_video_scene, turns, unique_visible
-from vst.engine.context import EngineContext
+from vst.engine.config import parse_config
+from vst.engine.context import EngineContext, EngineSettings
 from vst.engine.registry import get_task
 from vst.engine.tasks.video._clips import scene_clip
 from vst.engine.tasks.video.metric import TEMPLATES, VideoMetric, metric_value
@@ -153,14 +154,23 @@ def test_room_area_only_when_the_clip_covers_the_floor():
     assert task.derive_answer(full, s.meta) == s.answer
 
 
-def test_coverage_threshold_is_a_task_setting():
-    class Lenient(VideoMetric):
-        MIN_FLOOR_COVERAGE = 0.5
-
+def test_coverage_threshold_is_an_engine_setting():
     half = overhead_scene(EAST_HALF, "cover_half_lenient")
-    out = generate(Lenient(), [half], 5)
+    lenient = EngineContext(EngineSettings(min_floor_coverage=0.5))
+    out = generate(VideoMetric(), [half], 5, ctx=lenient)
     assert [s.meta["floor_coverage"] for _, s in out] == [0.5]
-    assert VideoMetric.MIN_FLOOR_COVERAGE == 0.8
+    assert EngineSettings().min_floor_coverage == 0.8
+    assert not generate(VideoMetric(), [half], 5, ctx=EngineContext())
+    config = parse_config(
+        {
+            "output": "o",
+            "sources": [{"kind": "synthetic", "num_scenes": 1}],
+            "tasks": [{"name": "video_metric", "per_scene": 1}],
+            "min_floor_coverage": 0.5,
+        },
+        "test",
+    )
+    assert config.settings().min_floor_coverage == 0.5
 
 
 def test_closest_point_and_centre_distances_of_hand_placed_boxes():

@@ -213,6 +213,14 @@ class EngineConfig(BaseModel):
         "behind other surfaces) for the object to be asked about, counted or detected.",
         **_STRICT,
     )
+    min_floor_coverage: float = Field(
+        EngineSettings.min_floor_coverage,
+        ge=0,
+        le=1,
+        description="Least share of the room's floor a video clip must show for the room's area "
+        "to be asked.",
+        **_STRICT,
+    )
     image_format: Literal["JPEG", "PNG"] = "JPEG"
     jpeg_quality: int = Field(95, ge=1, le=100, **_STRICT)
     scenes_per_shard: int = Field(16, ge=1, **_STRICT)
@@ -295,6 +303,7 @@ class EngineConfig(BaseModel):
             max_truncation=self.max_truncation,
             answer_style=self.answer_style,
             min_visible_fraction=self.min_visible_fraction,
+            min_floor_coverage=self.min_floor_coverage,
         )
 
     @property

@@ -40,6 +40,8 @@ class EngineSettings:
     ``max_truncation``: and have at most this fraction of its projected box outside the image;
     ``min_visible_fraction``: and show at least this fraction of its own silhouette (the rest
     hidden behind other surfaces; :meth:`FrameView.visible_fraction`).
+    ``min_floor_coverage``: a video clip must show at least this fraction of the room's floor
+    for the room's area to be asked (:mod:`vst.engine.tasks.video.floor_coverage`).
     ``answer_style``: how multiple-choice replies are written (:data:`vst.engine.choices.
     ANSWER_STYLES`: ``"paper"`` = ``"B. northwest"``, ``"letter"`` = ``"B"``)."""
 
@@ -50,6 +52,7 @@ class EngineSettings:
     min_object_pixels: int = 400
     max_truncation: float = 0.5
     min_visible_fraction: float = 0.5
+    min_floor_coverage: float = 0.8
     answer_style: str = "paper"
 
 

@@ -15,7 +15,8 @@ Question kinds (``turn["kind"]``), all from the scene's world-frame ground truth
   polygon), square metres with 1 decimal (``"18.6 square meters"``); only when the clip shows
   most of the floor: ``meta["floor_coverage"]`` (:mod:`.floor_coverage`: a floor grid
   back-projected into the clip's frames with a depth test; frames without depth see nothing)
-  must reach :attr:`VideoMetric.MIN_FLOOR_COVERAGE` (0.8; override it on a subclass).
+  must reach the run's ``min_floor_coverage`` (:class:`~vst.engine.context.EngineSettings`,
+  0.8 by default).
 
 Rounding is half-up. ``turn["value"]`` is the stated (rounded) number and the reward's ground
 truth; ``turn["value_exact"]`` the unrounded one in the same unit.
@@ -188,9 +189,6 @@ class VideoMetric(Task):
     """Skip ``center_distance`` pairs whose centres are closer than this (metres)."""
     MIN_ROOM_AREA_M2: ClassVar[float] = 1.0
     """Skip room questions below this area (degenerate polygons)."""
-    MIN_FLOOR_COVERAGE: ClassVar[float] = 0.8
-    """Ask the room's area only when the clip shows at least this fraction of its floor
-    (:func:`~.floor_coverage.clip_floor_coverage`)."""
     KIND_WEIGHTS: ClassVar[dict[str, float]] = {
         "size": 0.35,
         "distance": 0.35,
@@ -264,7 +262,7 @@ class VideoMetric(Task):
         room: list[list[int]] = []
         if scene.room is not None and scene.room.area >= self.MIN_ROOM_AREA_M2:
             coverage = self.floor_coverage(scene, clip, ctx)
-            if coverage >= self.MIN_FLOOR_COVERAGE:
+            if coverage >= ctx.settings.min_floor_coverage:
                 room = [[]]
         return {"size": sizes, **pairs, "room": room}, coverage
 

@@ -247,6 +247,7 @@ def test_instruction_violations_fail_the_task_and_name_samples():
         ("B: point-B", "letter. text"),
         ("2. box-A", "letter. text"),
         ("Distance[a, b]=1m\nTherefore, the answer is B.", "letter"),
+        ("Distance[a, b]=1m\nTherefore, the answer is B. the lamp (red box).", "letter. text"),
         ("northwest", None),
     ],
 )

@@ -100,6 +100,15 @@ def test_extract_boxed(text, content):
         ("Answer: left", "left"),
         (r"I think 3, so \boxed{4}. The answer is 5", "4"),  # \boxed wins over the cue
         ("the answer is", "the answer is"),  # a cue with nothing after it is not a cue
+        # an option label's dot ends no clause: the paper-style reply keeps its option text
+        (
+            "Distance[a, b]=3.4m\nTherefore, the answer is B. the lamp (red box).",
+            "B. the lamp (red box)",
+        ),
+        ("So the answer is C: point-C.", "C: point-C"),
+        ("The answer is (2). the box", "(2). the box"),
+        ("The answer is B.", "B"),
+        ("The answer is 12. It fits.", "12. It fits"),
     ],
 )
 def test_final_answer(text, final):

@@ -169,17 +169,21 @@ _CUE_RE = re.compile(
     r"\b(?:final\s+answer|answer|option|choice)\s*(?:is\b|:|=)\s*:?", re.IGNORECASE
 )
 _CLAUSE_END_RE = re.compile(r"\n|\.(?:\s|$)")
+_LABEL_PREFIX_RE = re.compile(r"\(?(?:[A-J]|\d{1,2})\)?[.:](?=[ \t]+\S)")
+"""An option label opening a clause ("B. northwest", "2: point-2"): its dot ends no clause."""
 
 
 def _answer_tail(text: str) -> str | None:
-    """The clause after the last answer cue ("the answer is X." -> "X"), or ``None``."""
+    """The clause after the last answer cue ("the answer is X." -> "X"; "the answer is B. the
+    lamp." -> "B. the lamp"), or ``None``."""
     last = None
     for last in _CUE_RE.finditer(text):  # noqa: B007 - we want the last match
         pass
     if last is None:
         return None
     tail = text[last.end() :].strip()
-    end = _CLAUSE_END_RE.search(tail)
+    label = _LABEL_PREFIX_RE.match(tail)
+    end = _CLAUSE_END_RE.search(tail, label.end() if label else 0)
     if end:
         tail = tail[: end.start()]
     tail = tail.strip()

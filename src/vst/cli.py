@@ -37,10 +37,13 @@ def demo(
     """Run the main job on the built-in synthetic default and print where its outputs are."""
     from vst.demo import run_demo
 
-    outputs = run_demo(out, seed=seed, console=console, num_scenes=num_scenes)
+    result = run_demo(out, seed=seed, console=console, num_scenes=num_scenes)
     console.print("\n[bold]outputs[/bold]")
-    for name, path in outputs.items():
+    for name, path in result.outputs.items():
         console.print(f"  {name:<12} {path}")
+    if result.problems:  # the demo's data must pass its own verification and audit
+        console.print(f"[red]demo data has {len(result.problems)} problem(s)[/red]")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

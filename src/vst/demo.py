@@ -10,6 +10,7 @@ rerun reuses what is already there.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -73,10 +74,19 @@ def demo_config(out: Path, seed: int, num_scenes: int, workers: int) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo wrote (``outputs``: name -> path) and what it found wrong (``problems``:
+    answer mismatches, unverifiable samples and audit thresholds crossed; empty on success)."""
+
+    outputs: dict[str, Path]
+    problems: list[str]
+
+
 def run_demo(
     out: Path, seed: int = 0, console: Console | None = None, num_scenes: int = 3
-) -> dict[str, Path]:
-    """Run the demo into ``out``; return the written outputs by name."""
+) -> DemoResult:
+    """Run the demo into ``out``; return the written outputs by name and the problems found."""
     console = console or Console()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,10 +122,13 @@ def run_demo(
         scene = load_scene(scene_dir)
         write_contact_sheet(scene, sheets / f"{scene.id}.png")
     _fov_table(console)
-    return {
+    problems = [f"verify: {m}" for m in check.mismatches + check.failures]
+    problems += [f"audit: {line}" for line in audit.failures]
+    outputs = {
         "dataset": out / "data",
         "report": out / "report.md",
         "audit": audit_md,
         "scenes": scenes_dir,
         "sheets": sheets,
     }
+    return DemoResult(outputs, problems)

@@ -1,0 +1,28 @@
+"""`vst demo` end to end: the README's main job writes its outputs, and its data passes its own
+answer verification and quality audit (the command fails otherwise)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vst.cli import app
+
+
+@pytest.mark.slow
+def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("report.md", "audit.md", "audit.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "data").glob("*.parquet"))
+    assert list((out / "sheets").glob("*.png"))
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["ok"] is True and not audit["failures"]
+    # every task of the demo produced samples
+    assert len(audit["tasks"]) == 19
+    assert "problem" not in result.output

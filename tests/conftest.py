@@ -35,3 +35,37 @@ def engine_scenes(engine_scene_dirs):
     from vst.scenes import load_scene
 
     return [load_scene(p) for p in engine_scene_dirs]
+
+
+@pytest.fixture(scope="module")
+def tiny_task():
+    """Register the engine tests' tiny task (``test_engine_runner.TinyTask``) for one module's
+    tests, then remove it again; yields its name."""
+    from test_engine_runner import TINY, TinyTask
+    from vst.engine import registry
+
+    registry.register(TinyTask)
+    yield TINY
+    registry._REGISTRY.pop(TINY, None)
+
+
+@pytest.fixture(scope="session")
+def all_tasks_run(engine_scene_dirs, tmp_path_factory) -> Path:
+    """Output folder of one engine run of every registered task over the shared scenes (seed 3,
+    8 samples asked per scene and task), made once per session."""
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+
+    out = tmp_path_factory.mktemp("all_tasks_run")
+    config = parse_config(
+        {
+            "output": str(out),
+            "seed": 3,
+            "sources": [{"kind": "scenes", "path": str(Path(engine_scene_dirs[0]).parent)}],
+            "tasks": [{"name": "*", "per_scene": 8}],
+            "workers": 1,
+        },
+        "all-tasks test run",
+    )
+    run(config, progress=False)
+    return out

@@ -13,10 +13,8 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from test_engine_runner import TINY, TinyTask
-from vst.engine import registry
+from test_engine_runner import TINY
 from vst.engine.cli import data_app, generate_app
-from vst.engine.registry import register
 from vst.engine.writer import list_shards
 
 # the two lines the `vst` app registers these commands with
@@ -28,14 +26,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    register(TinyTask)
-    yield TINY
-    registry._REGISTRY.pop(TINY, None)
-
-
-@pytest.fixture(scope="module")
-def generated(tiny, engine_scene_dirs, tmp_path_factory) -> tuple[Path, Path]:
+def generated(tiny_task, engine_scene_dirs, tmp_path_factory) -> tuple[Path, Path]:
     """A run folder made by `vst generate` (with overrides), and its scenes folder."""
     tmp = tmp_path_factory.mktemp("cli_run")
     scenes = engine_scene_dirs[0].parent
@@ -56,7 +47,7 @@ def generated(tiny, engine_scene_dirs, tmp_path_factory) -> tuple[Path, Path]:
     return out, scenes
 
 
-def test_generate_rejects_bad_configs(tiny, tmp_path):
+def test_generate_rejects_bad_configs(tiny_task, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("output: out\nsources: [{kind: scenes, path: x}]\ntasks: [{name: nope}]\n")
     result = runner.invoke(app, ["generate", str(cfg)])
@@ -76,7 +67,7 @@ def test_generate_rejects_bad_configs(tiny, tmp_path):
     assert result.exit_code == 2 and "unknown task 'nope'" in result.output
 
 
-def test_generate_strict_fails_on_invalid_scene(tiny, tmp_path, engine_scene_dirs):
+def test_generate_strict_fails_on_invalid_scene(tiny_task, tmp_path, engine_scene_dirs):
     src = tmp_path / "scenes"
     shutil.copytree(engine_scene_dirs[0], src / engine_scene_dirs[0].name)
     (src / engine_scene_dirs[0].name / "masks").rename(src / "gone")

@@ -10,23 +10,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from test_engine_runner import TINY, TinyTask
-from vst.engine import registry
+from test_engine_runner import TINY
 from vst.engine.cli import generate_app
 from vst.engine.config import ConfigError, load_config
-from vst.engine.registry import register
 
 app = typer.Typer()
 app.add_typer(generate_app)
 app.command("unused")(lambda: None)  # two commands: `generate` stays a subcommand
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    register(TinyTask)
-    yield TINY
-    registry._REGISTRY.pop(TINY, None)
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def write(tmp_path):
         ("strict: 1\n", "strict", "valid boolean"),
     ],
 )
-def test_values_that_were_coerced_are_field_errors(tiny, write, extra, field, problem):
+def test_values_that_were_coerced_are_field_errors(tiny_task, write, extra, field, problem):
     path = write(extra)
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -65,13 +56,13 @@ def test_values_that_were_coerced_are_field_errors(tiny, write, extra, field, pr
     assert problem in str(info.value)
 
 
-def test_weights_must_be_finite(tiny, write):
+def test_weights_must_be_finite(tiny_task, write):
     path = write("samples_per_scene: 4\n", tasks=f"tasks: [{{name: {TINY}, weight: .inf}}]\n")
     with pytest.raises(ConfigError, match=r"run\.yaml: tasks\.0\.weight: .*finite number"):
         load_config(path)
 
 
-def test_duplicate_keys_are_refused(tiny, write):
+def test_duplicate_keys_are_refused(tiny_task, write):
     path = write("seed: 1\nseed: 2\n")
     with pytest.raises(
         ConfigError, match=r"run\.yaml: not valid YAML: duplicate key 'seed' \(line 5\)"
@@ -83,7 +74,7 @@ def test_duplicate_keys_are_refused(tiny, write):
     assert load_config(write("seed: 2\n")).seed == 2  # one key: fine
 
 
-def test_paths_are_checked_at_load_time(tiny, tmp_path, write):
+def test_paths_are_checked_at_load_time(tiny_task, tmp_path, write):
     path = write()
     text = path.read_text()
     path.write_text(text.replace(str(tmp_path / "scenes"), str(tmp_path / "nowhere")))
@@ -120,7 +111,7 @@ def _one_error_line(output: str) -> str:
 @pytest.mark.parametrize(
     "case", ["inf", "duplicate", "bool_seed", "missing_source", "latin1", "extra_list"]
 )
-def test_generate_exits_2_with_one_line_naming_file_and_field(tiny, tmp_path, write, case):
+def test_generate_exits_2_with_one_line_naming_file_and_field(tiny_task, tmp_path, write, case):
     extra = {
         "inf": "unified_focal: .inf\n",
         "duplicate": "seed: 1\nseed: 2\n",
@@ -147,7 +138,7 @@ def test_generate_exits_2_with_one_line_naming_file_and_field(tiny, tmp_path, wr
     assert field in line
 
 
-def test_generate_refuses_an_empty_task_list(tiny, write):
+def test_generate_refuses_an_empty_task_list(tiny_task, write):
     result = runner.invoke(app, ["generate", str(write()), "--tasks", ",", "--quiet"])
     assert result.exit_code == 2
     assert (
@@ -156,7 +147,7 @@ def test_generate_refuses_an_empty_task_list(tiny, write):
     )
 
 
-def test_unreadable_extra_lists_name_the_file(tiny, tmp_path, write):
+def test_unreadable_extra_lists_name_the_file(tiny_task, tmp_path, write):
     from vst.engine.config import parse_config
     from vst.engine.runner import EngineInputError, run
 

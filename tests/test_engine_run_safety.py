@@ -16,10 +16,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from test_engine_runner import TINY, TinyTask, _config
-from vst.engine import registry
+from test_engine_runner import TINY, _config
 from vst.engine.cli import generate_app
-from vst.engine.registry import register
 from vst.engine.runner import EngineInputError, run
 from vst.engine.writer import list_shards
 from vst.lock import output_lock
@@ -30,13 +28,6 @@ app.add_typer(generate_app)
 app.command("unused")(lambda: None)
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    register(TinyTask)
-    yield TINY
-    registry._REGISTRY.pop(TINY, None)
 
 
 @pytest.fixture
@@ -161,7 +152,7 @@ def test_workers_die_with_a_killed_parent(tmp_path, scenes_root, mode):
 
 
 # -- one run per output -----------------------------------------------------------------------
-def test_a_second_run_on_the_same_output_is_refused(tiny, tmp_path, scenes_root):
+def test_a_second_run_on_the_same_output_is_refused(tiny_task, tmp_path, scenes_root):
     out = tmp_path / "out"
     cfg = _config_file(tmp_path, scenes_root, out)
     with output_lock(out):  # another run in progress
@@ -178,7 +169,7 @@ def test_a_second_run_on_the_same_output_is_refused(tiny, tmp_path, scenes_root)
 
 
 # -- file modes -------------------------------------------------------------------------------
-def test_written_files_get_the_umask_mode(tiny, tmp_path, engine_scene_dirs):
+def test_written_files_get_the_umask_mode(tiny_task, tmp_path, engine_scene_dirs):
     old = os.umask(0o022)
     try:
         scene_dir = save_scene(load_scene(engine_scene_dirs[0]), tmp_path / "scenes" / "one")
@@ -203,7 +194,7 @@ def test_written_files_get_the_umask_mode(tiny, tmp_path, engine_scene_dirs):
 
 
 # -- file-system errors -----------------------------------------------------------------------
-def test_output_that_is_a_file_is_one_line(tiny, tmp_path, scenes_root):
+def test_output_that_is_a_file_is_one_line(tiny_task, tmp_path, scenes_root):
     cfg = _config_file(tmp_path, scenes_root, tmp_path / "out")
     (tmp_path / "afile").write_text("x")
     result = runner.invoke(app, ["generate", str(cfg), "--out", str(tmp_path / "afile")])
@@ -219,7 +210,9 @@ def test_output_that_is_a_file_is_one_line(tiny, tmp_path, scenes_root):
     assert str(tmp_path / "afile") in line and "Not a directory" in line
 
 
-def test_unwritable_and_read_only_outputs_are_one_line(tiny, tmp_path, scenes_root, monkeypatch):
+def test_unwritable_and_read_only_outputs_are_one_line(
+    tiny_task, tmp_path, scenes_root, monkeypatch
+):
     import tempfile
 
     cfg = _config_file(tmp_path, scenes_root, tmp_path / "out")
@@ -245,7 +238,7 @@ def test_unwritable_and_read_only_outputs_are_one_line(tiny, tmp_path, scenes_ro
     assert _one_error_line(result.output) == f"error: {data}: Permission denied"
 
 
-def test_disk_full_is_one_line_naming_the_shard(tiny, tmp_path, scenes_root, monkeypatch):
+def test_disk_full_is_one_line_naming_the_shard(tiny_task, tmp_path, scenes_root, monkeypatch):
     import vst.engine.writer as writer_module
 
     def full(self, row):

@@ -90,14 +90,6 @@ class TinyTask(Task):
         return LETTERS[int(np.argmin(d))]
 
 
-@pytest.fixture(scope="module")
-def tiny_task():
-    """Register the tiny task for this module's tests, then remove it again."""
-    register(TinyTask)
-    yield TINY
-    registry._REGISTRY.pop(TINY, None)
-
-
 def _config(tmp: Path, scenes: Path, **kw) -> EngineConfig:
     data = {
         "output": str(tmp),

@@ -8,7 +8,6 @@ import json
 import math
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -688,27 +687,13 @@ def test_det3d_score_in_range_and_permutation_invariant(pred, gt, class_aware):
 
 
 @pytest.fixture(scope="module")
-def engine_rows(engine_scene_dirs, tmp_path_factory):
+def engine_rows(all_tasks_run):
     import pyarrow.parquet as pq
 
-    from vst.engine.config import parse_config
-    from vst.engine.runner import run
     from vst.engine.writer import list_shards
 
-    out = tmp_path_factory.mktemp("rewards_engine")
-    config = parse_config(
-        {
-            "output": str(out),
-            "seed": 3,
-            "sources": [{"kind": "scenes", "path": str(Path(engine_scene_dirs[0]).parent)}],
-            "tasks": [{"name": "*", "per_scene": 8}],
-            "workers": 1,
-        },
-        "rewards test",
-    )
-    run(config, progress=False)
     rows = []
-    for path in list_shards(out / "data"):
+    for path in list_shards(all_tasks_run / "data"):
         rows += pq.read_table(path, columns=["task", "answer", "reward", "messages"]).to_pylist()
     return rows
 

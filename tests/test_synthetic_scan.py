@@ -113,9 +113,7 @@ def test_rendered_scan_covers_the_floor_and_room_area_is_asked(scanned):
     assert len(video) == 16
     assert scanned.attributes["synthetic"]["frames"]["video"]["kind"] == "scan"
     assert scanned.attributes["synthetic"]["version"] == 2
-    cover = clip_floor_coverage(
-        scanned.room, scanned.boxes, video, [f.load_depth() for f in video]
-    )
+    cover = clip_floor_coverage(scanned.room, scanned.boxes, video, [f.load_depth() for f in video])
     assert cover >= 0.8
     rows = generate_samples(get_task("video_metric"), [scanned], per_scene=12)
     rooms = [s for _, s in rows if any(t["kind"] == "room" for t in s.meta["turns"])]

@@ -8,11 +8,11 @@ chosen by what it actually sees (occlusion included) before anything is rendered
 Videos are room scans, as in VSI-Bench's walk-throughs (:meth:`CameraSampler.video`): a walk
 along a shortest free route (:mod:`.routes`) between two far-apart spots, at a steady walking
 pace (<= :data:`SCAN_STEP` per frame), at eye height, pitched down :data:`SCAN_PITCH`, turning
-steadily (:data:`MAX_TURN` per frame, at most :data:`SCAN_SWEEP` in all): the camera first looks
-ahead along the walk and ends looking back where it came from. Candidate scans are scored by
-:data:`ScanScore` (the share of the floor their frames show) and the best is kept. When no
-route exists the older walk (a spline looking ahead and toward the room) and then a pan in place
-are the fallbacks.
+steadily one way (at most :data:`MAX_TURN` per frame and :data:`SCAN_SWEEP` in all): the camera
+first looks ahead along the walk and ends looking back about where it came from. Candidate
+scans are scored by :data:`ScanScore` (the share of the floor their frames show) and the best
+is kept. When no route exists the older walk (a spline looking ahead and toward the room) and
+then a pan in place are the fallbacks.
 
 Multi-view motions (recorded per pair of consecutive views in ``motion``):
 
@@ -63,8 +63,9 @@ SCAN_STEP = 0.45
 """Longest walk (metres) between consecutive video frames."""
 SCAN_PITCH = (22.0, 35.0)
 """Range of the scan's downward pitch (degrees): the floor up to the walls stays in view."""
-SCAN_SWEEP = math.radians(180.0)
-"""Largest total turn of a scan."""
+SCAN_SWEEP = math.radians(170.0)
+"""Largest total turn of a scan (not 180: the first and last frames never face exactly opposite
+ways, a turn whose direction, left or right, nobody could tell)."""
 SCAN_ROUTES = 10
 """Routes tried per scan (each with both turn directions)."""
 SCAN_TARGET = 0.9

@@ -66,9 +66,9 @@ SCAN_PITCH = (22.0, 35.0)
 SCAN_SWEEP = math.radians(170.0)
 """Largest total turn of a scan (not 180: the first and last frames never face exactly opposite
 ways, a turn whose direction, left or right, nobody could tell)."""
-SCAN_ROUTES = 10
+SCAN_ROUTES = 16
 """Routes tried per scan (each with both turn directions)."""
-SCAN_TARGET = 0.9
+SCAN_TARGET = 0.92
 """A scan scoring at least this floor share is taken at once."""
 SCAN_MIN_DEPTH = 1.0
 """Every scan frame's median z-depth must reach this (metres; no staring at a wall)."""

@@ -122,3 +122,20 @@ def test_rendered_scan_covers_the_floor_and_room_area_is_asked(scanned):
     assert rooms[0].meta["floor_coverage"] == pytest.approx(cover, abs=1e-3)
     turn = next(t for t in rooms[0].meta["turns"] if t["kind"] == "room")
     assert turn["value_exact"] == pytest.approx(scanned.room.area)
+
+
+def test_scenes_of_an_older_generator_are_remade(tmp_path):
+    """A rerun keeps finished scenes of this generator version but remakes older ones (their
+    videos are not scans)."""
+    import json
+
+    cfg = SynthConfig(seed=2, width=64, height=48, single_views=1, multiview_sets=0, video_frames=0)
+    calls: list[bool] = []
+    (path,) = write_scenes(cfg, tmp_path, on_scene=lambda p, skipped: calls.append(skipped))
+    write_scenes(cfg, tmp_path, on_scene=lambda p, skipped: calls.append(skipped))
+    rec = json.loads((path / "scene.json").read_text(encoding="utf-8"))
+    rec["attributes"]["synthetic"]["version"] = 1
+    (path / "scene.json").write_text(json.dumps(rec), encoding="utf-8")
+    write_scenes(cfg, tmp_path, on_scene=lambda p, skipped: calls.append(skipped))
+    assert calls == [False, True, False]
+    assert load_scene(path).attributes["synthetic"]["version"] == 2

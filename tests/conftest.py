@@ -14,10 +14,10 @@ ENGINE_SYNTH = dict(
     single_views=3,
     multiview_sets=1,
     views_per_set=2,
-    video_frames=8,
+    video_frames=16,
 )
 """Synthetic scenes the engine tests share: 3 rooms, 320x240 frames (single views, one
-two-view set, an 8-frame video each)."""
+two-view set, a 16-frame video each: room scans that show most of the floor)."""
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from vst.geometry.boxes import box3d_corners
 def test_video_frames_and_fps(engine_scenes):
     scene = engine_scenes[0]
     frames = video_frames(scene)
-    assert [f.id for f in frames] == [f"video_{k:03d}" for k in range(8)]
+    assert [f.id for f in frames] == [f"video_{k:03d}" for k in range(16)]
     assert video_fps(frames) == 2.0  # the synthetic default: timestamps 0.5 s apart
 
 

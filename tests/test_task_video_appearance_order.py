@@ -96,7 +96,7 @@ def test_orders_match_masks(samples, engine_scenes, mask_pixels):
 def test_every_valid_set_of_the_whole_video_is_asked(samples, engine_scenes, mask_pixels):
     total = 0
     for scene in engine_scenes:
-        ids = [f"video_{k:03d}" for k in range(8)]
+        ids = [f"video_{k:03d}" for k in range(16)]  # the fixture's whole 16-frame video
         first = _first_frames(scene, ids, mask_pixels)
         cats = sorted(k for k, v in first.items() if v[0] is not None)
         expected = {

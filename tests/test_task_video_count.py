@@ -100,7 +100,7 @@ def test_counts_match_masks(samples, engine_scenes, mask_pixels):
 
 def test_every_clear_category_of_the_whole_video_is_asked(samples, engine_scenes, mask_pixels):
     for scene in engine_scenes:
-        ids = [f"video_{k:03d}" for k in range(8)]
+        ids = [f"video_{k:03d}" for k in range(16)]  # the fixture's whole 16-frame video
         truth = _truth(scene, ids, mask_pixels)
         asked = {
             s.meta["label"]
@@ -122,7 +122,7 @@ def test_video_record_and_clip(samples, engine_scenes):
         frames = [scene.frame(f) for f in fids]
         times = [f.timestamp for f in frames]
         assert times == sorted(times) and len(set(times)) == len(times)
-        # contiguous run of the trajectory (8 frames <= 16: no subsampling)
+        # contiguous run of the trajectory (16 frames <= 16: no subsampling)
         nums = [int(f.split("_")[1]) for f in fids]
         assert nums == list(range(nums[0], nums[0] + len(nums)))
         assert s.meta["video_fps"] == pytest.approx((len(fids) - 1) / (times[-1] - times[0]))
@@ -211,14 +211,14 @@ def test_clip_helpers(engine_scenes):
     assert len(idx) == 16 and idx[0] == 0 and idx[-1] == 99 and idx == sorted(set(idx))
     assert max(np.diff(idx)) - min(np.diff(idx)) <= 1
     full = scene_clip(scene)
-    assert full.frame_ids == [f"video_{k:03d}" for k in range(8)] and full.fps == 2.0
+    assert full.frame_ids == [f"video_{k:03d}" for k in range(16)] and full.fps == 2.0
     assert full.meta() == {"frame_ids": full.frame_ids, "video_fps": 2.0}
     short = make_clip(scene, list(full.frames), max_frames=4)
-    assert short.frame_ids == ["video_000", "video_002", "video_005", "video_007"]
-    assert short.fps == pytest.approx(3 / 3.5) == effective_fps(short.frames)
+    assert short.frame_ids == ["video_000", "video_005", "video_010", "video_015"]
+    assert short.fps == pytest.approx(3 / 7.5) == effective_fps(short.frames)
     rng = np.random.default_rng(0)
     wins = clip_windows(scene, rng, 20)
-    assert wins and all(4 <= len(w) <= 7 for w in wins)
+    assert wins and all(4 <= len(w) <= 15 for w in wins)
     assert len({tuple(w.frame_ids) for w in wins}) == len(wins)
     clips = candidate_clips(scene, np.random.default_rng(0), windows=3)
     assert clips[0].frame_ids == full.frame_ids and len(clips) <= 4

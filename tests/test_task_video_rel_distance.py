@@ -186,7 +186,7 @@ def test_fixture_scenes(engine_scenes):
     assert out, "the third fixture room shows four unique categories"
     for scene, s in out:
         assert task.derive_answer(scene, s.meta) == s.answer
-        assert len(s.videos[0]) == len(s.meta["frame_ids"]) == 8
+        assert len(s.videos[0]) == len(s.meta["frame_ids"]) == 16
         assert s.meta["video_fps"] == pytest.approx(2.0)
         for t in s.meta["turns"]:
             d = [scene_gap(scene, t["anchor_id"], c) for c in t["candidate_ids"]]

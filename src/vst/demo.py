@@ -65,7 +65,7 @@ def demo_config(out: Path, seed: int, num_scenes: int, workers: int) -> dict:
                 "height": 480,
                 "single_views": 3,
                 "multiview_sets": 1,
-                "video_frames": 8,
+                "video_frames": 16,
             }
         ],
         "tasks": [{"name": "*", "per_scene": 6}],

@@ -3,7 +3,7 @@
 Modules, one concern each: :mod:`.catalog` (categories, size priors, multi-part models),
 :mod:`.layout` (rooms, placement), :mod:`.mjcf` (appearance, MuJoCo XML), :mod:`.render`
 (offscreen RGB / z-depth / masks, GL backend errors), :mod:`.cameras` (single views, multi-view
-sets, videos), :mod:`.config` and
+sets, room-scan videos), :mod:`.routes` (free walking routes), :mod:`.config` and
 :mod:`.generate` (orchestration, scene directories). Importing this package does not import
 mujoco.
 """

@@ -5,6 +5,15 @@ are scored with a :data:`Probe`: a function that casts a coarse grid of rays fro
 returns how many rays hit each object (object id -> rays) and the median z-depth, so a view is
 chosen by what it actually sees (occlusion included) before anything is rendered.
 
+Videos are room scans, as in VSI-Bench's walk-throughs (:meth:`CameraSampler.video`): a walk
+along a shortest free route (:mod:`.routes`) between two far-apart spots, at a steady walking
+pace (<= :data:`SCAN_STEP` per frame), at eye height, pitched down :data:`SCAN_PITCH`, turning
+steadily one way (at most :data:`MAX_TURN` per frame and :data:`SCAN_SWEEP` in all): the camera
+first looks ahead along the walk and ends looking back about where it came from. Candidate
+scans are scored by :data:`ScanScore` (the share of the floor their frames show) and the best
+is kept. When no route exists the older walk (a spline looking ahead and toward the room) and
+then a pan in place are the fallbacks.
+
 Multi-view motions (recorded per pair of consecutive views in ``motion``):
 
 * ``pan``: turn about the world vertical through the camera (+ = right);
@@ -29,9 +38,14 @@ from vst.geometry.cameras import (
     rotation_to_pan_tilt_roll,
 )
 from vst.scenes.sources.synthetic.layout import Layout, polygons_overlap, rect_corners
+from vst.scenes.sources.synthetic.routes import FreeGrid, far_route
 
 Probe = Callable[[np.ndarray], tuple[dict[int, int], float]]
 """pose -> (rays hitting each object id, median z-depth of the rays in metres)."""
+
+ScanScore = Callable[[list[np.ndarray]], tuple[float, float]]
+"""poses of a video -> (fraction 0..1 of the room's floor the frames show, the smallest of the
+frames' median z-depths in metres)."""
 
 MIN_RAYS = 2
 """Rays (of the probe grid) an object needs to count as visible when choosing views."""
@@ -41,6 +55,23 @@ MAX_TURN = math.radians(12.0)
 """Largest heading change between consecutive video frames."""
 WALL_MARGIN = 0.4
 OBJECT_MARGIN = 0.35
+PATH_WALL_MARGIN = 0.3
+PATH_OBJECT_MARGIN = 0.25
+"""Clearances (metres) of every point of a video path (looser than a standing spot's)."""
+
+SCAN_STEP = 0.45
+"""Longest walk (metres) between consecutive video frames."""
+SCAN_PITCH = (22.0, 35.0)
+"""Range of the scan's downward pitch (degrees): the floor up to the walls stays in view."""
+SCAN_SWEEP = math.radians(170.0)
+"""Largest total turn of a scan (not 180: the first and last frames never face exactly opposite
+ways, a turn whose direction, left or right, nobody could tell)."""
+SCAN_ROUTES = 16
+"""Routes tried per scan (each with both turn directions)."""
+SCAN_TARGET = 0.92
+"""A scan scoring at least this floor share is taken at once."""
+SCAN_MIN_DEPTH = 1.0
+"""Every scan frame's median z-depth must reach this (metres; no staring at a wall)."""
 
 MOTIONS = (
     "pan",
@@ -92,6 +123,8 @@ class CameraSampler:
     probe: Probe
     min_visible: int = 3
     tries: int = 40
+    scan_score: ScanScore | None = None
+    """Scores candidate room scans; None takes the first scan that fits."""
     _floor_fps: list[np.ndarray] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -243,9 +276,12 @@ class CameraSampler:
 
     # -- video ------------------------------------------------------------------------------
     def video(self, n_frames: int) -> tuple[list[np.ndarray], str]:
-        """A smooth walk-through of ``n_frames`` poses along a spline through free waypoints,
-        looking ahead and toward the room; falls back to a slow pan in place when no clear
-        path exists. Returns the poses and ``"walk"`` or ``"pan"``."""
+        """``n_frames`` poses of a video and its kind: ``"scan"`` (module docstring), else
+        ``"walk"`` (a smooth walk along a spline through free waypoints, looking ahead and
+        toward the room), else ``"pan"`` (a slow pan in place) when no clear path exists."""
+        scan = self._scan(n_frames)
+        if scan is not None:
+            return scan, "scan"
         best = None
         for _ in range(self.tries):
             path = self._walk_path(n_frames)
@@ -263,9 +299,58 @@ class CameraSampler:
             return best[1], "walk"
         return self._pan_in_place(n_frames), "pan"
 
+    # -- room scans -------------------------------------------------------------------------
+    def _scan(self, n_frames: int) -> list[np.ndarray] | None:
+        """The best-scoring of up to :data:`SCAN_ROUTES` routes x 2 turn directions (the first
+        reaching :data:`SCAN_TARGET`), or None when no route fits."""
+        if n_frames < 2:
+            return None
+        grid = FreeGrid.build(
+            self.layout.room.bbox,
+            lambda xy: self.free_at(xy, PATH_WALL_MARGIN, PATH_OBJECT_MARGIN),
+        )
+        budget = SCAN_STEP * (n_frames - 1)
+        best: tuple[float, list[np.ndarray]] | None = None
+        for _ in range(SCAN_ROUTES):
+            legs = far_route(grid, self.rng, budget)
+            path = None if legs is None else self._smooth_path(legs, n_frames, budget)
+            if path is None:
+                continue
+            height = self.rng.uniform(1.35, 1.7)
+            pitch = math.radians(self.rng.uniform(*SCAN_PITCH))
+            ahead = path[min(2, n_frames - 1)] - path[0]
+            yaw0 = math.atan2(ahead[1], ahead[0]) + math.radians(self.rng.normal(0.0, 10.0))
+            first = float(self.rng.choice([-1.0, 1.0]))
+            for turn in (first, -first):
+                poses = _scan_poses(path, yaw0, turn, pitch, height)
+                if self.scan_score is None:
+                    return poses
+                cover, near = self.scan_score(poses)
+                score = cover if near >= SCAN_MIN_DEPTH else cover - 1.0
+                if best is None or score > best[0]:
+                    best = (score, poses)
+                if score >= SCAN_TARGET:
+                    return poses
+        return None if best is None else best[1]
+
+    def _smooth_path(self, legs: np.ndarray, n_frames: int, budget: float) -> np.ndarray | None:
+        """``n_frames`` evenly spaced points (n, 2) along a spline through ``legs``, at most
+        ``budget`` metres long; None if the spline leaves free space."""
+        dense = _catmull_rom(legs, 24)
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
+        span = min(arc[-1], budget)
+        kept = dense[arc <= span + 1e-9]
+        if not all(self.free_at(p, PATH_WALL_MARGIN, PATH_OBJECT_MARGIN) for p in kept[::2]):
+            return None
+        s = np.linspace(0.0, span, n_frames)
+        return np.stack([np.interp(s, arc, dense[:, 0]), np.interp(s, arc, dense[:, 1])], axis=1)
+
     def _segment_free(self, a: np.ndarray, b: np.ndarray) -> bool:
         n = max(2, int(np.linalg.norm(b - a) / 0.1))
-        return all(self.free_at(a + t * (b - a), 0.3, 0.25) for t in np.linspace(0, 1, n))
+        return all(
+            self.free_at(a + t * (b - a), PATH_WALL_MARGIN, PATH_OBJECT_MARGIN)
+            for t in np.linspace(0, 1, n)
+        )
 
     def _walk_path(self, n_frames: int) -> np.ndarray | None:
         k = int(self.rng.integers(3, 6))
@@ -291,7 +376,7 @@ class CameraSampler:
         if seg.sum() < 1.5:
             return None
         dense = _catmull_rom(pts, 24)
-        if not all(self.free_at(p, 0.3, 0.25) for p in dense[::2]):
+        if not all(self.free_at(p, PATH_WALL_MARGIN, PATH_OBJECT_MARGIN) for p in dense[::2]):
             return None
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
         length = arc[-1]
@@ -355,6 +440,25 @@ class CameraSampler:
             )
             out.append(look_at(eye, eye + f))
         return out
+
+
+def _scan_poses(
+    path: np.ndarray, yaw0: float, turn: float, pitch: float, height: float
+) -> list[np.ndarray]:
+    """Poses along ``path`` (n, 2): eye at ``height`` (+ a 2 cm bob), yaw ``yaw0`` turning by
+    ``turn`` (+1 left / counter-clockwise seen from above, -1 right) at a steady rate (total
+    ``min(SCAN_SWEEP, MAX_TURN * (n - 1))``), pitched down ``pitch`` radians, image upright."""
+    n = len(path)
+    rate = min(SCAN_SWEEP, MAX_TURN * (n - 1)) / max(n - 1, 1)
+    out = []
+    for i, (x, y) in enumerate(path):
+        yaw = yaw0 + turn * rate * i
+        eye = np.array([x, y, height + 0.02 * math.sin(1.3 * i)])
+        f = np.array(
+            [math.cos(yaw) * math.cos(pitch), math.sin(yaw) * math.cos(pitch), -math.sin(pitch)]
+        )
+        out.append(look_at(eye, eye + f))
+    return out
 
 
 def _catmull_rom(pts: np.ndarray, per_segment: int) -> np.ndarray:

@@ -24,17 +24,20 @@ import numpy as np
 from vst.scenes.annotate import truncation, visible_pixels
 from vst.scenes.io import SCENE_FILE, save_scene
 from vst.scenes.model import Frame, Object3D, Room, Scene
-from vst.scenes.sources.synthetic.cameras import CameraSampler
+from vst.scenes.sources.synthetic.cameras import CameraSampler, ScanScore
 from vst.scenes.sources.synthetic.config import SynthConfig
 from vst.scenes.sources.synthetic.layout import Layout, place_objects, sample_counts, sample_room
 from vst.scenes.sources.synthetic.mjcf import build_mjcf, sample_style
 from vst.scenes.sources.synthetic.render import MujocoRenderer, intrinsics_matrix
 
 GENERATOR = "vst.synthetic"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+"""2: videos are room scans (:mod:`.cameras`). Scenes made by another version are remade."""
 OBJECT_AXES = "x=front, y=left, z=up"
 PROBE_GRID = (32, 24)
 """Rays across the image (columns, rows) used to choose views."""
+SCAN_CELL_M = 0.2
+"""Floor grid cell (metres) when scoring candidate video scans (the engine's is finer)."""
 
 
 class GenerationError(RuntimeError):
@@ -71,12 +74,43 @@ def make_layout(cfg: SynthConfig, index: int) -> tuple[Layout, dict[str, np.rand
     return layout, rngs
 
 
-def _probe(renderer: MujocoRenderer, K: np.ndarray, width: int, height: int):
+def _probe_uv(width: int, height: int) -> np.ndarray:
+    """Pixel centres (rows * cols, 2) of the :data:`PROBE_GRID` rays, row-major."""
     cols, rows = PROBE_GRID
     us = (np.arange(cols) + 0.5) * width / cols - 0.5
     vs = (np.arange(rows) + 0.5) * height / rows - 0.5
     uu, vv = np.meshgrid(us, vs)
-    uv = np.stack([uu.ravel(), vv.ravel()], axis=1)
+    return np.stack([uu.ravel(), vv.ravel()], axis=1)
+
+
+def _scan_score(
+    renderer: MujocoRenderer, K: np.ndarray, width: int, height: int, layout: Layout
+) -> ScanScore:
+    """Scores a candidate video by the engine's own floor coverage
+    (:func:`vst.engine.tasks.video.floor_coverage.clip_floor_coverage`) on z-depth ray-cast at
+    the :data:`PROBE_GRID` pixels (nothing rendered), cells of :data:`SCAN_CELL_M`."""
+    # imported here: the engine's task package imports every task (and the engine imports this)
+    from vst.engine.tasks.video.floor_coverage import clip_floor_coverage
+
+    cols, rows = PROBE_GRID
+    uv = _probe_uv(width, height)
+    room = Room(floor_polygon=layout.room.polygon, floor_z=0.0, ceiling_z=layout.room.height)
+    boxes = np.stack([o.box() for o in layout.objects])
+
+    def score(poses: list[np.ndarray]) -> tuple[float, float]:
+        depths = [renderer.raycast(T, K, uv)[1].reshape(rows, cols) for T in poses]
+        frames = [
+            Frame(id=f"scan_{i}", K=K, width=width, height=height, cam_to_world=T)
+            for i, T in enumerate(poses)
+        ]
+        near = min(float(np.median(z[z > 0])) if (z > 0).any() else 0.0 for z in depths)
+        return clip_floor_coverage(room, boxes, frames, depths, SCAN_CELL_M), near
+
+    return score
+
+
+def _probe(renderer: MujocoRenderer, K: np.ndarray, width: int, height: int):
+    uv = _probe_uv(width, height)
 
     def probe(T: np.ndarray) -> tuple[dict[int, int], float]:
         ids, z = renderer.raycast(T, K, uv)
@@ -122,7 +156,13 @@ def generate_scene(cfg: SynthConfig, index: int, renderer: MujocoRenderer) -> Sc
     fovy = float(cam_rng.uniform(*cfg.vfov))
     K = intrinsics_matrix(cfg.width, cfg.height, fovy)
     sampler = CameraSampler(
-        cam_rng, layout, _probe(renderer, K, cfg.width, cfg.height), min_visible=cfg.min_visible
+        cam_rng,
+        layout,
+        _probe(renderer, K, cfg.width, cfg.height),
+        min_visible=cfg.min_visible,
+        scan_score=(
+            _scan_score(renderer, K, cfg.width, cfg.height, layout) if cfg.video_frames else None
+        ),
     )
     poses: list[tuple[str, np.ndarray, float | None]] = []
     groups: dict[str, Any] = {"single": [], "multiview": [], "video": None}
@@ -222,7 +262,8 @@ def _done(path: Path, cfg: SynthConfig) -> bool:
         import json
 
         rec = json.loads(f.read_text(encoding="utf-8"))
-        return rec["attributes"]["synthetic"]["config_hash"] == cfg.scene_hash()
+        made = rec["attributes"]["synthetic"]
+        return made["config_hash"] == cfg.scene_hash() and made["version"] == GENERATOR_VERSION
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

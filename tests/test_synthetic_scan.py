@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from vst.engine.registry import get_task
-from vst.engine.tasks.video.floor_coverage import clip_floor_coverage
 from vst.scenes import load_scene
+from vst.scenes.floor_coverage import clip_floor_coverage
 from vst.scenes.sources.synthetic.cameras import (
     MAX_TURN,
     PATH_OBJECT_MARGIN,

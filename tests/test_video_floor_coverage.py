@@ -1,4 +1,4 @@
-"""Floor coverage of a clip (vst.engine.tasks.video.floor_coverage): grid cells counted by hand
+"""Floor coverage of a clip (vst.scenes.floor_coverage): grid cells counted by hand
 for overhead cameras that each see a known floor rectangle, occlusion through the depth map,
 frames and pixels without depth, and floor under furniture (depth ray-cast from the boxes)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vst.engine.tasks.video.floor_coverage import clip_floor_coverage, floor_grid
 from vst.geometry.polygons import points_in_polygon
+from vst.scenes.floor_coverage import clip_floor_coverage, floor_grid
 from vst.scenes.model import Frame, Room
 from vst.testing.raycast import FLOOR, cast, pixel_rays
 

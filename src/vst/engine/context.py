@@ -41,7 +41,7 @@ class EngineSettings:
     ``min_visible_fraction``: and show at least this fraction of its own silhouette (the rest
     hidden behind other surfaces; :meth:`FrameView.visible_fraction`).
     ``min_floor_coverage``: a video clip must show at least this fraction of the room's floor
-    for the room's area to be asked (:mod:`vst.engine.tasks.video.floor_coverage`).
+    for the room's area to be asked (:mod:`vst.scenes.floor_coverage`).
     ``answer_style``: how multiple-choice replies are written (:data:`vst.engine.choices.
     ANSWER_STYLES`: ``"paper"`` = ``"B. northwest"``, ``"letter"`` = ``"B"``)."""
 

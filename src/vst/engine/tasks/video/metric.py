@@ -13,7 +13,7 @@ Question kinds (``turn["kind"]``), all from the scene's world-frame ground truth
   worded as centre to centre;
 * ``room`` — the floor area of the room, ``scene.room.area`` (shoelace formula on the floor
   polygon), square metres with 1 decimal (``"18.6 square meters"``); only when the clip shows
-  most of the floor: ``meta["floor_coverage"]`` (:mod:`.floor_coverage`: a floor grid
+  most of the floor: ``meta["floor_coverage"]`` (:mod:`vst.scenes.floor_coverage`: a floor grid
   back-projected into the clip's frames with a depth test; frames without depth see nothing)
   must reach the run's ``min_floor_coverage`` (:class:`~vst.engine.context.EngineSettings`,
   0.8 by default).
@@ -60,8 +60,8 @@ from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import VIDEO, Sample, assistant, user
 from vst.engine.tasks.single_image.measurement import round_half_up
 from vst.engine.tasks.video._clips import Clip, scene_clip
-from vst.engine.tasks.video.floor_coverage import clip_floor_coverage
 from vst.engine.tasks.video.rel_distance import _unique_objects, box_gap, gap_matrix
+from vst.scenes.floor_coverage import clip_floor_coverage
 from vst.scenes.model import Scene
 
 KINDS = ("size", "distance", "center_distance", "room")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from vst.scenes.annotate import truncation, visible_pixels
+from vst.scenes.floor_coverage import clip_floor_coverage
 from vst.scenes.io import SCENE_FILE, save_scene
 from vst.scenes.model import Frame, Object3D, Room, Scene
 from vst.scenes.sources.synthetic.cameras import CameraSampler, ScanScore
@@ -86,12 +87,9 @@ def _probe_uv(width: int, height: int) -> np.ndarray:
 def _scan_score(
     renderer: MujocoRenderer, K: np.ndarray, width: int, height: int, layout: Layout
 ) -> ScanScore:
-    """Scores a candidate video by the engine's own floor coverage
-    (:func:`vst.engine.tasks.video.floor_coverage.clip_floor_coverage`) on z-depth ray-cast at
+    """Scores a candidate video by the floor coverage ``video_metric`` uses
+    (:func:`vst.scenes.floor_coverage.clip_floor_coverage`) on z-depth ray-cast at
     the :data:`PROBE_GRID` pixels (nothing rendered), cells of :data:`SCAN_CELL_M`."""
-    # imported here: the engine's task package imports every task (and the engine imports this)
-    from vst.engine.tasks.video.floor_coverage import clip_floor_coverage
-
     cols, rows = PROBE_GRID
     uv = _probe_uv(width, height)
     room = Room(floor_polygon=layout.room.polygon, floor_z=0.0, ceiling_z=layout.room.height)

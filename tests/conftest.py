@@ -69,3 +69,31 @@ def all_tasks_run(engine_scene_dirs, tmp_path_factory) -> Path:
     )
     run(config, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def clear_in_frame(engine_scenes) -> dict[tuple[str, str], set[int]]:
+    """(scene id, frame id) -> ids of the objects *clearly* seen there by the engine's default
+    rules: >= ``min_object_pixels`` mask pixels (counted from the mask file) and a visible
+    fraction >= ``min_visible_fraction`` (``FrameView.visible_fraction``, tested on its own in
+    test_visibility). The video tasks' tests recompute their truths from this."""
+    import numpy as np
+
+    from vst.engine.context import EngineContext, EngineSettings
+
+    settings = EngineSettings()
+    ctx = EngineContext(settings)
+    out = {}
+    for scene in engine_scenes:
+        for frame in scene.frames:
+            mask = frame.load_mask()
+            ids, counts = np.unique(mask[mask > 0], return_counts=True)
+            big = [
+                int(o) for o, c in zip(ids, counts, strict=True) if c >= settings.min_object_pixels
+            ]
+            view = ctx.view(scene, frame)
+            out[scene.id, frame.id] = {
+                o for o in big if view.visible_fraction(o) >= settings.min_visible_fraction
+            }
+        ctx.reset()
+    return out

@@ -46,13 +46,14 @@ def mask_pixels(engine_scenes):
     return out
 
 
-def _first_frames(scene, frame_ids, mask_pixels):
-    """label -> (first clip frame with an instance >= CLEAR px, first with one >= FAINT px)."""
+def _first_frames(scene, frame_ids, mask_pixels, clear_in_frame):
+    """label -> (first clip frame with an instance clearly seen: >= CLEAR px and visible
+    enough, first with one >= FAINT px)."""
     out: dict[str, list] = {}
     for k, fid in enumerate(frame_ids):
         for oid, c in mask_pixels[scene.id, fid].items():
             first = out.setdefault(scene.object(oid).label, [None, None])
-            if c >= CLEAR and first[0] is None:
+            if oid in clear_in_frame[scene.id, fid] and first[0] is None:
                 first[0] = k
             if c >= FAINT and first[1] is None:
                 first[1] = k
@@ -66,11 +67,11 @@ def _valid(first, labels) -> bool:
     return all(first[b][1] - first[a][0] >= GAP for a, b in itertools.pairwise(order))
 
 
-def test_orders_match_masks(samples, engine_scenes, mask_pixels):
+def test_orders_match_masks(samples, engine_scenes, mask_pixels, clear_in_frame):
     scenes = {s.id: s for s in engine_scenes}
     for s in samples:
         scene = scenes[s.meta["scene_id"]]
-        first = _first_frames(scene, s.meta["frame_ids"], mask_pixels)
+        first = _first_frames(scene, s.meta["frame_ids"], mask_pixels, clear_in_frame)
         labels = s.meta["labels"]
         assert 3 <= len(labels) <= 4 and len(set(labels)) == len(labels)
         assert _valid(first, labels)
@@ -93,11 +94,13 @@ def test_orders_match_masks(samples, engine_scenes, mask_pixels):
                 assert f"{LETTERS[k]}. {', '.join(o)}" in text
 
 
-def test_every_valid_set_of_the_whole_video_is_asked(samples, engine_scenes, mask_pixels):
+def test_every_valid_set_of_the_whole_video_is_asked(
+    samples, engine_scenes, mask_pixels, clear_in_frame
+):
     total = 0
     for scene in engine_scenes:
         ids = [f"video_{k:03d}" for k in range(16)]  # the fixture's whole 16-frame video
-        first = _first_frames(scene, ids, mask_pixels)
+        first = _first_frames(scene, ids, mask_pixels, clear_in_frame)
         cats = sorted(k for k, v in first.items() if v[0] is not None)
         expected = {
             frozenset(c)
@@ -193,7 +196,9 @@ def test_vectorised_candidate_sets_equal_the_per_set_rule(engine_scenes):
     checked = 0
     for scene in engine_scenes:
         for clip in candidate_clips(scene, np.random.default_rng(0), 3):
-            sights = label_sightings(clip.views(ctx), CLEAR, FAINT)
+            sights = label_sightings(
+                clip.views(ctx), CLEAR, FAINT, ctx.settings.min_visible_fraction
+            )
             labels = [k for k, s in sights.items() if s.first_clear is not None]
             want = []
             for size in task.SIZES:

@@ -23,6 +23,12 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     assert list((out / "sheets").glob("*.png"))
     audit = json.loads((out / "audit.json").read_text())
     assert audit["ok"] is True and not audit["failures"]
-    # every task of the demo produced samples
+    # every task of the demo produced samples; the room scans let video_metric ask room areas,
+    # each from a clip that shows at least 0.8 of the floor
     assert len(audit["tasks"]) == 19
+    rooms = audit["tasks"]["video_metric"]["floor_coverage"]
+    assert rooms["room_samples"] >= 1 and rooms["min"] >= 0.8
+    for task, checks in audit["tasks"].items():
+        if "visibility" in checks and "min" in checks["visibility"]:
+            assert checks["visibility"]["min"] >= 0.5, task
     assert "problem" not in result.output

@@ -80,6 +80,7 @@ from vst.engine.writer import (
 from vst.fserrors import exit_code_of, os_error_line
 from vst.lock import OutputLockedError, output_lock
 from vst.scenes.errors import FrameFileError, SceneError
+from vst.scenes.files import read_json
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, find_scene_dirs, load_scene
 from vst.scenes.model import Scene
 from vst.scenes.validation import drop_frame, scene_problems, screen_frames
@@ -171,12 +172,12 @@ class SourcesResolved:
 def _scene_header(scene_dir: Path) -> tuple[str, str, str, tuple[str, ...]]:
     """``(scene id, dataset, native id, benchmarks its reader knew)`` from ``scene.json``."""
     try:
-        rec = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
+        rec = read_json(scene_dir / SCENE_FILE)
         attrs = rec.get("attributes") or {}
         sid = str(rec.get("id", scene_dir.name))
         known = tuple(str(b) for b in attrs.get("benchmarks") or ())
         return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid)), known
-    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+    except (SceneError, AttributeError, TypeError):
         return scene_dir.name, "", scene_dir.name, ()  # unreadable: the unit reports it
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from vst.engine.writer import iter_rows
+from vst.scenes.errors import SceneError
+from vst.scenes.files import read_json
+from vst.scenes.io import SCENE_FILE
 
 
 class SceneIndex:
@@ -32,9 +35,9 @@ class SceneIndex:
             self.by_id = {}
             for d in self.dirs:
                 try:
-                    rec = json.loads((d / "scene.json").read_text(encoding="utf-8"))
+                    rec = read_json(d / SCENE_FILE)
                     self.by_id.setdefault(str(rec.get("id")), d)
-                except (OSError, ValueError, AttributeError, RecursionError):
+                except (SceneError, AttributeError):
                     continue
         return self.by_id
 

@@ -34,6 +34,7 @@ from typing import Any
 from vst.fserrors import RUN_FAILURE_ERRNOS, os_error_line
 from vst.lock import output_lock
 from vst.scenes.errors import SceneError
+from vst.scenes.files import read_json
 from vst.scenes.guard import BenchmarkGuard
 from vst.scenes.io import SCENE_FILE, atomic_write_bytes, save_scene
 from vst.scenes.sources.base import SceneReader, SceneRef, SkippedItem, SourceReport
@@ -134,9 +135,8 @@ def import_key(reader: SceneReader, ref: SceneRef) -> str:
 
 def _existing_key(scene_dir: Path) -> str | None:
     try:
-        record = json.loads((scene_dir / SCENE_FILE).read_text(encoding="utf-8"))
-        return record.get("attributes", {}).get("import_key")
-    except (OSError, ValueError, AttributeError, RecursionError):
+        return read_json(scene_dir / SCENE_FILE).get("attributes", {}).get("import_key")
+    except (SceneError, AttributeError):
         return None
 
 
@@ -146,11 +146,11 @@ def _kept_skips(scene_dir: Path, key: str) -> list[SkippedItem] | None:
     if _existing_key(scene_dir) != key:
         return None
     try:
-        record = json.loads((scene_dir / IMPORT_RECORD).read_text(encoding="utf-8"))
+        record = read_json(scene_dir / IMPORT_RECORD)
         if record.get("import_key") != key:
             return None
         return [SkippedItem(s["kind"], str(s["item"]), str(s["reason"])) for s in record["skipped"]]
-    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+    except (SceneError, AttributeError, KeyError, TypeError):
         return None
 
 

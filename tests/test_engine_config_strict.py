@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from test_engine_run_safety import _one_error_line
 from test_engine_runner import TINY
 from vst.engine.cli import generate_app
 from vst.engine.config import ConfigError, load_config
@@ -98,14 +99,6 @@ def test_non_utf8_config_names_the_file(tmp_path):
         ConfigError, match=r"latin1\.yaml: not UTF-8 text \(byte 0xe9 at offset 11\)"
     ):
         load_config(path)
-
-
-def _one_error_line(output: str) -> str:
-    lines = [ln for ln in output.splitlines() if ln.strip()]
-    assert "Traceback" not in output
-    assert len(lines) == 1, output
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize(

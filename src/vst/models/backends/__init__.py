@@ -10,14 +10,17 @@ from vst.models.backends.base import (
     Sampling,
     request_seed,
 )
+from vst.models.backends.factory import BackendKind, open_backend
 from vst.models.backends.scripted import ScriptedBackend
 
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendKind",
     "Choice",
     "Completion",
     "Sampling",
     "ScriptedBackend",
+    "open_backend",
     "request_seed",
 ]

@@ -97,3 +97,11 @@ def clear_in_frame(engine_scenes) -> dict[tuple[str, str], set[int]]:
             }
         ctx.reset()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny random Qwen2.5-VL checkpoint (``vst models tiny``), built once per session."""
+    from vst.models.tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny_model") / "tiny").path

@@ -13,9 +13,9 @@ $(PY):
 	$(PIP) install --upgrade pip wheel
 
 # torch is pinned and installed first: an unpinned torch pulls several GB of CUDA packages.
-$(STAMP): $(PY) pyproject.toml
-	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[dev]"
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt "torch==2.13.0"
+	$(PIP) install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -350,3 +350,29 @@ def test_model_id_and_settings_are_the_inner_backends(tmp_path: Path) -> None:
     assert cached.settings == {"max_pixels": 1024}
     with pytest.raises(ValueError, match="not a cache key"):
         cached.entry_path("../../etc/passwd")
+
+
+def _share_worker(cache_dir: str, count: int) -> None:
+    """One process of the sharing test: answer ``count`` requests through the shared cache."""
+    CachedBackend(Counting(), cache_dir).generate(
+        [text_request(f"p{i}") for i in range(count)], Sampling()
+    )
+
+
+def test_two_processes_filling_one_cache_at_once_leave_only_whole_entries(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_share_worker, args=(str(tmp_path), 60)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(list(tmp_path.rglob("*.json"))) == 60
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    inner = Counting()
+    cached = CachedBackend(inner, tmp_path)
+    answers = cached.generate([text_request(f"p{i}") for i in range(60)], Sampling())
+    assert inner.sent == 0 and cached.stats.corrupt == 0
+    assert [a.text for a in answers] == [f"p{i}#0" for i in range(60)]

@@ -417,3 +417,14 @@ def test_fake_matches_the_documented_output_shape() -> None:
     with pytest.raises(TypeError, match="unexpected SamplingParams fields"):
         module.SamplingParams(best_of=2)
     assert re.fullmatch(r"q9\|seed=1", request_output.outputs[0].text)
+
+
+def test_open_backend_builds_a_cached_vllm_backend(fake_vllm, model_dir, tmp_path) -> None:
+    from vst.models.backends import open_backend
+
+    backend = open_backend(model_dir, kind="vllm", cache_dir=tmp_path / "c", max_model_len=2048)
+    assert isinstance(backend, CachedBackend)
+    assert isinstance(backend.inner, VLLMBackend)
+    assert fake_vllm.LLM.instances[0].kwargs["max_model_len"] == 2048
+    assert backend.generate([ask("q5")], Sampling())[0].text.startswith("q5|seed=")
+    backend.close()

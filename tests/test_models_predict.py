@@ -417,6 +417,8 @@ def test_predict_command(dataset, tmp_path, monkeypatch):
 
     def fake_open(model, kind="auto", cache_dir=None, **options):
         opened.append((model, kind, cache_dir, options))
+        if "kill" in model:
+            return ScriptedBackend(_Killer(at=3), model_id=model)
         return ScriptedBackend(_truth if "good" in model else lambda r, i: 1 / 0, model_id=model)
 
     monkeypatch.setattr(predict_cli, "open_backend", fake_open)
@@ -436,6 +438,11 @@ def test_predict_command(dataset, tmp_path, monkeypatch):
     )
     assert result.exit_code == 1 and "12 request(s) failed" in result.output
     assert "ZeroDivisionError: division by zero" in result.output
+
+    killed = tmp_path / "killed.jsonl"
+    kill_args = ["predict", "--data", str(dataset), "--out", str(killed), "--quiet"]
+    result = runner.invoke(app, [*kill_args, "--model", "http://x/kill"])
+    assert result.exit_code == 130 and "interrupted; answers so far are saved" in result.output
 
     result = runner.invoke(app, [*args, "--model", "http://x/good", "--batch-size", "2"])
     assert result.exit_code == 2 and "--batch-size applies to the transformers backend" in (

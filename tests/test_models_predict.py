@@ -316,6 +316,47 @@ def test_killed_run_resumes_to_the_same_bytes_sending_only_the_missing(dataset, 
     assert idle.calls == [] and out.read_bytes() == ref.read_bytes()
 
 
+_KILLABLE = """
+import json, sys, time
+from vst.models.backends import ScriptedBackend
+from vst.models.predict import run_predict
+truth = json.loads(sys.argv[3])
+def answer(request, index):
+    time.sleep(0.1)
+    return truth[request.id]
+run_predict(ScriptedBackend(answer), sys.argv[1], sys.argv[2], chunk_size=2)
+"""
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_same_bytes(dataset, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ref = tmp_path / "ref" / "p.jsonl"
+    run_predict(ScriptedBackend(_truth), dataset, ref)
+    out = tmp_path / "out" / "p.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    args = [sys.executable, "-c", _KILLABLE, str(dataset), str(out), json.dumps(TRUTH)]
+    proc = subprocess.Popen(args, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_bytes().count(b"\n") >= 4):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = out.read_bytes().count(b"\n")
+    assert 4 <= done < 12
+    again = ScriptedBackend(_truth)
+    run_predict(again, dataset, out)  # the dead run's lock went with it
+    assert len(_sent(again)) == 12 - done
+    assert out.read_bytes() == ref.read_bytes()
+
+
 def test_truncated_last_line_is_recovered(dataset, tmp_path):
     ref = tmp_path / "ref.jsonl"
     run_predict(ScriptedBackend(_truth), dataset, ref)

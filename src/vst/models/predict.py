@@ -444,7 +444,10 @@ def run_predict(
 
         advance(0)
         for chunk in _chunks(_built(pending, system), on_skip, chunk_size, chunk_pictures):
+            before = done
             completions = backend.generate([s.request for s in chunk], sampling, progress=advance)
+            if done - before < len(chunk):  # a backend that reports no progress
+                advance(len(chunk) - (done - before))
             if len(completions) != len(chunk):
                 reason = f"backend returned {len(completions)} answers for {len(chunk)} requests"
                 completions = [Completion.failed(reason)] * len(chunk)

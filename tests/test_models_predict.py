@@ -382,7 +382,11 @@ def test_failed_requests_are_reported_not_written_and_retried(dataset, tmp_path)
     run_predict(ScriptedBackend(_truth), dataset, ref)
     flaky_ids = {s.id for s in _samples() if s.task == "t_numeric"}
 
+    long_id = sorted(flaky_ids)[0]
+
     def flaky(request, index):
+        if request.id == long_id:  # an error page as the reason: kept to one bounded line
+            raise ConnectionError("HTTP 502\n<html>\n" + "bad gateway " * 200)
         if request.id in flaky_ids:
             raise ConnectionError("HTTP 503 after 5 retries")
         return TRUTH[request.id]
@@ -390,11 +394,15 @@ def test_failed_requests_are_reported_not_written_and_retried(dataset, tmp_path)
     out = tmp_path / "out.jsonl"
     report = run_predict(ScriptedBackend(flaky), dataset, out)
     assert {f["id"] for f in report.failed} == flaky_ids
-    assert report.failed[0] == {
-        "id": report.failed[0]["id"],
+    by_id = {f["id"]: f for f in report.failed}
+    assert by_id[sorted(flaky_ids)[1]] == {
+        "id": sorted(flaky_ids)[1],
         "task": "t_numeric",
         "error": "ConnectionError: HTTP 503 after 5 retries",
     }
+    long_error = by_id[long_id]["error"]
+    assert long_error.startswith("ConnectionError: HTTP 502 <html> bad gateway bad gateway")
+    assert len(long_error) == 500 and long_error.endswith("...")
     assert report.per_task["t_numeric"]["failed"] == 3 and report.per_task["t_numeric"]["n"] == 0
     assert flaky_ids.isdisjoint(ln["id"] for ln in _lines(out))
     assert "## Failed requests (3)" in report_paths(out)[1].read_text()

@@ -119,7 +119,11 @@ def dataset_name(data: str | Path) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return _clip(" ".join(str(exc).split()) or type(exc).__name__)
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
@@ -462,6 +466,7 @@ def run_predict(
                 error = completion.error or (
                     f"backend returned {len(completion.choices)} of {n} choices"
                 )
+                error = _clip(" ".join(str(error).split()))  # untrusted: one bounded line
                 report.failed.append({"id": item.id, "task": item.task, "error": error})
             report.written += store.append(records)
         position = {item.id: i for i, item in enumerate(plan)}

@@ -10,6 +10,7 @@ from rich.console import Console
 import vst
 from vst.engine.cli import data_app, generate_app
 from vst.models.cli import app as models_app
+from vst.models.detect_cli import detect_command
 from vst.scenes.cli import app as scenes_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(scenes_app, name="scenes")
 app.add_typer(generate_app)  # `vst generate CONFIG`
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`
 console = Console()
 
 

@@ -157,7 +157,7 @@ def test_to_original_keeps_the_metric_boxes_and_moves_only_the_2d(case):
     _, det = detection_request(case["image"], categories=label, intrinsics=_intr(frame))
     model = parse_detections(text, det)
     orig = parse_detections(text, det, to_original=True)
-    assert model.frame == "model" and orig.frame == "original"
+    assert model.camera_name == "model" and orig.camera_name == "original"
     assert np.array_equal(model.boxes, orig.boxes)
     assert [d.given for d in model.detections] == [d.given for d in orig.detections]
     # pixels of the resized image: u' = (u + 0.5) * sx - 0.5 (Intrinsics.scaled)

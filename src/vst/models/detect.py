@@ -302,11 +302,11 @@ class Detection:
 
 @dataclass(frozen=True)
 class Detections:
-    """The boxes parsed from one answer, the camera they are expressed in (``"original"`` or
-    ``"model"``) with its intrinsics, and notes on what was skipped or assumed."""
+    """The boxes parsed from one answer, the camera their 2D corners are in (``camera_name``
+    ``"original"`` or ``"model"``, and its intrinsics) and notes on what was skipped."""
 
     detections: list[Detection]
-    frame: str
+    camera_name: str
     camera: Intrinsics
     notes: list[str] = field(default_factory=list)
 

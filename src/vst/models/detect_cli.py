@@ -3,7 +3,8 @@
 Reads the image, FoV-unifies it and asks the model once per category as the engine's
 ``si_det3d`` asks (:mod:`vst.models.detect`), parses the answers into boxes in the original
 camera and writes ``detections.json``, ``overlay.png`` and ``bev.png`` into ``--out``
-(:mod:`vst.models.detect_output`).
+(:mod:`vst.models.detect_output`). The image is read upright, as a viewer shows it (EXIF
+orientation applied); intrinsics are those of that upright image.
 
 Exit codes: 0 done; 2 bad input (image missing or unreadable, bad intrinsics, no usable
 category, a model that cannot be opened, an output folder that cannot be written), one line on
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from PIL import Image, ImageOps
@@ -29,7 +31,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 __all__ = ["detect_command"]
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -46,7 +48,6 @@ def _read_image(path: Path) -> Image.Image:
             return ImageOps.exif_transpose(im).convert("RGB")
     except UnreadableFileError as exc:
         _fail(str(exc))
-    raise AssertionError("unreachable")
 
 
 def _intrinsics(

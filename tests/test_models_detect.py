@@ -194,7 +194,7 @@ def test_hfov_only_and_no_intrinsics(case):
     assert not det_h.assumed_intrinsics
 
     (req,), det = detection_request(case["image"], categories=label)
-    assert det.assumed_intrinsics and det.meta()["camera"]["assumed"] is True
+    assert det.assumed_intrinsics and det.meta()["assumed_intrinsics"] is True
     assert det.camera.hfov == pytest.approx(ASSUMED_HFOV)
     assert fov_from_focal(960, UNIFIED_FOCAL) == pytest.approx(ASSUMED_HFOV)
     assert "hfov=69.16" in req.messages[1]["content"][1]["text"]
@@ -326,7 +326,7 @@ def test_cli_end_to_end(case, cli):
         assert str(cli["out"] / name) in out
     assert "assumed" not in out
     record = json.loads((cli["out"] / "detections.json").read_text())
-    assert record["camera"]["fx"] == fx and record["camera"]["assumed"] is False
+    assert record["camera"]["fx"] == fx and record["assumed_intrinsics"] is False
     assert [c["category"] for c in record["categories"]] == cats
     K = case["frame"].K
     for entry in record["categories"]:
@@ -350,7 +350,7 @@ def test_cli_without_intrinsics_warns_and_records_the_assumption(case, cli):
     assert code == 0, out
     assert re.search(r"warning: no intrinsics given: assumed hfov=69\.16", out)
     record = json.loads((cli["out"] / "detections.json").read_text())
-    assert record["camera"]["assumed"] is True
+    assert record["assumed_intrinsics"] is True
     assert record["camera"]["hfov"] == pytest.approx(69.16)
 
 

@@ -142,13 +142,14 @@ class DetectionFrame:
         return Request(messages, images=(self.image,), id=category.strip())
 
     def meta(self) -> dict[str, Any]:
-        """JSON record of both cameras: ``camera`` (original, plus ``assumed``) and ``model``
-        (the engine's ``meta["unified"]`` record: size the model sees, stated FoV, focal, and
-        the exact intrinsics of the model's image)."""
+        """JSON record of both cameras: ``camera`` (the original), ``assumed_intrinsics`` and
+        ``model`` (the engine's ``meta["unified"]`` record: the size the model sees, the stated
+        FoV, the focal, plus the exact intrinsics of the model's image)."""
         model = unified_meta(self.unified, self.fov_size)
         model["intrinsics"] = camera_json(self.unified.exact_intrinsics)
         return {
-            "camera": {**camera_json(self.camera), "assumed": self.assumed_intrinsics},
+            "camera": camera_json(self.camera),
+            "assumed_intrinsics": self.assumed_intrinsics,
             "model": model,
         }
 

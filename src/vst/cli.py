@@ -10,6 +10,7 @@ from rich.console import Console
 import vst
 from vst.engine.cli import data_app, generate_app
 from vst.models.cli import app as models_app
+from vst.models.detect_cli import detect_command
 from vst.models.predict_cli import predict_command
 from vst.scenes.cli import app as scenes_app
 
@@ -23,6 +24,7 @@ app.add_typer(generate_app)  # `vst generate CONFIG`
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("predict")(predict_command)  # `vst predict --model .. --data .. --out ..`
+app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`
 console = Console()
 
 

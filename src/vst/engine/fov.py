@@ -16,7 +16,8 @@ and the 9-DoF box format (centre and sizes in metres, Euler angles in degrees / 
 
 API:
 
-* :func:`unify_frame` -> :class:`~vst.geometry.cameras.FovUnified` of a frame (geometry only).
+* :func:`unify_frame` / :func:`unify_camera` -> :class:`~vst.geometry.cameras.FovUnified` of a
+  frame or of a camera (geometry only); :func:`unified_image` -> the image at that geometry.
 * :func:`model_sized` / :func:`resize_unified` -> the same geometry at the stored (model) size.
 * :func:`unified_view` -> :class:`UnifiedView` of a :class:`~vst.engine.context.FrameView`
   (cached on the view): the unified PIL image, 2D boxes scaled to it, meta dicts, the preamble.
@@ -59,25 +60,44 @@ __all__ = [
     "model_sized",
     "resize_unified",
     "scale_bbox2d",
+    "unified_image",
     "unified_meta",
     "unified_view",
+    "unify_camera",
     "unify_frame",
 ]
+
+
+def unify_camera(camera: Intrinsics, focal: float = DEFAULT_UNIFIED_FOCAL) -> FovUnified:
+    """FoV unification of a camera (its fx, fy, cx, cy and image size) to ``focal`` px, sizes
+    floored: what every frame of the 3D-detection tasks gets (:func:`unify_frame`), and what
+    inference on a user's image must get (:mod:`vst.models.detect`)."""
+    return fov_unify(
+        camera.width,
+        camera.height,
+        camera.fx,
+        camera.fy,
+        focal,
+        cx=camera.cx,
+        cy=camera.cy,
+        rounding="floor",
+    )
 
 
 def unify_frame(frame: Frame, focal: float = DEFAULT_UNIFIED_FOCAL) -> FovUnified:
     """FoV unification of ``frame`` (its own fx, fy, cx, cy) to ``focal`` px, sizes floored."""
     K = frame.K
-    return fov_unify(
-        frame.width,
-        frame.height,
-        float(K[0, 0]),
-        float(K[1, 1]),
-        focal,
-        cx=float(K[0, 2]),
-        cy=float(K[1, 2]),
-        rounding="floor",
+    camera = Intrinsics(
+        float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), frame.width, frame.height
     )
+    return unify_camera(camera, focal)
+
+
+def unified_image(image: Image.Image, unified: FovUnified) -> Image.Image:
+    """The RGB image the model is shown: ``image`` (at ``unified``'s source size) converted to
+    RGB and resized once (bicubic, :func:`resize_to_unified`) to ``unified``'s size."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return resize_to_unified(rgb, unified)
 
 
 def resize_unified(unified: FovUnified, width: int, height: int) -> FovUnified:
@@ -272,7 +292,7 @@ class UnifiedView:
     @cached_property
     def image(self) -> Image.Image:
         """RGB PIL image of size ``(width, height)``, resized with :func:`resize_to_unified`."""
-        return resize_to_unified(Image.fromarray(self.view.image, "RGB"), self.unified)
+        return unified_image(Image.fromarray(self.view.image, "RGB"), self.unified)
 
     def bbox2d(self, object_id: int) -> tuple[int, int, int, int]:
         """Tight mask box of the object (``FrameView.bbox2d``) in unified-image pixels."""

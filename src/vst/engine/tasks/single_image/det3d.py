@@ -39,10 +39,11 @@ import numpy as np
 
 from vst.engine.context import EngineContext, FrameView, visible_fractions
 from vst.engine.detection import category_answer, derive_turn_answer, turn_sequence
-from vst.engine.fov import N_PREAMBLES, unified_view
+from vst.engine.fov import N_PREAMBLES, camera_preamble, unified_view
 from vst.engine.registry import Task, TaskNeeds, register
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.scheduling import round_robin
+from vst.geometry.cameras import FovUnified
 from vst.scenes.model import Scene
 
 REQUESTS = (
@@ -72,6 +73,17 @@ OUTPUT_LINES = (
     'Return the detections as a JSON list of {"bbox_3d": [...], "label": ...} entries.',
 )
 """Output instruction of the first turn."""
+
+
+def first_turn_text(
+    unified: FovUnified, label: str, preamble: int = 0, output_line: int = 0, phrasing: int = 0
+) -> str:
+    """The text of a sample's first user turn: the camera preamble of ``unified``
+    (:func:`~vst.engine.fov.camera_preamble` wording ``preamble``), output instruction
+    ``OUTPUT_LINES[output_line]`` and request ``REQUESTS[phrasing]`` for ``label``, one per
+    line. Inference on a user's image asks with the same text (:mod:`vst.models.detect`)."""
+    request = REQUESTS[phrasing].format(label=label)
+    return "\n".join([camera_preamble(unified, preamble), OUTPUT_LINES[output_line], request])
 
 
 @register
@@ -144,7 +156,7 @@ class Det3DTask(Task):
                 label, cats[label], np.stack([view.box_cam(i) for i in cats[label]])
             )
             if t == 0:
-                text = "\n".join([uview.preamble(preamble), OUTPUT_LINES[output_line], request])
+                text = first_turn_text(uview.unified, label, preamble, output_line, phrasing)
                 messages.append(user(uview.image, text))
             else:
                 messages.append(user(request))

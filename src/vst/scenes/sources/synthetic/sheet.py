@@ -11,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from vst.geometry.boxes import BOX_EDGES, box3d_corners
+from vst.geometry.overlay import clip_segment_front as _clip_segment
+from vst.geometry.overlay import clip_segment_to_rect as _clip_2d
+from vst.geometry.overlay import label_font as _font
 from vst.scenes.model import Frame, Scene
 
 PALETTE = [
@@ -38,50 +41,11 @@ PALETTE = [
     (0, 0, 128),
     (255, 255, 255),
 ]
-NEAR = 0.05
 
 
 def color_of(object_id: int) -> tuple[int, int, int]:
     """A stable colour per object id."""
     return PALETTE[(object_id - 1) % len(PALETTE)]
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def _clip_segment(p: np.ndarray, q: np.ndarray, near: float = NEAR):
-    """Clip a camera-frame segment to z >= near; None if fully behind."""
-    if p[2] < near and q[2] < near:
-        return None
-    if p[2] < near:
-        p = p + (near - p[2]) / (q[2] - p[2]) * (q - p)
-    elif q[2] < near:
-        q = q + (near - q[2]) / (p[2] - q[2]) * (p - q)
-    return p, q
-
-
-def _clip_2d(a, b, w: float, h: float):
-    """Liang-Barsky clip of segment a-b to [-w, 2w] x [-h, 2h] (keeps coordinates sane)."""
-    x0, y0, x1, y1 = -w, -h, 2 * w, 2 * h
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    t0, t1 = 0.0, 1.0
-    for pp, qq in ((-dx, a[0] - x0), (dx, x1 - a[0]), (-dy, a[1] - y0), (dy, y1 - a[1])):
-        if pp == 0:
-            if qq < 0:
-                return None
-            continue
-        r = qq / pp
-        if pp < 0:
-            t0 = max(t0, r)
-        else:
-            t1 = min(t1, r)
-        if t0 > t1:
-            return None
-    return (a[0] + t0 * dx, a[1] + t0 * dy), (a[0] + t1 * dx, a[1] + t1 * dy)
 
 
 def draw_frame(scene: Scene, frame: Frame, width: int = 320, min_pixels: int = 1) -> Image.Image:

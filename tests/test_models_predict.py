@@ -283,6 +283,17 @@ def test_n_choices_write_one_line_each_and_filters_apply(dataset, tmp_path):
         run_predict(backend, dataset, tmp_path / "q.jsonl", tasks=["nope"])
 
 
+def test_per_task_keeps_the_first_n_of_each_task(dataset, tmp_path):
+    backend = ScriptedBackend(lambda r, i: TRUTH[r.id], model_id="m")
+    run_predict(backend, dataset, tmp_path / "p.jsonl", per_task=1)
+    first: dict[str, str] = {}
+    for s in _samples():
+        first.setdefault(s.task, s.id)
+    assert [r.id for r in backend.calls[0]] == list(first.values())
+    with pytest.raises(PredictError, match="--per-task must be >= 0"):
+        run_predict(backend, dataset, tmp_path / "q.jsonl", per_task=-1)
+
+
 class _Killer:
     """Answers the truth, then raises KeyboardInterrupt (a kill) at request ``at``."""
 

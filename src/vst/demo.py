@@ -131,4 +131,53 @@ def run_demo(
         "scenes": scenes_dir,
         "sheets": sheets,
     }
-    return DemoResult(outputs, problems)
+    model_outputs, model_problems = _model_step(out, console)
+    outputs.update(model_outputs)
+    return DemoResult(outputs, problems + model_problems)
+
+
+DEMO_PER_TASK = 3
+"""Samples per task the demo's tiny model answers (the first of each task, in shard order)."""
+
+
+def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]]:
+    """Build the tiny random Qwen2.5-VL (kept across reruns) and run it on every sample with
+    ``vst predict``'s library call on the first :data:`DEMO_PER_TASK` samples of each task:
+    predictions with rewards and a per-task table. A random
+    model scores near zero; the step shows the model path works end to end. Skipped, and
+    said so, when the ``models`` extra (torch, transformers) is not installed."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        console.print("model step skipped: install the models extra (pip install 'vst[models]')")
+        return {}, []
+    from vst.models.backends import Sampling, open_backend
+    from vst.models.predict import report_paths, run_predict
+    from vst.models.tiny import build_tiny
+
+    model_dir = out / "tiny-model"
+    if not (model_dir / "model.safetensors").is_file():  # rebuilt only when missing
+        build_tiny(model_dir)
+    backend = open_backend(model_dir, batch_size=8)
+    predictions = out / "predictions.jsonl"
+    try:
+        report = run_predict(
+            backend,
+            out / "data",
+            predictions,
+            per_task=DEMO_PER_TASK,
+            sampling=Sampling(max_tokens=24),
+        )
+    finally:
+        backend.close()
+    _, md = report_paths(predictions)
+    overall = report.per_task.get("all", {})
+    console.print(
+        f"tiny model ({backend.model_id}) answered {overall.get('n', 0)} of {report.samples} "
+        f"samples, mean accuracy {overall.get('accuracy') or 0.0:.3f} (random weights: near 0 is "
+        f"expected) -> {predictions}"
+    )
+    problems = [f"predict: {f['id']} ({f['task']}): {f['error']}" for f in report.failed]
+    problems += [f"predict: skipped {s['id']} ({s['task']}): {s['error']}" for s in report.skipped]
+    return {"tiny model": model_dir, "predictions": predictions, "predict report": md}, problems

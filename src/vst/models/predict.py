@@ -135,11 +135,13 @@ def plan_samples(
     tasks: Sequence[str] | None = None,
     splits: Sequence[str] | None = None,
     limit: int | None = None,
+    per_task: int | None = None,
 ) -> tuple[list[PlanItem], list[dict[str, str]]]:
     """The samples a run covers, in a fixed order (shards by name, rows in file order), and the
     rows skipped while planning (unreadable shard, no id, duplicate id, unreadable meta with a
     split filter). ``tasks`` are names or globs, ``splits`` match ``meta["split"]``; ``limit``
-    keeps the first N. Raises :class:`PredictError` when there is nothing to plan from."""
+    keeps the first N, ``per_task`` the first N of each task. Raises :class:`PredictError`
+    when there is nothing to plan from."""
     folder = Path(data)
     if not folder.is_dir():
         raise PredictError(f"--data: {folder} is not a folder")
@@ -148,6 +150,9 @@ def plan_samples(
         raise PredictError(f"--data: no shards (shard-*.parquet) in {folder} or {folder / 'data'}")
     if limit is not None and limit < 0:
         raise PredictError(f"--limit must be >= 0, got {limit}")
+    if per_task is not None and per_task < 0:
+        raise PredictError(f"--per-task must be >= 0, got {per_task}")
+    task_counts: dict[str, int] = {}
     columns = ["id", "task", "meta"] if splits else ["id", "task"]
     plan: list[PlanItem] = []
     skipped: list[dict[str, str]] = []
@@ -175,6 +180,8 @@ def plan_samples(
             task = task if isinstance(task, str) else ""
             tasks_seen.add(task)
             if tasks and not _matches(task, tasks):
+                continue
+            if per_task is not None and task_counts.get(task, 0) >= per_task:
                 continue
             if not isinstance(sid, str) or not sid:
                 skipped.append(
@@ -204,6 +211,7 @@ def plan_samples(
                 )
                 continue
             seen[sid] = shard.name
+            task_counts[task] = task_counts.get(task, 0) + 1
             plan.append(PlanItem(shard, r, sid, task))
     if tasks and not any(_matches(t, tasks) for t in tasks_seen) and tasks_seen:
         raise PredictError(
@@ -383,6 +391,7 @@ def run_predict(
     tasks: Sequence[str] | None = None,
     splits: Sequence[str] | None = None,
     limit: int | None = None,
+    per_task: int | None = None,
     system: str | None = None,
     sampling: Sampling | None = None,
     chunk_size: int = CHUNK_SIZE,
@@ -396,7 +405,7 @@ def run_predict(
     sampling = sampling or Sampling()
     if chunk_size < 1 or chunk_pictures < 1:
         raise PredictError("chunk_size and chunk_pictures must be >= 1")
-    plan, skipped = plan_samples(data, tasks, splits, limit)
+    plan, skipped = plan_samples(data, tasks, splits, limit, per_task)
     common = json.loads(
         canonical_json(
             {

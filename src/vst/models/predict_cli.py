@@ -76,6 +76,9 @@ def predict_command(
         None, "--task", help="Only this task (name or glob; repeatable, or a,b)."
     ),
     limit: int | None = typer.Option(None, "--limit", min=0, help="The first N samples only."),
+    per_task: int | None = typer.Option(
+        None, "--per-task", min=0, help="The first N samples of each task only."
+    ),
     system: str | None = typer.Option(
         None, "--system", help="Put this system prompt first: plain or think (default: none)."
     ),
@@ -137,6 +140,7 @@ def predict_command(
                 tasks=_names(task),
                 splits=_names(split),
                 limit=limit,
+                per_task=per_task,
                 system=system,
                 sampling=sampling,
                 progress=show,

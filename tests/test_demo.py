@@ -32,3 +32,10 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
         if "visibility" in checks and "min" in checks["visibility"]:
             assert checks["visibility"]["min"] >= 0.5, task
     assert "problem" not in result.output
+    # the tiny model answered the first 3 samples of every task, each answer scored
+    lines = [json.loads(ln) for ln in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 19 * 3
+    assert {ln["task"] for ln in lines} == set(audit["tasks"])
+    assert all(set(ln["reward"]) >= {"accuracy", "format"} for ln in lines)
+    assert (out / "tiny-model" / "model.safetensors").is_file()
+    assert (out / "predictions.jsonl.report.md").is_file()

@@ -10,6 +10,7 @@ from vst.models.backends.base import (
     Sampling,
     request_seed,
 )
+from vst.models.backends.cache import CachedBackend
 from vst.models.backends.factory import BackendKind, open_backend
 from vst.models.backends.scripted import ScriptedBackend
 
@@ -17,6 +18,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendKind",
+    "CachedBackend",
     "Choice",
     "Completion",
     "Sampling",

@@ -404,7 +404,10 @@ def from_openai_messages(
                 rate = one_rate
                 if rates is not None:
                     if len(videos) >= len(rates):
-                        raise WireError(f"{at}: no frame rate given for this video")
+                        raise WireError(
+                            f"mm_processor_kwargs.fps: {len(rates)} rate(s) but {at} is "
+                            f"video {len(videos) + 1}"
+                        )
                     rate = rates[len(videos)]
                 videos.append(_read_video(item, at, budget, rate))
                 items.append({"type": "video"})
@@ -416,5 +419,5 @@ def from_openai_messages(
                 )
         out.append({"role": role, "content": items})
     if rates is not None and len(rates) != len(videos):
-        raise WireError(f"mm_processor_kwargs.fps: {len(rates)} rates for {len(videos)} videos")
+        raise WireError(f"mm_processor_kwargs.fps: {len(rates)} rate(s) for {len(videos)} video(s)")
     return Request(out, tuple(images), tuple(videos))

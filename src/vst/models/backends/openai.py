@@ -328,11 +328,11 @@ class OpenAIBackend:
             ),
         )
 
-    def _clean(self, text: str) -> str:
-        """``text`` on one line, truncated, with the API key masked."""
+    def _clean(self, text: str, limit: int = _MESSAGE_CHARS) -> str:
+        """``text`` on one line, truncated to ``limit`` characters, with the API key masked."""
         if self._mask:
             text = text.replace(self._mask, "***")
-        return _one_line(text)
+        return _one_line(text, limit)
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
@@ -421,7 +421,7 @@ class OpenAIBackend:
                 completion = await self._with_retries(attempt)
             except _FinalError as exc:
                 self.usage.failures += 1
-                return Completion.failed(self._clean(str(exc)))
+                return Completion.failed(self._clean(str(exc), 2 * _MESSAGE_CHARS))
             except Exception as exc:  # anything unforeseen fails this request only
                 self.usage.failures += 1
                 return Completion.failed(self._clean(f"{type(exc).__name__}: {exc}"))

@@ -67,6 +67,7 @@ DEFAULT_VIDEO_FPS = 2.0
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
 _DECODABLE = frozenset({"PNG", "JPEG", "WEBP"})
 _JPEG_QUALITY = 95
+_PNG_LEVEL = 1
 
 
 class WireError(ValueError):
@@ -97,9 +98,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _png(image: Image.Image) -> bytes:
+    """PNG at zlib level 1: lossless like any PNG, about 2.5x faster to write than level 6
+    on camera-like frames for about 15% more bytes (the wire favours speed; deterministic)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=_PNG_LEVEL)
+    return buf.getvalue()
+
+
 def _image_url(image: Image.Image, image_format: ImageFormat) -> str:
     if image_format == "png":
-        return "data:image/png;base64," + _b64(encode_image(image, "PNG"))
+        return "data:image/png;base64," + _b64(_png(image))
     return "data:image/jpeg;base64," + _b64(encode_image(image, "JPEG", _JPEG_QUALITY))
 
 

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["FakeCall", "FakeOpenAIServer", "FakeReply", "completion_body", "instant"]
@@ -220,9 +220,18 @@ class FakeOpenAIServer:
 
 
 def main() -> None:
-    """Serve :func:`instant` answers in the foreground (lean mode) and print the port."""
+    """Serve :func:`instant_lean` answers in the foreground and print the port. Arguments:
+    ``[PORT [DELAY_SECONDS]]`` (a delay stands for a model's latency)."""
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    server = FakeOpenAIServer(instant_lean, port=port, parse_json=False, record=False)
+    delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    behave = instant_lean
+    if delay > 0:
+        slow = {k: replace(v, delay=delay) for k, v in _LEAN.items()}
+
+        def behave(call: FakeCall) -> FakeReply:
+            return slow[call.path.endswith("/models")]
+
+    server = FakeOpenAIServer(behave, port=port, parse_json=False, record=False)
     server.start()
     print(f"PORT {server.port}", flush=True)
     try:
@@ -232,13 +241,15 @@ def main() -> None:
         server.stop()
 
 
-_LEAN_REPLY = FakeReply(body=json.dumps(completion_body(["ok"])).encode())
-_LEAN_MODELS = FakeReply(body=b'{"object":"list","data":[{"id":"fake","object":"model"}]}')
+_LEAN = {
+    False: FakeReply(body=json.dumps(completion_body(["ok"])).encode()),
+    True: FakeReply(body=b'{"object":"list","data":[{"id":"fake","object":"model"}]}'),
+}
 
 
 def instant_lean(call: FakeCall) -> FakeReply:
     """:func:`instant` for ``n=1`` without reading the body (prebuilt replies)."""
-    return _LEAN_MODELS if call.path.endswith("/models") else _LEAN_REPLY
+    return _LEAN[call.path.endswith("/models")]
 
 
 if __name__ == "__main__":

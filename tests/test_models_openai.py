@@ -482,3 +482,32 @@ def test_base_urls_are_normalised_and_credentials_refused():
         normalize_base_url("ftp://h")
     with pytest.raises(BackendError, match="concurrency"):
         OpenAIBackend("http://127.0.0.1:9", model="m", concurrency=0)
+
+
+def test_hostile_replies_fail_their_request_only():
+    def behave(call: FakeCall) -> FakeReply:
+        text = prompt_of(call)
+        if text == "huge":
+            return FakeReply(body=b'{"choices": ["' + b"x" * 50_000 + b'"]}')
+        if text == "deep":
+            return FakeReply(body=b"[" * 4000 + b"]" * 4000)
+        if text == "weird":
+            body = completion_body(["x"])
+            body["choices"][0]["message"]["content"] = {"not": "text"}
+            return FakeReply(body=body)
+        return echo(call)
+
+    names = ["a", "huge", "deep", "weird", "b"]
+    with (
+        FakeOpenAIServer(behave) as server,
+        OpenAIBackend(
+            server.url, model="m", max_retries=1, backoff=0.01, max_reply_bytes=10_000
+        ) as backend,
+    ):
+        out = backend.generate([text_request(t) for t in names], Sampling())
+    errors = dict(zip(names, (c.error for c in out), strict=True))
+    assert out[0].text == "a#0" and out[4].text == "b#0"
+    assert errors["huge"] == "reply larger than 10000 bytes"
+    assert len(attempts(server, "huge")) == 1
+    assert errors["deep"] == "invalid JSON reply (HTTP 200) (after 2 attempts)"
+    assert errors["weird"] == "invalid reply: choice 0 content is not a string (after 2 attempts)"

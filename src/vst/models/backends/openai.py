@@ -127,10 +127,18 @@ def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _server_message(response: httpx2.Response) -> str:
-    """The error message of a reply: ``error.message`` of a JSON error body, else its text."""
+def _json(content: bytes) -> Any:
+    """Parsed JSON, or ``ValueError`` (also for nesting too deep to parse)."""
     try:
-        body = response.json()
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _server_message(content: bytes) -> str:
+    """The error message of a reply body: ``error.message`` of a JSON error, else its text."""
+    try:
+        body = _json(content)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -141,7 +149,7 @@ def _server_message(response: httpx2.Response) -> str:
             return error
         if isinstance(body.get("message"), str):
             return body["message"]
-    return response.text
+    return content[:4096].decode("utf-8", errors="replace")
 
 
 def _finish_reason(value: Any) -> FinishReason:
@@ -214,7 +222,8 @@ class _LoopThread:
 class OpenAIBackend:
     """A chat-completions endpoint at ``base_url`` (``model=None``: the first model the
     server lists). See the module docstring for retries, keys and accounting. ``backoff`` is
-    the first retry's delay in seconds (doubling, with jitter, up to ``max_backoff``)."""
+    the first retry's delay in seconds (doubling, with jitter, up to ``max_backoff``, which also
+    caps a server's ``Retry-After``); a reply over ``max_reply_bytes`` fails its request."""
 
     def __init__(
         self,
@@ -229,6 +238,7 @@ class OpenAIBackend:
         image_format: ImageFormat = "png",
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        max_reply_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         if concurrency < 1:
             raise BackendError(f"concurrency must be >= 1, got {concurrency}")
@@ -246,6 +256,7 @@ class OpenAIBackend:
         self.image_format: ImageFormat = image_format
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
+        self.max_reply_bytes = max_reply_bytes
         self.usage = Usage()
         self._jitter = random.Random(0)  # timing only; never affects outputs
         key = os.environ.get(api_key_env, "") if api_key_env else ""
@@ -363,21 +374,29 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     async def _post_json(self, url: str, body: bytes | None) -> Any:
-        """One attempt: the reply's JSON, or :class:`_RetryableError` / :class:`_FinalError`."""
+        """One attempt (GET without ``body``): the reply's JSON, or :class:`_RetryableError` /
+        :class:`_FinalError`. A reply over ``max_reply_bytes`` is refused unread."""
         if body is None:
-            response = await self._client.get(url)
+            stream = self._client.stream("GET", url)
         else:
-            response = await self._client.post(
-                url, content=body, headers={"Content-Type": "application/json"}
-            )
+            headers = {"Content-Type": "application/json"}
+            stream = self._client.stream("POST", url, content=body, headers=headers)
+        async with stream as response:
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise _FinalError(f"reply larger than {self.max_reply_bytes} bytes")
+                chunks.append(chunk)
+        content = b"".join(chunks)
         status = response.status_code
         if status >= 400:
-            message = f"HTTP {status}: {self._clean(_server_message(response))}"
+            message = f"HTTP {status}: {self._clean(_server_message(content))}"
             if status in _RETRY_STATUSES or status >= 500:
                 raise _RetryableError(message, _retry_after(response.headers.get("retry-after")))
             raise _FinalError(message)
         try:
-            return json.loads(response.content)
+            return _json(content)
         except ValueError:
             raise _RetryableError(f"invalid JSON reply (HTTP {status})") from None
 

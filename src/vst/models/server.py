@@ -33,6 +33,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
@@ -343,9 +344,7 @@ def create_app(
     )
 
 
-def _uvicorn_config(app: Starlette, host: str, port: int, quiet: bool) -> Any:
-    import uvicorn
-
+def _uvicorn_config(app: Starlette, host: str, port: int, quiet: bool) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -366,10 +365,9 @@ def serve(
 ) -> None:
     """Serve ``backend`` until interrupted (uvicorn; loopback unless ``host`` says
     otherwise). ``model_name`` defaults to the backend's ``model_id``."""
-    import uvicorn
-
     app = create_app(backend, model_name or backend.model_id, **app_options)
-    uvicorn.Server(_uvicorn_config(app, host, port, quiet=False)).run()
+    with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down gracefully already
+        uvicorn.Server(_uvicorn_config(app, host, port, quiet=False)).run()
 
 
 class ServerThread:
@@ -377,8 +375,6 @@ class ServerThread:
     context manager; :attr:`url` is its base URL once started."""
 
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
         self.host = host
         self._server = uvicorn.Server(_uvicorn_config(app, host, port, quiet=True))
         self._thread = threading.Thread(target=self._server.run, name="vst-serve", daemon=True)

@@ -511,3 +511,10 @@ def test_hostile_replies_fail_their_request_only():
     assert len(attempts(server, "huge")) == 1
     assert errors["deep"] == "invalid JSON reply (HTTP 200) (after 2 attempts)"
     assert errors["weird"] == "invalid reply: choice 0 content is not a string (after 2 attempts)"
+
+
+def test_a_key_a_header_cannot_hold_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.setenv("VST_TEST_API_KEY", "sk-abc\x01def")
+    with pytest.raises(BackendError) as info:
+        OpenAIBackend("http://127.0.0.1:9", model="m", api_key_env="VST_TEST_API_KEY")
+    assert str(info.value) == "the API key in $VST_TEST_API_KEY has characters a header cannot hold"

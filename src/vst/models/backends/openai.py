@@ -260,8 +260,10 @@ class OpenAIBackend:
         self.usage = Usage()
         self._jitter = random.Random(0)  # timing only; never affects outputs
         key = os.environ.get(api_key_env, "") if api_key_env else ""
-        self._mask = key.strip()
-        headers = {"Authorization": f"Bearer {self._mask}"} if self._mask else {}
+        self._secret = key.strip()
+        if self._secret and not (self._secret.isascii() and self._secret.isprintable()):
+            raise BackendError(f"the API key in ${api_key_env} has characters a header cannot hold")
+        headers = {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
         self._semaphore: asyncio.Semaphore | None = None
         self._closed = False
         self._loop = _LoopThread()
@@ -341,8 +343,8 @@ class OpenAIBackend:
 
     def _clean(self, text: str, limit: int = _MESSAGE_CHARS) -> str:
         """``text`` on one line, truncated to ``limit`` characters, with the API key masked."""
-        if self._mask:
-            text = text.replace(self._mask, "***")
+        if self._secret:
+            text = text.replace(self._secret, "***")
         return _one_line(text, limit)
 
     def _delay(self, attempt: int, wait: float | None) -> float:

@@ -36,6 +36,9 @@ bench: $(STAMP)
 	MUJOCO_GL=egl $(PY) benchmarks/engine.py
 	$(PY) benchmarks/rewards.py
 	$(PY) benchmarks/sources.py
+	$(PY) benchmarks/backends.py
+	$(PY) benchmarks/model_cache.py
+	$(PY) benchmarks/predict.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -107,12 +107,22 @@ def detect_command(
     out: Path = typer.Option(Path("outputs/detect"), "--out", help="Folder for the outputs."),
     system: str = typer.Option("plain", "--system", help="System prompt: plain or think."),
     max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Most tokens per answer."),
+    served_model: str | None = typer.Option(
+        None,
+        "--served-model",
+        help="Model name to ask the endpoint for (openai backend; default: the first it lists).",
+    ),
+    api_key_env: str | None = typer.Option(
+        None,
+        "--api-key-env",
+        help="Environment variable holding the API key (openai backend; default OPENAI_API_KEY).",
+    ),
 ) -> None:
     """Detect 3D boxes of the given categories in IMAGE: writes detections.json, overlay.png
     (boxes drawn on the image) and bev.png (top view) into --out. Without --fx/--fy or --hfov
     the camera's hfov is assumed (a warning says which)."""
     from vst.models.backends.base import BackendError, Sampling
-    from vst.models.backends.factory import open_backend
+    from vst.models.backends.factory import backend_options, open_backend
     from vst.models.detect import ASSUMED_HFOV, detection_request, parse_detections
     from vst.models.detect_output import CategoryResult, write_outputs
     from vst.models.vision import PixelLimits
@@ -143,7 +153,13 @@ def detect_command(
             highlight=False,
         )
     try:
-        runner = open_backend(model, backend, limits=limits)  # type: ignore[arg-type]
+        options = backend_options(
+            model,
+            backend,  # type: ignore[arg-type]
+            served_model=served_model,
+            api_key_env=api_key_env,
+        )
+        runner = open_backend(model, backend, limits=limits, **options)  # type: ignore[arg-type]
     except BackendError as exc:
         _fail(str(exc))
     sampling = Sampling(max_tokens=max_tokens)

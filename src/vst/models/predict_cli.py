@@ -25,7 +25,7 @@ from rich.table import Table
 
 from vst.fserrors import exit_code_of, os_error_line
 from vst.models.backends import BackendError, Sampling, open_backend
-from vst.models.backends.factory import BackendKind, _kind_of
+from vst.models.backends.factory import BackendKind, backend_options
 
 __all__ = ["predict_command"]
 
@@ -42,24 +42,6 @@ def _names(values: list[str] | None) -> list[str] | None:
     """Repeated options, each possibly comma-separated."""
     names = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
     return names or None
-
-
-def _backend_options(
-    model: str, kind: str, batch_size: int | None, concurrency: int | None
-) -> dict[str, int]:
-    """Constructor options of the backend ``model`` opens as: ``batch_size`` for transformers,
-    ``concurrency`` for openai (an option the backend does not take is an error)."""
-    chosen = _kind_of(model, kind)  # type: ignore[arg-type]
-    options: dict[str, int] = {}
-    if batch_size is not None:
-        if chosen != "transformers":
-            _fail(f"--batch-size applies to the transformers backend, not {chosen}")
-        options["batch_size"] = batch_size
-    if concurrency is not None:
-        if chosen != "openai":
-            _fail(f"--concurrency applies to the openai backend, not {chosen}")
-        options["concurrency"] = concurrency
-    return options
 
 
 def predict_command(
@@ -96,6 +78,16 @@ def predict_command(
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Requests in flight (openai backend)."
     ),
+    served_model: str | None = typer.Option(
+        None,
+        "--served-model",
+        help="Model name to ask the endpoint for (openai backend; default: the first it lists).",
+    ),
+    api_key_env: str | None = typer.Option(
+        None,
+        "--api-key-env",
+        help="Environment variable holding the API key (openai backend; default OPENAI_API_KEY).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run a model on a vst dataset: predictions JSONL with the reward of every answer, and a
@@ -115,7 +107,14 @@ def predict_command(
         _fail(str(exc))
     kind: BackendKind = backend  # type: ignore[assignment]
     try:
-        options = _backend_options(model, kind, batch_size, concurrency)
+        options = backend_options(
+            model,
+            kind,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            served_model=served_model,
+            api_key_env=api_key_env,
+        )
         runner = open_backend(model, kind, cache, **options)
     except BackendError as exc:
         _fail(str(exc))

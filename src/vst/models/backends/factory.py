@@ -18,12 +18,14 @@ from typing import Any, Literal
 
 from vst.models.backends.base import Backend, BackendError
 
-__all__ = ["BackendKind", "open_backend"]
+__all__ = ["BackendKind", "backend_options", "open_backend", "resolve_kind"]
 
 BackendKind = Literal["auto", "transformers", "vllm", "openai"]
 
 
-def _kind_of(model: str, kind: BackendKind) -> str:
+def resolve_kind(model: str, kind: BackendKind) -> str:
+    """The backend ``open_backend`` would use for ``model`` (``auto``: a URL is ``openai``, a
+    folder ``transformers``); raises :class:`BackendError` when ``kind`` cannot take ``model``."""
     is_url = model.startswith(("http://", "https://"))
     if kind == "auto":
         return "openai" if is_url else "transformers"
@@ -32,6 +34,32 @@ def _kind_of(model: str, kind: BackendKind) -> str:
     if kind in ("transformers", "vllm") and is_url:
         raise BackendError(f"the {kind} backend needs a model directory, got the URL {model!r}")
     return kind
+
+
+_CLI_OPTIONS = {
+    # command-line name: (backends that take it, constructor keyword)
+    "batch_size": (("transformers",), "batch_size"),
+    "concurrency": (("openai",), "concurrency"),
+    "served_model": (("openai",), "model"),
+    "api_key_env": (("openai",), "api_key_env"),
+}
+
+
+def backend_options(model: str, kind: BackendKind, **given: Any) -> dict[str, Any]:
+    """Constructor options from command-line values (``None`` = not given): each one is checked
+    against the backend ``model`` opens as and renamed to its keyword (``served_model`` ->
+    ``model``). Raises :class:`BackendError` naming an option the backend does not take."""
+    chosen = resolve_kind(model, kind)
+    options: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        takers, keyword = _CLI_OPTIONS[name]
+        if chosen not in takers:
+            flag = "--" + name.replace("_", "-")
+            raise BackendError(f"{flag} applies to the {' or '.join(takers)} backend, not {chosen}")
+        options[keyword] = value
+    return options
 
 
 def open_backend(
@@ -43,7 +71,7 @@ def open_backend(
     """The backend for ``model`` (a local model directory or an endpoint URL); ``options`` go to
     its constructor. Raises :class:`BackendError` (one line) when it cannot be opened."""
     model = str(model)
-    chosen = _kind_of(model, kind)
+    chosen = resolve_kind(model, kind)
     backend: Backend
     if chosen == "openai":
         from vst.models.backends.openai import OpenAIBackend

@@ -452,3 +452,18 @@ def test_parsers_are_linear_on_adversarial_input(text):
     for parser in PARSERS:
         parser(text)
     assert time.perf_counter() - start < 5.0
+
+
+def test_a_box_whose_angle_overflows_when_scaled_is_dropped_without_warnings():
+    import warnings
+
+    from vst.rewards.parsing import parse_boxes3d
+
+    text = (
+        '[{"bbox_3d": [0, 0, 1, 1, 1, 1, 1e307, 0, 0], "label": "a"},'
+        ' {"bbox_3d": [0, 0, 1, 1, 1, 1, 0.5, 0, 0], "label": "b"}]'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        boxes, labels = parse_boxes3d(text)
+    assert labels == ["b"] and boxes[0, 6] == 90.0

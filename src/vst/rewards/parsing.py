@@ -295,9 +295,10 @@ def _box_entry(item: Any) -> tuple[np.ndarray, str] | None:
         box = np.asarray(bbox, dtype=np.float64)
     except (OverflowError, ValueError):  # integers beyond float range
         return None
+    with np.errstate(over="ignore"):  # an angle near the float limit overflows when scaled
+        box[6:9] *= ANGLE_SCALE
     if not np.all(np.isfinite(box)):
         return None
-    box[6:9] *= ANGLE_SCALE
     return box, label
 
 
@@ -353,11 +354,12 @@ def _boxes_from_items(items: list) -> tuple[np.ndarray, list[str]]:
         if not entries:
             return np.zeros((0, 9)), []
         return np.stack([e[0] for e in entries]), [e[1] for e in entries]
+    with np.errstate(over="ignore"):  # an angle near the float limit overflows when scaled
+        arr[:, 6:9] *= ANGLE_SCALE
     keep = np.isfinite(arr).all(axis=1)
     if not keep.all():
         arr = arr[keep]
         labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
-    arr[:, 6:9] *= ANGLE_SCALE
     return (arr, labels) if len(arr) else (np.zeros((0, 9)), [])
 
 

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from vst.fserrors import exit_code_of, os_error_line
+from vst.models.cli_options import API_KEY_ENV, SERVED_MODEL
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -107,16 +108,8 @@ def detect_command(
     out: Path = typer.Option(Path("outputs/detect"), "--out", help="Folder for the outputs."),
     system: str = typer.Option("plain", "--system", help="System prompt: plain or think."),
     max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Most tokens per answer."),
-    served_model: str | None = typer.Option(
-        None,
-        "--served-model",
-        help="Model name to ask the endpoint for (openai backend; default: the first it lists).",
-    ),
-    api_key_env: str | None = typer.Option(
-        None,
-        "--api-key-env",
-        help="Environment variable holding the API key (openai backend; default OPENAI_API_KEY).",
-    ),
+    served_model: str | None = SERVED_MODEL,
+    api_key_env: str | None = API_KEY_ENV,
 ) -> None:
     """Detect 3D boxes of the given categories in IMAGE: writes detections.json, overlay.png
     (boxes drawn on the image) and bev.png (top view) into --out. Without --fx/--fy or --hfov

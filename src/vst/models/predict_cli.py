@@ -26,6 +26,7 @@ from rich.table import Table
 from vst.fserrors import exit_code_of, os_error_line
 from vst.models.backends import BackendError, Sampling, open_backend
 from vst.models.backends.factory import BackendKind, backend_options
+from vst.models.cli_options import API_KEY_ENV, SERVED_MODEL
 
 __all__ = ["predict_command"]
 
@@ -78,16 +79,8 @@ def predict_command(
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Requests in flight (openai backend)."
     ),
-    served_model: str | None = typer.Option(
-        None,
-        "--served-model",
-        help="Model name to ask the endpoint for (openai backend; default: the first it lists).",
-    ),
-    api_key_env: str | None = typer.Option(
-        None,
-        "--api-key-env",
-        help="Environment variable holding the API key (openai backend; default OPENAI_API_KEY).",
-    ),
+    served_model: str | None = SERVED_MODEL,
+    api_key_env: str | None = API_KEY_ENV,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run a model on a vst dataset: predictions JSONL with the reward of every answer, and a

@@ -144,7 +144,9 @@ def _processor_files(out: Path, min_pixels: int, max_pixels: int) -> None:
 def _tokenizer(corpus: Iterable[str], vocab_size: int) -> Any:
     from transformers import Qwen2Tokenizer
 
-    tok = Qwen2Tokenizer().train_new_from_iterator(list(corpus), vocab_size=vocab_size)
+    tok = Qwen2Tokenizer().train_new_from_iterator(
+        list(corpus), vocab_size=vocab_size, show_progress=False
+    )
     tok.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:])})
     tok.eos_token = IM_END
     tok.pad_token = ENDOFTEXT

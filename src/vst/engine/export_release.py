@@ -8,7 +8,8 @@ The release's columns, in its order (VST-RELEASE.md §1): ``conversations`` (lis
 How a sample maps:
 
 * each image item becomes one ``<|image_pad|>`` at its place in the turn's text, each video item
-  one ``<|video_pad|>``; text items follow directly (the release strips text around flags);
+  one ``<|video_pad|>``; a turn's items are joined with newlines (the release strips the text
+  around flags, so they do not reach the model);
 * ``images`` holds the encoded pictures as the shard stores them (``path`` =
   ``<id>_<k>.<ext>``, a name only); ``meta_info`` gives each one's size as ``width`` /
   ``height`` with ``resized_*`` = -1 (the export does not resize: the engine stored the pictures
@@ -25,8 +26,8 @@ How a sample maps:
   and the sample is skipped with that reason;
 * ``data_source``: the sample's task; ``id``: the sample id.
 
-One output file per input shard (``<shard stem>.parquet``, row groups of 100 rows as the
-release's converters write), each written atomically.
+One output file per input shard with rows to write (``<shard stem>.parquet``, row groups of 100
+rows as the release's converters write), each written atomically.
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ _ROLES = {"user": "human", "assistant": "gpt"}
 _FLAGS = {"image": IMAGE_FLAG, "video": VIDEO_FLAG}
 
 
-def _size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as im:
-        return im.size
+def _size(data: bytes, what: str) -> tuple[int, int]:
+    """(width, height) from an encoded picture's header; ``ValueError`` if it has none."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:  # PIL raises many types on bad bytes; all mean "not a picture"
+        raise ValueError(f"{what} is not a readable picture") from None
 
 
 def release_type(task: str, has_video: bool, think: bool) -> str:
@@ -91,7 +96,8 @@ def release_type(task: str, has_video: bool, think: bool) -> str:
 
 def release_row(row: dict[str, Any]) -> dict[str, Any]:
     """The release row of a shard row; ``ValueError`` naming the reason when the release form
-    cannot carry it (a custom system prompt; images and a video in one sample)."""
+    cannot carry it (a custom system prompt; images and a video in one sample; a picture whose
+    size cannot be read)."""
     images, videos = row.get("images") or [], row.get("videos") or []
     if images and videos:
         raise ValueError("images and a video in one sample (the release takes one or the other)")
@@ -108,19 +114,19 @@ def release_row(row: dict[str, Any]) -> dict[str, Any]:
             continue
         if m["role"] not in _ROLES:
             raise ValueError(f"role {m['role']!r} has no release form")
-        value = "".join(_FLAGS.get(c["type"]) or (c.get("text") or "") for c in m["content"])
+        value = "\n".join(_FLAGS.get(c["type"]) or (c.get("text") or "") for c in m["content"])
         conversations.append({"from": _ROLES[m["role"]], "value": value})
     sid = row["id"]
     entries: list[dict[str, Any]] = []
     meta_info: list[dict[str, Any]] = []
     for k, im in enumerate(images):
-        w, h = _size(im["bytes"])
+        w, h = _size(im["bytes"], f"image {k}")
         entries.append({"bytes": im["bytes"], "path": f"{sid}_{k}.{image_extension(im['bytes'])}"})
         meta_info.append({"resized_width": -1, "resized_height": -1, "width": w, "height": h})
     fps = json.loads(row.get("meta") or "{}").get("video_fps") if videos else None
     for v, frames in enumerate(videos):
         for t, fr in enumerate(frames):
-            w, h = _size(fr["bytes"])
+            w, h = _size(fr["bytes"], f"video {v} frame {t}")
             ext = image_extension(fr["bytes"])
             entries.append({"bytes": fr["bytes"], "path": f"{sid}_v{v}_{t:04d}.{ext}"})
             meta_info.append(
@@ -163,6 +169,7 @@ def export_release(shards: Iterable[Path], out: Path) -> ExportResult:
     for shard in shards:
         target = out / f"{shard.stem}.parquet"
         tmp = temp_file(target)
+        rows_before = result.rows
         try:
             with pq.ParquetWriter(str(tmp), RELEASE_SCHEMA, compression="zstd") as writer:
                 buffer: list[dict[str, Any]] = []
@@ -181,6 +188,10 @@ def export_release(shards: Iterable[Path], out: Path) -> ExportResult:
                 if buffer:
                     writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
                     result.rows += len(buffer)
+                written = result.rows - rows_before
+            if not written:  # nothing the release form can carry: no empty file
+                tmp.unlink()
+                continue
             commit(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -327,8 +327,8 @@ def mix(
         raise ValueError(f"mix: source names must be unique ({', '.join(dupes)}); set 'name'")
     available = [len(s) for s in opened]
     counts = _counts(available, weights, total)
-    for s, n, c in zip(opened, available, counts, strict=True):
-        if c and not n:
+    for s, n, w in zip(opened, available, weights, strict=True):
+        if w > 0 and not n:
             first = f" (first: {s.skipped[0].id}: {s.skipped[0].reason})" if s.skipped else ""
             raise ValueError(
                 f"data source {s.name}: no usable examples, {len(s.skipped)} skipped{first}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -478,15 +479,18 @@ def test_vst_release_reader(tmp_path):
     assert set(got) == {"flags", "legacy", "thought"}
 
 
+def _solid(t: int) -> Image.Image:
+    return Image.new("RGB", (64, 48), (t * 12, 255 - t * 12, 100))
+
+
 def test_release_video_file_with_pyav(tmp_path):
     av = pytest.importorskip("av")
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for t in range(20):  # 2 s at 10 fps
-            frame = av.VideoFrame.from_image(_pic(64, 48, t))
-            for packet in stream.encode(frame):
+        for t in range(20):  # 2 s at 10 fps, frame t in its own colour
+            for packet in stream.encode(av.VideoFrame.from_image(_solid(t))):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -502,10 +506,23 @@ def test_release_video_file_with_pyav(tmp_path):
         "meta_info": "[]",
     }
     pq.write_table(pa.Table.from_pylist([row]), tmp_path / "v.parquet")
-    (ex,) = load_source(
-        source_from_dict({"kind": "vst_release", "path": str(tmp_path), "video_fps": 2}, "c")
-    )
-    assert len(ex.videos[0].frames) == 4 and ex.videos[0].frames[0].size == (64, 48)
+
+    def frames_at(fps: float, max_frames: int):
+        cfg = {"kind": "vst_release", "path": str(tmp_path), "video_fps": fps}
+        (ex,) = load_source(source_from_dict({**cfg, "max_frames": max_frames}, "c"))
+        assert ex.messages[1]["content"] == [VID, txt("Q")]
+        (video,) = ex.videos
+        colours = [np.asarray(f).reshape(-1, 3).mean(0) for f in video.frames]
+        picked = [
+            int(np.argmin([np.abs(c - _solid(t).getpixel((0, 0))).sum() for t in range(20)]))
+            for c in colours
+        ]
+        return picked, video.fps
+
+    # 2 frames per second: the frames at 0, 0.5, 1.0 and 1.5 s
+    assert frames_at(2, 64) == ([0, 5, 10, 15], 2.0)
+    # capped at 2 frames: evenly over the 2 s clip, at 1 frame per second
+    assert frames_at(2, 2) == ([0, 10], 1.0)
 
 
 # -- configs ---------------------------------------------------------------------------------
@@ -595,6 +612,8 @@ def test_mix_total_relative_weights_and_determinism(tmp_path):
     assert sorted(i for i in ids if i.startswith("a")) == sorted([f"a{k}" for k in range(4)] * 2)
     again, _ = mix([a, b], weights=[3, 1], seed=11, total=10)
     assert [ex.id for ex in again] == ids and again.plan() == mixed.plan()
+    # a DataLoader worker gets a pickled copy: same examples, same order
+    assert [ex.id for ex in pickle.loads(pickle.dumps(mixed))] == ids
     other, _ = mix([a, b], weights=[3, 1], seed=12, total=10)
     assert [ex.id for ex in other] != ids
     assert [(s.drawn, s.unique) for s in report.sources] == [(8, 4), (2, 2)]

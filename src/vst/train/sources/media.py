@@ -96,8 +96,10 @@ def _duration(container: Any, stream: Any) -> float | None:
 
 
 def decode_video(data: bytes, fps: float, max_frames: int, what: str) -> Video:
-    """Frames of a video file at ``fps`` frames per second (at most ``max_frames``, then evenly
-    spread over the clip at a lower rate), decoded with PyAV; only the kept frames are held."""
+    """Frames of a video file at ``fps`` frames per second: the first frame at or after each of
+    the times 0, 1/fps, 2/fps, ... before the clip's end; with more than ``max_frames`` such
+    times, ``max_frames`` frames evenly spread over the clip (a lower rate, which the returned
+    :class:`Video` states). Decoded with PyAV; only the kept frames are held."""
     try:
         import av  # optional dependency
     except ImportError:
@@ -110,9 +112,12 @@ def decode_video(data: bytes, fps: float, max_frames: int, what: str) -> Video:
             duration = _duration(container, stream)
             if duration is None or duration <= 0:
                 raise ValueError("unknown duration")
-            n = max(1, min(max_frames, math.floor(duration * fps) + 1))
-            step = duration / n
-            rate = n / duration
+            n = max(1, math.ceil(duration * fps - 1e-9))  # times 0, 1/fps, ... before the end
+            step, rate = 1 / fps, fps
+            if n > max_frames:  # fewer frames, evenly over the clip, at a lower rate
+                n = max_frames
+                step = duration / n
+                rate = 1 / step
             kept: list[Image.Image] = []
             for frame in container.decode(stream):
                 t = float(frame.time) if frame.time is not None else 0.0

@@ -364,6 +364,23 @@ def test_hf_parquet_messages_and_images(tmp_path):
     assert [s.id for s in src.skipped] == ["bad"] and "row 2" in src.skipped[0].reason
 
 
+def test_parquet_folder_with_broken_files(tmp_path):
+    """A corrupt file or one without the format's columns is skipped with its reason; the
+    other files of the folder are read."""
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(b"PAR1 garbage")
+    pq.write_table(pa.Table.from_pylist([{"text": "x"}]), tmp_path / "c.parquet")
+    src = open_source(source_from_dict({"kind": "hf_parquet", "path": str(tmp_path)}, "c"))
+    assert [ex.id for ex in src.examples()] == ["a.parquet:0"]
+    reasons = {k.id: k.reason for k in src.skipped}
+    assert set(reasons) == {"b.parquet", "c.parquet"}
+    assert "not a readable Parquet file" in reasons["b.parquet"]
+    assert "no column messages" in reasons["c.parquet"]
+    rel = open_source(source_from_dict({"kind": "vst_release", "path": str(tmp_path)}, "c"))
+    assert len(rel) == 0 and {k.id for k in rel.skipped} == {"a.parquet", "b.parquet", "c.parquet"}
+
+
 def test_hf_parquet_string_content(tmp_path):
     rows = [
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}

@@ -24,7 +24,7 @@ from vst.models.prompts import PLAIN_SYSTEM_PROMPT, THINK_SYSTEM_PROMPT, system_
 from vst.rewards.parsing import split_think
 from vst.train.examples import TrainExample
 
-__all__ = ["ItemError", "Skip", "Source", "system_name"]
+__all__ = ["ItemError", "Skip", "Source", "one_line", "system_name"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ class ItemError(ValueError):
         super().__init__(f"{id}: {reason}")
         self.id = id
         self.reason = reason
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line, at most ``limit`` characters (its type if empty)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def system_name(messages: list[dict[str, Any]]) -> str | None:

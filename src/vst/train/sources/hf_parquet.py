@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from vst.models.requests import Video, count_items, normalize_messages
 from vst.train.examples import TrainExample
 from vst.train.sources.base import ItemError, Source
@@ -27,7 +25,7 @@ from vst.train.sources.rows import ParquetRows, parquet_files
 
 __all__ = ["HfParquet"]
 
-_COLUMNS = ("id", "messages", "images", "videos", "meta")
+_COLUMNS = ("id", "messages", "images", "image", "videos", "meta")
 
 
 class HfParquet(Source):
@@ -40,27 +38,27 @@ class HfParquet(Source):
         files = parquet_files(path)
         if not files:
             raise ValueError(f"{path}: no Parquet files")
-        names = set(pq.ParquetFile(files[0]).schema_arrow.names)
-        if "messages" not in names:
-            raise ValueError(f"{files[0]}: no 'messages' column (has {sorted(names)})")
-        self.rows = ParquetRows(files, [c for c in _COLUMNS if c in names])
+        self.rows = ParquetRows(files, list(_COLUMNS), required=("messages",))
+        for file, reason in self.rows.bad:
+            self.skip(file.name, f"{file}: {reason}")
         self.video_fps = video_fps
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def _load(self, i: int) -> TrainExample:
-        row = self.rows.row(i)
         file, r = self.rows.locate(i)
-        sid = str(row["id"]) if row.get("id") not in (None, "") else f"{file.name}:{r}"
+        sid = f"{file.name}:{r}"
         try:
+            row = self.rows.row(i)
+            sid = str(row["id"]) if row.get("id") not in (None, "") else sid
             return self._example(sid, row, file)
         except (ValueError, TypeError, RecursionError) as exc:  # untrusted cells of any type
             raise ItemError(sid, f"{file} row {r}: {exc}") from None
 
     def _example(self, sid: str, row: dict[str, Any], file: Path) -> TrainExample:
         messages = normalize_messages(row.get("messages") or [])
-        entries = picture_entries(row.get("images"))
+        entries = picture_entries(row.get("images", row.get("image")))
         images = tuple(
             decode_picture(entry_bytes(e, f"image {k}"), f"image {k}")
             for k, e in enumerate(entries)

@@ -21,6 +21,7 @@ from vst.engine.writer import image_extension
 from vst.models.requests import Video
 from vst.scenes.errors import UnreadableFileError
 from vst.scenes.files import MAX_IMAGE_PIXELS, open_image
+from vst.train.sources.base import one_line
 
 __all__ = [
     "decode_picture",
@@ -30,11 +31,6 @@ __all__ = [
     "load_picture",
     "picture_entries",
 ]
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 160 else text[:160] + "..."
 
 
 def decode_picture(data: bytes, what: str) -> Image.Image:
@@ -48,7 +44,7 @@ def decode_picture(data: bytes, what: str) -> Image.Image:
                     raise ValueError(f"{w}x{h} pixels exceed the limit of {MAX_IMAGE_PIXELS}")
                 return im.convert("RGB")
     except Exception as exc:  # PIL raises many types on hostile bytes; all mean "bad picture"
-        raise ValueError(f"{what} cannot be decoded ({_short(exc)})") from None
+        raise ValueError(f"{what} cannot be decoded ({one_line(exc)})") from None
 
 
 def load_picture(path: Path) -> Image.Image:
@@ -129,7 +125,7 @@ def decode_video(data: bytes, fps: float, max_frames: int, what: str) -> Video:
                 if len(kept) == n:
                     break
     except Exception as exc:  # PyAV raises its own error types on broken files
-        raise ValueError(f"{what} cannot be decoded ({_short(exc)})") from None
+        raise ValueError(f"{what} cannot be decoded ({one_line(exc)})") from None
     if not kept:
         raise ValueError(f"{what} has no frames")
     return Video(tuple(kept), rate)

@@ -73,7 +73,9 @@ class ReleaseParquet(Source):
         files = parquet_files(path)
         if not files:
             raise ValueError(f"{path}: no Parquet files")
-        self.rows = ParquetRows(files)
+        self.rows = ParquetRows(files, required=("conversations",))
+        for file, reason in self.rows.bad:
+            self.skip(file.name, f"{file}: {reason}")
         self.video_fps = video_fps
         self.max_frames = max_frames
 
@@ -81,10 +83,11 @@ class ReleaseParquet(Source):
         return len(self.rows)
 
     def _load(self, i: int) -> TrainExample:
-        row = self.rows.row(i)
         file, r = self.rows.locate(i)
-        sid = str(row["id"]) if row.get("id") not in (None, "") else f"{file.name}:{r}"
+        sid = f"{file.name}:{r}"
         try:
+            row = self.rows.row(i)
+            sid = str(row["id"]) if row.get("id") not in (None, "") else sid
             return self._example(sid, row, file)
         except (ValueError, TypeError, RecursionError) as exc:  # untrusted cells of any type
             raise ItemError(sid, f"{file} row {r}: {exc}") from None

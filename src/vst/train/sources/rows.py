@@ -15,6 +15,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from vst.train.sources.base import one_line
+
 __all__ = ["ParquetRows", "parquet_files"]
 
 
@@ -27,20 +29,42 @@ def parquet_files(path: Path, pattern: str = "*.parquet") -> list[Path]:
 
 
 class ParquetRows:
-    """Rows of ``files`` (in that order) by global position; ``columns`` limits what is read."""
+    """Rows of ``files`` (in that order) by global position. ``columns``: the columns to read
+    where a file has them (None: all); a file without every ``required`` column, or whose footer
+    cannot be read, is left out and listed in :attr:`bad` as ``(file, reason)``."""
 
-    def __init__(self, files: list[Path], columns: list[str] | None = None, cache: int = 4):
-        self.files = list(files)
-        self.columns = columns
+    def __init__(
+        self,
+        files: list[Path],
+        columns: list[str] | None = None,
+        required: tuple[str, ...] = (),
+        cache: int = 4,
+    ):
+        self.files: list[Path] = []
+        self.bad: list[tuple[Path, str]] = []
+        self._columns: list[list[str] | None] = []
         self._cache_size = cache
         self._cache: OrderedDict[tuple[int, int], list[dict[str, Any]]] = OrderedDict()
         self._starts: list[int] = []  # global index of each (file, group)'s first row
         self._groups: list[tuple[int, int]] = []
         self._file_starts: list[int] = []
         n = 0
-        for f, path in enumerate(self.files):
+        for path in files:
+            try:
+                pf = pq.ParquetFile(path)
+                names = set(pf.schema_arrow.names)
+            except Exception as exc:  # not Parquet, truncated, unreadable: pyarrow/OS errors
+                self.bad.append((path, f"not a readable Parquet file ({one_line(exc)})"))
+                continue
+            missing = [c for c in required if c not in names]
+            if missing:
+                self.bad.append((path, f"no column {', '.join(missing)} (has {sorted(names)})"))
+                continue
+            f = len(self.files)
+            self.files.append(path)
+            self._columns.append(None if columns is None else [c for c in columns if c in names])
             self._file_starts.append(n)
-            meta = pq.ParquetFile(path).metadata
+            meta = pf.metadata
             for g in range(meta.num_row_groups):
                 self._starts.append(n)
                 self._groups.append((f, g))
@@ -60,18 +84,27 @@ class ParquetRows:
         """One column of every row, in order (for indexing: ids, tasks, types)."""
         out: list[Any] = []
         for path in self.files:
-            out += pq.read_table(path, columns=[name]).column(name).to_pylist()
+            try:
+                out += pq.read_table(path, columns=[name]).column(name).to_pylist()
+            except Exception as exc:  # pyarrow/OS errors on a broken file
+                raise ValueError(f"{path}: cannot read column {name} ({one_line(exc)})") from None
         return out
 
     def row(self, i: int) -> dict[str, Any]:
-        """Row ``i`` as a dict (binary columns as bytes)."""
+        """Row ``i`` as a dict (binary columns as bytes); ``ValueError`` naming the file when
+        its row group cannot be read."""
         k = bisect.bisect_right(self._starts, i) - 1
         key = self._groups[k]
         rows = self._cache.get(key)
         if rows is None:
             f, g = key
-            table = pq.ParquetFile(self.files[f]).read_row_group(g, columns=self.columns)
-            rows = table.to_pylist()
+            try:
+                pf = pq.ParquetFile(self.files[f])
+                rows = pf.read_row_group(g, columns=self._columns[f]).to_pylist()
+            except Exception as exc:  # pyarrow/OS errors on a broken file
+                raise ValueError(
+                    f"{self.files[f]}: cannot read row group {g} ({one_line(exc)})"
+                ) from None
             self._cache[key] = rows
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

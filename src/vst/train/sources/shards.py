@@ -32,13 +32,18 @@ class VstShards(Source):
         shards = list_shards(path)
         if not shards:
             raise ValueError(f"{path}: no vst shards (shard-*.parquet) here or in its data/")
-        self.rows = ParquetRows(
-            shards, ["id", "task", "scenario", "messages", "images", "videos", "meta"]
-        )
+        columns = ["id", "task", "scenario", "messages", "images", "videos", "meta"]
+        self.rows = ParquetRows(shards, columns, required=("id", "task", "messages"))
+        for file, reason in self.rows.bad:
+            self.skip(file.name, f"{file}: {reason}")
         task_of = self.rows.column("task")
         keep = range(len(task_of))
         if tasks:
-            keep = [i for i, t in enumerate(task_of) if any(fnmatch.fnmatch(t, p) for p in tasks)]
+            keep = [
+                i
+                for i, t in enumerate(task_of)
+                if isinstance(t, str) and any(fnmatch.fnmatch(t, p) for p in tasks)
+            ]
         self.index = list(keep)
 
     def __len__(self) -> int:
@@ -46,11 +51,12 @@ class VstShards(Source):
 
     def _load(self, i: int) -> TrainExample:
         g = self.index[i]
-        row = self.rows.row(g)
-        shard, _ = self.rows.locate(g)
-        sid = row["id"] if isinstance(row.get("id"), str) and row["id"] else f"{shard.name}:{g}"
-        info = {"task": row.get("task"), "scenario": row.get("scenario"), "shard": shard.name}
+        shard, r = self.rows.locate(g)
+        sid = f"{shard.name}:{r}"
         try:
+            row = self.rows.row(g)
+            sid = row["id"] if isinstance(row.get("id"), str) and row["id"] else sid
+            info = {"task": row.get("task"), "scenario": row.get("scenario"), "shard": shard.name}
             request = sample_chat(row)
             if request.videos:
                 info["video_fps"] = request.videos[0].fps

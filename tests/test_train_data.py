@@ -715,6 +715,20 @@ def test_export_release_columns_flags_types_and_round_trip(shard_dir, tmp_path):
         ]
 
 
+def test_export_release_skips_a_corrupt_shard(shard_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    good = list_shards(shard_dir)[0]
+    (data / good.name).write_bytes(good.read_bytes())
+    (data / "shard-00009-dddddddddddd.parquet").write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    result = export_release(list_shards(data), tmp_path / "out")
+    assert result.rows == 5 and [f.name for f in result.files] == [good.name]
+    ((shard, sid, reason),) = result.skipped
+    assert (shard, sid) == ("shard-00009-dddddddddddd.parquet", "*")
+    assert reason.startswith("cannot read the shard")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [good.name]  # no temporaries
+
+
 def test_export_release_think_prefix_and_custom_system_skip(tmp_path):
     reward = {"mode": "exact", "ground_truth": "x"}
     sys_turn = {"role": "system", "content": [txt(THINK_SYSTEM_PROMPT)]}

@@ -381,7 +381,7 @@ def _export_release_cmd(shards: list[Path], out: Path) -> None:
     except OSError as exc:  # the output cannot be written
         _fail(os_error_line(exc), exit_code_of(exc))
     for shard, sid, reason in result.skipped:
-        console.print(f"[yellow]skipped[/yellow] {sid} ({shard}): {escape(reason)}")
+        console.print(f"[yellow]skipped[/yellow] {escape(f'{sid} ({shard}): {reason}')}")
     console.print(
         f"wrote {result.rows} samples with {result.pictures} images/frames to {out} "
         f"({len(result.files)} Parquet file(s)); {len(result.skipped)} skipped",

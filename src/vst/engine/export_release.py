@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,40 +161,70 @@ class ExportResult:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+class _ShardReadError(Exception):
+    """A shard's bytes could not be read (corrupt or truncated Parquet)."""
+
+
+def _shard_rows(shard: Path) -> Iterator[dict[str, Any]]:
+    """The rows of ``shard``; any error reading it becomes :class:`_ShardReadError` (so that
+    reading errors are told apart from errors writing the output)."""
+    rows = iter_rows(shard, ["id", "task", "messages", "images", "videos", "meta"])
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # pyarrow raises OSError / ArrowInvalid on corrupt files
+            raise _ShardReadError(" ".join(str(exc).split())[:200]) from None
+        yield row
+
+
+def _write_shard(shard: Path, tmp: Path, result: ExportResult) -> tuple[int, int]:
+    """Write the release rows of ``shard`` into ``tmp``; returns (rows, pictures) written and
+    appends the samples left out to ``result.skipped``."""
+    rows = pictures = 0
+    with pq.ParquetWriter(str(tmp), RELEASE_SCHEMA, compression="zstd") as writer:
+        buffer: list[dict[str, Any]] = []
+        for row in _shard_rows(shard):
+            try:
+                rel = release_row(row)
+            except ValueError as exc:
+                result.skipped.append((shard.name, str(row.get("id")), str(exc)))
+                continue
+            buffer.append(rel)
+            pictures += len(rel["images"])
+            if len(buffer) == ROW_GROUP_SIZE:
+                writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
+                rows, buffer = rows + len(buffer), []
+        if buffer:
+            writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
+            rows += len(buffer)
+    return rows, pictures
+
+
 def export_release(shards: Iterable[Path], out: Path) -> ExportResult:
     """Write the release form of every sample of ``shards`` into ``out`` (see the module
-    docstring); samples the form cannot carry are skipped and listed."""
+    docstring); samples the form cannot carry, and shards that cannot be read, are skipped and
+    listed (a whole shard with id ``"*"``). Errors writing ``out`` propagate (``OSError``)."""
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult()
     for shard in shards:
         target = out / f"{shard.stem}.parquet"
         tmp = temp_file(target)
-        rows_before = result.rows
         try:
-            with pq.ParquetWriter(str(tmp), RELEASE_SCHEMA, compression="zstd") as writer:
-                buffer: list[dict[str, Any]] = []
-                for row in iter_rows(shard, ["id", "task", "messages", "images", "videos", "meta"]):
-                    try:
-                        rel = release_row(row)
-                    except ValueError as exc:
-                        result.skipped.append((shard.name, str(row.get("id")), str(exc)))
-                        continue
-                    buffer.append(rel)
-                    result.pictures += len(rel["images"])
-                    if len(buffer) == ROW_GROUP_SIZE:
-                        writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
-                        result.rows += len(buffer)
-                        buffer = []
-                if buffer:
-                    writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
-                    result.rows += len(buffer)
-                written = result.rows - rows_before
-            if not written:  # nothing the release form can carry: no empty file
-                tmp.unlink()
-                continue
-            commit(tmp, target)
+            rows, pictures = _write_shard(shard, tmp, result)
+        except _ShardReadError as exc:
+            tmp.unlink(missing_ok=True)
+            result.skipped.append((shard.name, "*", f"cannot read the shard ({exc})"))
+            continue
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        if not rows:  # nothing the release form can carry: no empty file
+            tmp.unlink()
+            continue
+        commit(tmp, target)
         result.files.append(target)
+        result.rows += rows
+        result.pictures += pictures
     return result

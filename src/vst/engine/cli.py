@@ -313,7 +313,7 @@ def audit_cmd(
 
 
 # -- data export -----------------------------------------------------------------------------
-EXPORT_FORMATS = ("llava",)
+EXPORT_FORMATS = ("llava", "vst-release")
 
 
 def llava_record(
@@ -355,16 +355,37 @@ def export_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write into."),
 ) -> None:
     """Export to the LLaVA form: OUT/data.json (a list of {id, image, conversations}) and the
-    images under OUT/images/ (paths in data.json are relative to OUT)."""
+    images under OUT/images/ (paths in data.json are relative to OUT); or with --format
+    vst-release to the VST release's SFT Parquet (one OUT/<shard>.parquet per shard; see
+    vst.engine.export_release)."""
     if fmt not in EXPORT_FORMATS:
         _fail(f"--format: unknown format {fmt!r}; supported: {', '.join(EXPORT_FORMATS)}")
     shards = _shards_or_exit(folder)
+    if fmt == "vst-release":
+        _export_release_cmd(shards, out)
+        return
     try:
         n, n_images = _export_llava(shards, out)
     except OSError as exc:  # the output cannot be written
         _fail(os_error_line(exc), exit_code_of(exc))
     console.print(
         f"wrote {n} samples and {n_images} images/frames to {out} (data.json, images/, videos/)"
+    )
+
+
+def _export_release_cmd(shards: list[Path], out: Path) -> None:
+    from vst.engine.export_release import export_release
+
+    try:
+        result = export_release(shards, out)
+    except OSError as exc:  # the output cannot be written
+        _fail(os_error_line(exc), exit_code_of(exc))
+    for shard, sid, reason in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(f'{sid} ({shard}): {reason}')}")
+    console.print(
+        f"wrote {result.rows} samples with {result.pictures} images/frames to {out} "
+        f"({len(result.files)} Parquet file(s)); {len(result.skipped)} skipped",
+        highlight=False,
     )
 
 

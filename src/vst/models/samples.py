@@ -35,7 +35,7 @@ from vst.models.prompts import system_prompt, with_system
 from vst.models.requests import Request, Video, count_items, normalize_messages
 from vst.rewards import compute_reward, load_reward_spec
 
-__all__ = ["SampleRequest", "prompt_turns", "sample_request"]
+__all__ = ["SampleRequest", "prompt_turns", "sample_chat", "sample_request"]
 
 
 @dataclass(frozen=True)
@@ -117,18 +117,35 @@ def _fields(sample: Mapping[str, Any] | Sample) -> dict[str, Any]:
     return dict(sample)
 
 
-def _build(f: dict[str, Any], system: str | None) -> SampleRequest:
-    task = f.get("task")
-    if not isinstance(task, str) or not task:
-        raise ValueError("task is missing")
+def _request(
+    turns: list[dict[str, Any]],
+    images: Sequence[Any],
+    videos: Sequence[Any],
+    meta: Mapping[str, Any],
+    system: str | None,
+    sid: str,
+) -> Request:
+    """The request of ``turns`` (normalised messages) with the pictures their items take, in
+    order, decoded (videos at ``meta["video_fps"]``)."""
+    n_images, n_videos = count_items(turns, "image"), count_items(turns, "video")
+    pictures = [_picture(im, f"image {i}") for i, im in enumerate(images[:n_images])]
+    clips: list[Video] = []
+    if n_videos:
+        fps = _video_fps(meta)
+        for v, frames in enumerate(videos[:n_videos]):
+            if not isinstance(frames, list | tuple) or not frames:
+                raise ValueError(f"video {v} has no frames")
+            decoded = [_picture(fr, f"video {v} frame {k}") for k, fr in enumerate(frames)]
+            clips.append(Video(tuple(decoded), fps))
+    chat = with_system(turns, system_prompt(system) if system is not None else None)
+    return Request(chat, tuple(pictures), tuple(clips), id=sid)
+
+
+def _checked_media(f: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Any], list[Any], Any]:
+    """A row's normalised messages, images, videos and meta dict, their counts checked."""
     meta = _json_field(f.get("meta") or {}, "meta")
     if not isinstance(meta, Mapping):
         raise ValueError("meta is not a JSON object")
-    reward = load_reward_spec(f.get("reward"))
-    compute_reward("", reward)  # a ground truth its mode cannot score fails here, not later
-    answer = f.get("answer")
-    if not isinstance(answer, str):
-        raise ValueError("answer is missing")
     raw_messages = f.get("messages")
     if not isinstance(raw_messages, list | tuple):
         raise ValueError("messages is not a list of turns")
@@ -142,19 +159,21 @@ def _build(f: dict[str, Any], system: str | None) -> SampleRequest:
             raise ValueError(
                 f"messages have {slots} {kind} item(s) but the sample has {len(given)}"
             )
+    return messages, list(images), list(videos), meta
+
+
+def _build(f: dict[str, Any], system: str | None) -> SampleRequest:
+    task = f.get("task")
+    if not isinstance(task, str) or not task:
+        raise ValueError("task is missing")
+    reward = load_reward_spec(f.get("reward"))
+    compute_reward("", reward)  # a ground truth its mode cannot score fails here, not later
+    answer = f.get("answer")
+    if not isinstance(answer, str):
+        raise ValueError("answer is missing")
+    messages, images, videos, meta = _checked_media(f)
     turns = prompt_turns(messages)
-    n_images, n_videos = count_items(turns, "image"), count_items(turns, "video")
-    pictures = [_picture(im, f"image {i}") for i, im in enumerate(images[:n_images])]
-    clips: list[Video] = []
-    if n_videos:
-        fps = _video_fps(meta)
-        for v, frames in enumerate(videos[:n_videos]):
-            if not isinstance(frames, list | tuple) or not frames:
-                raise ValueError(f"video {v} has no frames")
-            decoded = [_picture(fr, f"video {v} frame {k}") for k, fr in enumerate(frames)]
-            clips.append(Video(tuple(decoded), fps))
-    chat = with_system(turns, system_prompt(system) if system is not None else None)
-    request = Request(chat, tuple(pictures), tuple(clips), id=f["id"])
+    request = _request(turns, images, videos, meta, system, f["id"])
     scenario = f.get("scenario")
     return SampleRequest(
         request=request,
@@ -182,5 +201,28 @@ def sample_request(
         raise ValueError(f"{prefix}a sample has no id")
     try:
         return _build(f, system)
+    except ValueError as exc:
+        raise ValueError(f"{prefix}sample {sid}: {exc}") from None
+
+
+def sample_chat(
+    sample: Mapping[str, Any] | Sample, system: str | None = None, where: str = ""
+) -> Request:
+    """The whole conversation of ``sample`` (answer turns included) as a :class:`Request` with
+    every picture decoded, for training; ``system`` and ``where`` as in :func:`sample_request`.
+    Raises ``ValueError`` ``"<where>: sample <id>: <reason>"`` for a row that cannot be used
+    (the reward spec is not checked: training does not score)."""
+    if system is not None:
+        system_prompt(system)
+    prefix = f"{where}: " if where else ""
+    f = _fields(sample)
+    sid = f.get("id")
+    if not isinstance(sid, str) or not sid:
+        raise ValueError(f"{prefix}a sample has no id")
+    try:
+        messages, images, videos, meta = _checked_media(f)
+        if not any(m["role"] == "assistant" for m in messages):
+            raise ValueError("no assistant turn")
+        return _request(messages, images, videos, meta, system, sid)
     except ValueError as exc:
         raise ValueError(f"{prefix}sample {sid}: {exc}") from None

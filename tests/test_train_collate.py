@@ -13,7 +13,7 @@ from PIL import Image
 from vst.models.processor import load_processor
 from vst.models.requests import Video
 from vst.train.collate import VLMCollator, collate_encoded
-from vst.train.encode import IGNORE_INDEX, assistant_labels, encode_example
+from vst.train.encode import IGNORE_INDEX, assistant_labels, encode_example, encoded_length
 from vst.train.examples import TrainExample
 from vst.train.packing import first_fit_decreasing
 
@@ -189,6 +189,26 @@ def test_run_system_prompt_goes_first_and_is_not_trained(processor):
     )
 
 
+def test_encoded_length_equals_encoding_without_touching_pixels(processor):
+    examples = [*_mixed_examples(), _video_example(1.0)]
+    # 5 frames (an odd count: the last is repeated to fill the time step) of a large picture
+    big = [_image(20 + i, 700, 500) for i in range(5)]
+    examples.append(
+        TrainExample(
+            "big",
+            "t",
+            [_turn("user", VIDEO, "?"), _turn("assistant", "2")],
+            videos=(Video(big, 3.0),),
+        )
+    )
+    for ex in examples:
+        for system in (None, "Be brief."):
+            assert (
+                encoded_length(processor, ex, system=system)
+                == encode_example(processor, ex, system=system).length
+            ), ex.id
+
+
 # ---------------------------------------------------------------- video
 
 
@@ -238,7 +258,7 @@ def _loss_and_grads(model, batch):
     model.zero_grad(set_to_none=True)
     loss = model(**batch).loss
     loss.backward()
-    return float(loss), {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    return loss.item(), {n: p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
 def test_packed_loss_and_gradients_equal_padded(processor, model):

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from vst.engine.imaging import PATCH_FACTOR, smart_resize
 from vst.models.chat import IM_END, IM_START, IMAGE_PAD, VIDEO_PAD
 from vst.models.processor import model_inputs
 from vst.models.prompts import with_system
@@ -34,7 +35,14 @@ from vst.models.requests import Request
 from vst.models.vision import PixelLimits
 from vst.train.examples import TrainExample
 
-__all__ = ["IGNORE_INDEX", "VISION_KEYS", "Encoded", "assistant_labels", "encode_example"]
+__all__ = [
+    "IGNORE_INDEX",
+    "VISION_KEYS",
+    "Encoded",
+    "assistant_labels",
+    "encode_example",
+    "encoded_length",
+]
 
 IGNORE_INDEX = -100
 """Label of a token that is not trained (PyTorch's cross-entropy ``ignore_index``)."""
@@ -167,3 +175,39 @@ def encode_example(
             )
         rope = positions[:, 0].long()
     return Encoded(example.id, example.source, input_ids, labels, mm_types, rope, vision)
+
+
+def encoded_length(
+    processor: Any,
+    example: TrainExample,
+    *,
+    system: str | None = None,
+    limits: PixelLimits | None = None,
+) -> int:
+    """The number of tokens :func:`encode_example` gives ``example`` (same template, same
+    system rule, same picture sizes), computed from the picture sizes alone: no pixels are
+    resized or cut into patches. For planning packed rows before encoding."""
+    limits = limits or PixelLimits()
+    messages = with_system(example.messages, system)
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+    vision = processor.image_processor
+    per_token = (vision.patch_size * vision.merge_size) ** 2  # pixels per merged token
+    counts = []
+    for image in example.images:
+        h, w = smart_resize(
+            image.height, image.width, PATCH_FACTOR, limits.min_pixels, limits.max_pixels
+        )
+        counts.append(h * w // per_token)
+    steps = processor.video_processor.temporal_patch_size
+    for video in example.videos:
+        first = video.frames[0]
+        h, w = smart_resize(
+            first.height,
+            first.width,
+            PATCH_FACTOR,
+            limits.video_min_pixels,
+            limits.video_max_pixels,
+        )
+        counts.append(-(-len(video.frames) // steps) * (h * w // per_token))
+    return tokens + sum(c - 1 for c in counts)  # each item's one pad token becomes c tokens

@@ -92,7 +92,9 @@ def _packed(rows: list[list[Encoded]], pad_id: int) -> dict[str, torch.Tensor]:
         pad_pos = torch.arange(n_pad, dtype=torch.long)
         ids.append(torch.cat([*(e.input_ids for e in row), torch.full((n_pad,), pad_id)]))
         labels.append(torch.cat([*(e.labels for e in row), torch.full((n_pad,), IGNORE_INDEX)]))
-        types.append(torch.cat([*(e.mm_token_type_ids for e in row), torch.zeros(n_pad)]))
+        types.append(
+            torch.cat([*(e.mm_token_type_ids for e in row), torch.zeros(n_pad, dtype=torch.long)])
+        )
         text = torch.cat([*(e.text_positions for e in row), pad_pos])
         rope = torch.cat([*(e.rope_positions for e in row), pad_pos.expand(3, -1)], dim=1)
         positions.append(torch.cat([text[None], rope]))

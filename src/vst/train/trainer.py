@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn import functional as F
+from torch.nn import functional
 from torch.utils.data import Dataset
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from vst.models.prompts import system_prompt
@@ -152,7 +152,7 @@ def token_mean_loss(
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
     shift_logits = logits[:, :-1, :].float()
     shift_labels = labels[:, 1:].to(shift_logits.device)
-    total = F.cross_entropy(
+    total = functional.cross_entropy(
         shift_logits.reshape(-1, shift_logits.shape[-1]),
         shift_labels.reshape(-1),
         ignore_index=-100,
@@ -191,6 +191,7 @@ class VstTrainer(Trainer):
             compute_loss_func=token_mean_loss,
             callbacks=list(callbacks),
         )
+        self.remove_callback(PrinterCallback)  # the metrics file has every step
         self.metrics = MetricsCallback(args.output_dir, self.collect_step)
         self.add_callback(self.metrics)
 
@@ -201,7 +202,10 @@ class VstTrainer(Trainer):
             opt_model = self.model if model is None else model
             cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
             groups = param_groups(
-                opt_model, self.args.learning_rate, self.vision_learning_rate, self.args.weight_decay
+                opt_model,
+                self.args.learning_rate,
+                self.vision_learning_rate,
+                self.args.weight_decay,
             )
             self.optimizer_cls_and_kwargs = (cls, {**kwargs, "params": groups})
         return super().create_optimizer(model)
@@ -220,7 +224,9 @@ class VstTrainer(Trainer):
     def collect_step(self) -> list[float]:
         """The step's ``[loss, *counts]`` summed over processes (loss: the token mean), then
         reset. Called on every process."""
-        values = torch.tensor(self.step_stats.values(), dtype=torch.float64, device=self.args.device)
+        values = torch.tensor(
+            self.step_stats.values(), dtype=torch.float64, device=self.args.device
+        )
         self.step_stats.reset()
         n = self.accelerator.num_processes
         if n > 1:

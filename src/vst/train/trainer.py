@@ -234,6 +234,22 @@ class VstTrainer(Trainer):
             values[0] = values[0] / n  # each process's loss carries the Trainer's x n
         return [float(v) for v in values.cpu()]
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        """Load a checkpoint's weights on resume. transformers 5.25 saves Qwen2.5-VL under the
+        original hub key names (``visual.*``, ``model.layers.*``) but ``Trainer`` reads them
+        back with a plain non-strict ``load_state_dict``: every key misses and training would
+        silently go on from the start weights. So the checkpoint is read with
+        ``from_pretrained`` (which maps the names) and copied in strictly. DeepSpeed and FSDP
+        keep their own checkpoint formats (the Trainer's own loading)."""
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(target, "config"):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        dtype = next(target.parameters()).dtype
+        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        target.load_state_dict(saved.state_dict(), strict=True)
+        del saved
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
         out = Path(output_dir if output_dir is not None else self.args.output_dir)

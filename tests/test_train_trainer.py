@@ -199,11 +199,15 @@ def test_config_errors_for_paths_overrides_and_sources(tiny_model_dir, tmp_path)
         load_train_config(path, ["epochs"])
     with pytest.raises(ConfigError, match=r"with overrides: max_steps: Input should be"):
         load_train_config(path, ["max_steps=many"])
-    cfg = load_train_config(path)
+    cfg = load_train_config(path, ["data.0.kind=nonsense"])
     with pytest.raises(ConfigError) as err:
         data_sources(cfg, str(path))
-    assert str(err.value).startswith(f"{path}: data.0")
-    assert "path" in str(err.value)
+    assert str(err.value).startswith(f"{path}: data.0: kind: ")
+    cfg = load_train_config(path)  # a source whose folder does not exist: named at load time
+    with pytest.raises(ConfigError) as err:
+        run_training(cfg, where=str(path))
+    assert str(err.value).startswith(f"{path}: data: ") and str(tmp_path / "no") in str(err.value)
+    assert not (tmp_path / "o").exists()
     with pytest.raises(ConfigError, match="gradient_accumulation_steps: 2 per device x 8 x 3"):
         parse_train_config(
             {**cfg.model_dump(mode="json"), "per_device_batch_size": 2, "global_batch_size": 16}

@@ -48,18 +48,18 @@ def source_from_dict(d: Any, where: str) -> VstShards:
         raise ValueError(f"{where}: expected a mapping")
     extra = sorted(set(d) - {"kind", "path", "weight", "limit", "name"})
     if extra:
-        raise ValueError(f"{where}.{extra[0]}: unknown field")
+        raise ValueError(f"{where}: {extra[0]}: unknown field")
     if d.get("kind") != "vst":
-        raise ValueError(f"{where}.kind: {d.get('kind')!r} is not supported (stand-in: vst)")
+        raise ValueError(f"{where}: kind: {d.get('kind')!r} is not supported (stand-in: vst)")
     path = d.get("path")
-    if not isinstance(path, str) or not Path(path).is_dir():
-        raise ValueError(f"{where}.path: {path!r} is not a folder")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{where}: path: must be a folder path, got {path!r}")
     weight = d.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
-        raise ValueError(f"{where}.weight: must be a positive number, got {weight!r}")
+        raise ValueError(f"{where}: weight: must be a positive number, got {weight!r}")
     limit = d.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValueError(f"{where}.limit: must be a positive integer, got {limit!r}")
+        raise ValueError(f"{where}: limit: must be a positive integer, got {limit!r}")
     return VstShards(Path(path), float(weight), limit, str(d.get("name", f"vst:{path}")))
 
 
@@ -68,6 +68,8 @@ def load_source(src: VstShards) -> Iterator[TrainExample]:
     from vst.engine.writer import iter_rows, list_shards
     from vst.models.samples import sample_request
 
+    if not src.path.is_dir():
+        raise ValueError(f"data source {src.name}: {src.path} does not exist")
     n = 0
     for shard in list_shards(src.path):
         for row in iter_rows(shard):

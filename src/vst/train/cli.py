@@ -144,6 +144,9 @@ def sft_command(
         cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
     except ConfigError as exc:
         _fail(str(exc))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no per-file loading / saving bars; one training bar
     main = _main_process()
     if main:
         console.print(_summary(cfg, where, resume))
@@ -155,8 +158,12 @@ def sft_command(
         _fail(str(exc))
     if not main:
         return
-    drawn = getattr(result.mix_report, "drawn", None)
-    console.print(f"[bold]examples[/bold] {result.examples}" + (f" {drawn}" if drawn else ""))
+    report = result.mix_report
+    console.print(f"[bold]examples[/bold] {result.examples} drawn")
+    if hasattr(report, "to_markdown"):  # per source: weight, available, drawn, skipped
+        console.print(escape(report.to_markdown()), highlight=False)
+    elif getattr(report, "drawn", None):
+        console.print(escape(str(report.drawn)), highlight=False)
     if result.resumed_from is not None:
         console.print(f"resumed from {result.resumed_from}")
     console.print(f"[bold]steps[/bold] {result.steps}")

@@ -135,8 +135,9 @@ def plot_metrics(jsonl: str | Path, png: str | Path) -> Path | None:
     ax.plot(steps, [r["loss"] for r in rows], color="tab:blue")
     ax.set_title("loss (token mean)")
     ax = axes[0][1]
+    styles = {"vision": "-", "merger": "--", "language": "-"}  # vision and merger coincide
     for name in sorted({n for r in rows for n in r["lr"]}):
-        ax.plot(steps, [r["lr"].get(name) for r in rows], label=name)
+        ax.plot(steps, [r["lr"].get(name) for r in rows], styles.get(name, "-"), label=name)
     ax.set_title("learning rate per group")
     ax.legend()
     ax = axes[1][0]

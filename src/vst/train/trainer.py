@@ -122,19 +122,24 @@ def data_sources(config: TrainConfig, where: str) -> list[Any]:
     return out
 
 
-def load_examples(config: TrainConfig, where: str) -> tuple[list[TrainExample], Any]:
-    """The run's mixed examples (deterministic from ``config.seed``) and the mix report."""
+def load_examples(config: TrainConfig, where: str) -> tuple[Sequence[TrainExample], Any]:
+    """The run's mixed examples (a sequence, deterministic from ``config.seed``; the data
+    module may decode each example only when it is drawn) and the mix report."""
     api = data_api()
     sources = data_sources(config, where)
-    examples, report = api.mix(sources, [s.weight for s in sources], config.seed)
-    return list(examples), report
+    try:
+        examples, report = api.mix(sources, [s.weight for s in sources], config.seed)
+    except ValueError as exc:  # a source that cannot be read, or has no usable example
+        raise ConfigError(f"{where}: data: {exc}") from None
+    return examples, report
 
 
 class ExampleDataset(Dataset):
-    """A list of :class:`TrainExample` as a map-style dataset (the collator encodes)."""
+    """A sequence of :class:`TrainExample` as a map-style dataset (not copied: a lazy mix
+    stays lazy; the collator encodes)."""
 
     def __init__(self, examples: Sequence[TrainExample]) -> None:
-        self.examples = list(examples)
+        self.examples = examples
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -148,7 +153,9 @@ def token_mean_loss(
 ) -> torch.Tensor:
     """Summed next-token cross-entropy of the micro-batch (labels shifted by one, ``-100``
     ignored, float32) divided by ``num_items_in_batch`` (the step's label tokens), or by this
-    micro-batch's own count when None."""
+    micro-batch's own count when None. A micro-batch without label tokens (every example
+    skipped as too long) adds zero loss and zero gradient; its forward still runs, so
+    data-parallel ranks stay in step."""
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
     shift_logits = logits[:, :-1, :].float()
     shift_labels = labels[:, 1:].to(shift_logits.device)
@@ -160,8 +167,8 @@ def token_mean_loss(
     )
     count = num_items_in_batch if num_items_in_batch is not None else shift_labels.ne(-100).sum()
     if torch.is_tensor(count):
-        count = count.to(total.device).clamp(min=1)
-    return total / max(count, 1) if not torch.is_tensor(count) else total / count
+        return total / count.to(total.device).clamp(min=1)
+    return total / max(int(count), 1)
 
 
 class VstTrainer(Trainer):

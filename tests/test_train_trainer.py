@@ -37,6 +37,7 @@ from vst.train.optim import group_of, param_groups
 from vst.train.trainer import (
     PROCESSOR_FILES,
     build_trainer,
+    collator_class,
     data_sources,
     run_training,
     token_mean_loss,
@@ -352,12 +353,14 @@ def test_gradient_accumulation_is_exact_token_mean(tiny_model_dir, tmp_path):
     from transformers import AutoModelForImageTextToText
 
     from vst.models.processor import load_processor
-    from vst.train._standins import PaddedCollator
 
     model = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir)).eval()
     cfg = _config(tiny_model_dir, tmp_path / "c")
-    collate = PaddedCollator(
-        load_processor(tiny_model_dir), system=PLAIN_SYSTEM_PROMPT, limits=cfg.pixel_limits()
+    collate = collator_class()(  # one padded row per example, positions from the model
+        load_processor(tiny_model_dir),
+        packing=False,
+        system=PLAIN_SYSTEM_PROMPT,
+        limits=cfg.pixel_limits(),
     )
     batch = collate(_examples(4))
     batch.pop("vst_stats")
@@ -514,6 +517,16 @@ def test_paper_recipes(name, stage, lr, vision_lr, epochs, system):
         and cfg.gradient_checkpointing
         and cfg.accumulation(8) * 8 * (cfg.per_device_batch_size) == 128
     )
+
+
+def test_tiny_cpu_demo_recipe():
+    from vst.engine.config import load_yaml
+
+    cfg = parse_train_config(load_yaml(ROOT / "configs" / "train" / "tiny_cpu_demo.yaml"), "demo")
+    assert cfg.use_cpu and not cfg.bf16 and cfg.attention() == "sdpa"
+    assert cfg.accumulation(1) == 2 and cfg.max_steps == 30
+    assert str(cfg.model) == "outputs/tiny-model"  # `vst models tiny --out outputs/tiny-model`
+    assert cfg.data == [{"kind": "vst", "path": "outputs/engine-demo", "weight": 1.0}]
 
 
 def test_accelerate_configs_load():

@@ -166,6 +166,8 @@ def sft_command(
         console.print(escape(str(report.drawn)), highlight=False)
     if result.resumed_from is not None:
         console.print(f"resumed from {result.resumed_from}")
+    elif resume:
+        console.print("no checkpoint to resume from: trained from the start")
     console.print(f"[bold]steps[/bold] {result.steps}")
     console.print(f"[bold]model[/bold] {result.output_dir}")
     console.print(f"[bold]metrics[/bold] {result.metrics}")

@@ -54,7 +54,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from vst.models.prompts import system_prompt
 from vst.train.config import ConfigError, TrainConfig
 from vst.train.examples import TrainExample
-from vst.train.metrics import MetricsCallback, StepStats, plot_metrics
+from vst.train.metrics import MetricsCallback, StepStats
 from vst.train.optim import apply_freezing, param_groups
 
 __all__ = [
@@ -392,7 +392,8 @@ def run_training(
     trainer = build_trainer(config, examples, callbacks=callbacks, progress=progress)
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out))
-    plot = plot_metrics(trainer.metrics.jsonl, trainer.metrics.png)
+    png = trainer.metrics.png  # drawn by the metrics callback on process 0 at the end
+    plot = png if trainer.is_world_process_zero() and png.is_file() else None
     return TrainResult(
         output_dir=out,
         steps=trainer.state.global_step,

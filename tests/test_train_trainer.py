@@ -169,7 +169,8 @@ def test_stage_presets_and_overrides(tiny_model_dir, tmp_path):
     ("text", "message"),
     [
         ("stage: sft\nlearnig_rate: 1.0e-4\n", "learnig_rate: unknown field"),
-        ("stage: rl\n", "stage: Input should be 'sft' or 'cot'"),
+        ("stage: rl\n", "stage: must be one of sft, cot (got 'rl')"),
+        ("seed: 1\n", "stage: must be one of sft, cot (missing)"),
         ("stage: sft\nseed: true\n", "seed: Input should be a valid integer"),
         ("stage: sft\nlearning_rate: -1\n", "learning_rate: Input should be greater than 0"),
         ("stage: sft\nwarmup_ratio: .nan\n", "warmup_ratio: Input should be a finite number"),

@@ -223,7 +223,10 @@ def parse_train_config(data: Any, where: str = "config") -> TrainConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of options, got {type(data).__name__}")
     stage = data.get("stage")
-    merged = {**STAGE_PRESETS.get(stage, {}), **data} if isinstance(stage, str) else data
+    if not isinstance(stage, str) or stage not in STAGE_PRESETS:
+        got = "missing" if stage is None else f"got {stage!r}"
+        raise ConfigError(f"{where}: stage: must be one of {', '.join(STAGE_PRESETS)} ({got})")
+    merged = {**STAGE_PRESETS[stage], **data}
     try:
         return TrainConfig.model_validate(merged)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from vst.models.cli import app as models_app
 from vst.models.detect_cli import detect_command
 from vst.models.predict_cli import predict_command
 from vst.scenes.cli import app as scenes_app
+from vst.train.cli import train_app
 
 app = typer.Typer(
     help="vst: Visual Spatial Tuning toolkit (3D scenes -> spatial data -> tuned VLMs).",
@@ -23,6 +24,7 @@ app.add_typer(scenes_app, name="scenes")
 app.add_typer(generate_app)  # `vst generate CONFIG`
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(train_app, name="train")  # `vst train sft CONFIG`
 app.command("predict")(predict_command)  # `vst predict --model .. --data .. --out ..`
 app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`
 console = Console()

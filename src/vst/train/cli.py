@@ -1,0 +1,174 @@
+"""``vst train sft CONFIG``: stage 1 (SFT) or stage 2 (CoT cold start) from a YAML config.
+
+Register in ``vst/cli.py``::
+
+    app.add_typer(train_app, name="train")   # adds `vst train sft`
+
+Multi-GPU: ``accelerate launch --config_file configs/accelerate/zero2.yaml -m vst.cli train sft
+CONFIG`` (every process runs the command; process 0 prints and writes the metrics).
+Exit codes: 0 done; 2 bad input (the config, an override, a data source, an output folder
+holding checkpoints without ``--resume``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+train_app = typer.Typer(
+    help="Training stages 1 and 2 (SFT, CoT cold start) on transformers.", no_args_is_help=True
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def rich_progress(out: Console) -> Any:
+    """A ``TrainerCallback`` drawing a rich progress bar over optimizer steps, with the last
+    logged loss (transformers is imported only when training)."""
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.progress: Progress | None = None
+            self.task: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if not state.is_world_process_zero:
+                return
+            self.progress = Progress(
+                TextColumn("[bold]train[/bold] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=out,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "", total=state.max_steps, completed=state.global_step
+            )
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.progress is not None:
+                self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if self.progress is not None and logs and "loss" in logs:
+                self.progress.update(self.task, description=f"loss {float(logs['loss']):.4f}")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    return RichProgress()
+
+
+def _summary(cfg: Any, where: str, resume: bool) -> Table:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    table = Table(title=f"vst train sft: {where}", show_header=False)
+    parts = (
+        ("vision", cfg.freeze_vision),
+        ("merger", cfg.freeze_merger),
+        ("language model", cfg.freeze_language_model),
+    )
+    freeze = [name for name, frozen in parts if frozen]
+    length = f"{cfg.epochs:g} epoch(s)"
+    if cfg.max_steps > 0:
+        length += f", at most {cfg.max_steps} steps"
+    batch = (
+        f"{cfg.global_batch_size} = {cfg.per_device_batch_size} per device x "
+        f"{cfg.accumulation(world)} accumulation x {world} process(es)"
+    )
+    precision = (
+        f"{'bf16' if cfg.bf16 else 'fp32'}, attention {cfg.attention()}, "
+        f"checkpointing {'on' if cfg.gradient_checkpointing else 'off'}"
+    )
+    data = "; ".join(
+        f"{d.get('kind')}: {d.get('path')} (weight {d.get('weight', 1)})" for d in cfg.data
+    )
+    rows = [
+        ("stage", f"{cfg.stage} (system prompt: {cfg.system})"),
+        ("model", str(cfg.model)),
+        ("output", f"{cfg.output_dir}{' (resume)' if resume else ''}"),
+        ("learning rate", f"{cfg.learning_rate:g} (vision + merger {cfg.vision_learning_rate:g})"),
+        ("schedule", f"{cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}"),
+        ("length", length),
+        ("batch", batch),
+        ("sequence", f"{cfg.max_length} tokens, packing {'on' if cfg.packing else 'off'}"),
+        ("precision", precision),
+        ("frozen", ", ".join(freeze) or "nothing"),
+        ("data", data),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    return table
+
+
+@train_app.command("sft")
+def sft_command(
+    config: Path = typer.Argument(
+        ..., help="Training config (YAML), e.g. configs/train/tiny_cpu_demo.yaml."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from the last checkpoint-N in output_dir."
+    ),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
+    ),
+) -> None:
+    """Train stage 1 (stage: sft) or stage 2 (stage: cot) and save a Hugging Face checkpoint,
+    metrics.jsonl and metrics.png into output_dir."""
+    from vst.train.config import ConfigError, load_train_config
+    from vst.train.trainer import data_sources, run_training
+
+    where = f"{config} with overrides" if override else str(config)
+    try:
+        cfg = load_train_config(config, override)
+        data_sources(cfg, where)
+        cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
+    except ConfigError as exc:
+        _fail(str(exc))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no per-file loading / saving bars; one training bar
+    main = _main_process()
+    if main:
+        console.print(_summary(cfg, where, resume))
+    try:
+        result = run_training(
+            cfg, resume=resume, where=where, callbacks=[rich_progress(console)] if main else []
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not main:
+        return
+    report = result.mix_report
+    console.print(f"[bold]examples[/bold] {result.examples} drawn")
+    if hasattr(report, "to_markdown"):  # per source: weight, available, drawn, skipped
+        console.print(escape(report.to_markdown()), highlight=False)
+    elif getattr(report, "drawn", None):
+        console.print(escape(str(report.drawn)), highlight=False)
+    if result.resumed_from is not None:
+        console.print(f"resumed from {result.resumed_from}")
+    elif resume:
+        console.print("no checkpoint to resume from: trained from the start")
+    console.print(f"[bold]steps[/bold] {result.steps}")
+    console.print(f"[bold]model[/bold] {result.output_dir}")
+    console.print(f"[bold]metrics[/bold] {result.metrics}")
+    console.print(f"[bold]plot[/bold] {result.plot}")

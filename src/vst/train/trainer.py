@@ -1,0 +1,405 @@
+"""Stages 1 and 2 (SFT, CoT cold start): ``transformers.Trainer`` with vst's data, collator,
+optimizer groups, loss normalisation, metrics and checkpoint files.
+
+Why ``transformers.Trainer`` and not TRL's ``SFTTrainer``: with vst's own collator nothing of
+``SFTTrainer``'s data path is left (vision datasets skip its preparation, and its vision
+checks reject packing and padding-free batches, ECOSYSTEM.md A1), while its constructor insists
+on a ``datasets.Dataset`` / ``IterableDataset`` (``TypeError`` otherwise): vst's examples are
+:class:`~vst.train.examples.TrainExample` objects holding decoded pictures and videos, which
+would have to be serialised into Arrow and back for nothing. What ``SFTTrainer`` would add on
+top of ``Trainer`` is per-step entropy and token-accuracy logging (another pass over the
+logits). So :class:`VstTrainer` subclasses ``Trainer`` directly and keeps everything else of
+it: the loop, gradient accumulation, schedulers, mixed precision, gradient checkpointing,
+DeepSpeed / FSDP through ``accelerate launch``, checkpointing and resume.
+
+What :class:`VstTrainer` changes:
+
+* **optimizer groups** (:meth:`VstTrainer.create_optimizer`): vision tower and merger at the
+  vision learning rate, language model at the main one (:mod:`vst.train.optim`), with the
+  optimizer class and betas ``TrainingArguments`` chooses;
+* **loss** (:func:`token_mean_loss`, passed as ``compute_loss_func``): the mean cross-entropy
+  over every label token of the whole optimizer step. ``Qwen2_5_VLForConditionalGeneration``
+  says ``accepts_loss_kwargs = False``, so the default path would average per micro-batch and
+  divide by the accumulation steps (inexact when micro-batches hold different numbers of label
+  tokens). With a ``compute_loss_func`` transformers 5.25 counts the label tokens of all the
+  step's micro-batches (``labels[..., 1:] != -100``, summed over processes) as
+  ``num_items_in_batch``; each micro-batch's summed loss is divided by that count, and the
+  Trainer multiplies by the number of processes before DDP averages: gradient accumulation
+  and data parallelism are exact;
+* **``vst_stats``**: the collator's counters are popped before the forward pass and feed the
+  metrics (:mod:`vst.train.metrics`);
+* **checkpoint files** (:meth:`VstTrainer._save`): the source checkpoint's processor,
+  tokenizer and chat-template files are copied into every checkpoint and the final model, so
+  ``vst.models.load_processor`` and ``AutoModelForImageTextToText`` load them as they are.
+
+:func:`run_training` does a whole run from a :class:`~vst.train.config.TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional
+from torch.utils.data import Dataset
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from vst.models.prompts import system_prompt
+from vst.train.config import ConfigError, TrainConfig
+from vst.train.examples import TrainExample
+from vst.train.metrics import MetricsCallback, StepStats
+from vst.train.optim import apply_freezing, param_groups
+
+__all__ = [
+    "PROCESSOR_FILES",
+    "ExampleDataset",
+    "TrainResult",
+    "VstTrainer",
+    "build_trainer",
+    "collator_class",
+    "data_api",
+    "data_sources",
+    "load_examples",
+    "run_training",
+    "token_mean_loss",
+    "training_arguments",
+]
+
+PROCESSOR_FILES = (
+    "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+)
+"""Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
+
+
+def _module_or_standin(name: str) -> Any:
+    """``vst.train.<name>``, or the stand-ins while that module does not exist yet."""
+    try:
+        return importlib.import_module(f"vst.train.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"vst.train.{name}":
+            raise
+        return importlib.import_module("vst.train._standins")
+
+
+def data_api() -> Any:
+    """The module with ``source_from_dict``, ``load_source`` and ``mix``."""
+    return _module_or_standin("data")
+
+
+def collator_class() -> type:
+    """``vst.train.collate.VLMCollator`` (or the padded stand-in)."""
+    module = _module_or_standin("collate")
+    return getattr(module, "VLMCollator", None) or module.PaddedCollator
+
+
+def data_sources(config: TrainConfig, where: str) -> list[Any]:
+    """The config's ``data`` entries as data sources; :class:`ConfigError` naming ``where``
+    and the entry's field."""
+    api = data_api()
+    out = []
+    for i, d in enumerate(config.data):
+        try:
+            out.append(api.source_from_dict(d, f"{where}: data.{i}"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return out
+
+
+def load_examples(config: TrainConfig, where: str) -> tuple[Sequence[TrainExample], Any]:
+    """The run's mixed examples (a sequence, deterministic from ``config.seed``; the data
+    module may decode each example only when it is drawn) and the mix report."""
+    api = data_api()
+    sources = data_sources(config, where)
+    try:
+        examples, report = api.mix(sources, [s.weight for s in sources], config.seed)
+    except ValueError as exc:  # a source that cannot be read, or has no usable example
+        raise ConfigError(f"{where}: data: {exc}") from None
+    return examples, report
+
+
+class ExampleDataset(Dataset):
+    """A sequence of :class:`TrainExample` as a map-style dataset (not copied: a lazy mix
+    stays lazy; the collator encodes)."""
+
+    def __init__(self, examples: Sequence[TrainExample]) -> None:
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> TrainExample:
+        return self.examples[i]
+
+
+def token_mean_loss(
+    outputs: Any, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+) -> torch.Tensor:
+    """Summed next-token cross-entropy of the micro-batch (labels shifted by one, ``-100``
+    ignored, float32) divided by ``num_items_in_batch`` (the step's label tokens), or by this
+    micro-batch's own count when None. A micro-batch without label tokens (every example
+    skipped as too long) adds zero loss and zero gradient; its forward still runs, so
+    data-parallel ranks stay in step."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:].to(shift_logits.device)
+    total = functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]),
+        shift_labels.reshape(-1),
+        ignore_index=-100,
+        reduction="sum",
+    )
+    count = num_items_in_batch if num_items_in_batch is not None else shift_labels.ne(-100).sum()
+    if torch.is_tensor(count):
+        return total / count.to(total.device).clamp(min=1)
+    return total / max(int(count), 1)
+
+
+class VstTrainer(Trainer):
+    """``transformers.Trainer`` for vst (see the module docstring). ``vision_learning_rate``
+    is the vision tower's and merger's rate (``args.learning_rate`` the language model's);
+    ``source_dir`` is the checkpoint whose processor files are copied into saves."""
+
+    def __init__(
+        self,
+        model: Any,
+        args: TrainingArguments,
+        train_dataset: Dataset,
+        data_collator: Any,
+        *,
+        vision_learning_rate: float,
+        source_dir: str | Path | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
+    ) -> None:
+        self.vision_learning_rate = vision_learning_rate
+        self.source_dir = Path(source_dir) if source_dir is not None else None
+        self.step_stats = StepStats()
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            data_collator=data_collator,
+            compute_loss_func=token_mean_loss,
+            callbacks=list(callbacks),
+        )
+        self.remove_callback(PrinterCallback)  # the metrics file has every step
+        self.metrics = MetricsCallback(args.output_dir, self.collect_step)
+        self.add_callback(self.metrics)
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        """The optimizer ``TrainingArguments`` names, over :func:`~vst.train.optim.
+        param_groups` (built from the model as wrapped at this point)."""
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            groups = param_groups(
+                opt_model,
+                self.args.learning_rate,
+                self.vision_learning_rate,
+                self.args.weight_decay,
+            )
+            self.optimizer_cls_and_kwargs = (cls, {**kwargs, "params": groups})
+        return super().create_optimizer(model)
+
+    def training_step(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor:
+        stats = inputs.pop("vst_stats", None)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.step_stats.add(stats, float(loss))
+        return loss
+
+    def collect_step(self) -> list[float]:
+        """The step's ``[loss, *counts]`` summed over processes (loss: the token mean), then
+        reset. Called on every process."""
+        values = torch.tensor(
+            self.step_stats.values(), dtype=torch.float64, device=self.args.device
+        )
+        self.step_stats.reset()
+        n = self.accelerator.num_processes
+        if n > 1:
+            values = self.accelerator.reduce(values, reduction="sum")
+            values[0] = values[0] / n  # each process's loss carries the Trainer's x n
+        return [float(v) for v in values.cpu()]
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        """Load a checkpoint's weights on resume. transformers 5.25 saves Qwen2.5-VL under the
+        original hub key names (``visual.*``, ``model.layers.*``) but ``Trainer`` reads them
+        back with a plain non-strict ``load_state_dict``: every key misses and training would
+        silently go on from the start weights. So the checkpoint is read with
+        ``from_pretrained`` (which maps the names) and copied in strictly. DeepSpeed and FSDP
+        keep their own checkpoint formats (the Trainer's own loading)."""
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(target, "config"):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        dtype = next(target.parameters()).dtype
+        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        target.load_state_dict(saved.state_dict(), strict=True)
+        del saved
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        out = Path(output_dir if output_dir is not None else self.args.output_dir)
+        if self.args.should_save and self.source_dir is not None:
+            for name in PROCESSOR_FILES:
+                src = self.source_dir / name
+                if src.is_file():
+                    shutil.copyfile(src, out / name)
+
+
+def training_arguments(
+    config: TrainConfig, world_size: int | None = None, progress: bool = False
+) -> TrainingArguments:
+    """``TrainingArguments`` of a run (``world_size`` default: ``$WORLD_SIZE`` or 1)."""
+    if world_size is None:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    gc = config.gradient_checkpointing
+    return TrainingArguments(
+        output_dir=str(config.output_dir),
+        seed=config.seed,
+        data_seed=config.seed,
+        per_device_train_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.accumulation(world_size),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        bf16=config.bf16,
+        activation_checkpointing=gc,  # transformers 5 name of gradient checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=config.dataloader_num_workers,
+        use_cpu=config.use_cpu,
+        disable_tqdm=not progress,
+        # a text-only batch leaves the vision tower without gradients
+        ddp_find_unused_parameters=True,
+    )
+
+
+def _load_model(config: TrainConfig) -> Any:
+    from transformers import AutoModelForImageTextToText
+
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(config.model), attn_implementation=config.attention(), dtype=torch.float32
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model: cannot load {config.model}: {exc}") from None
+    apply_freezing(
+        model,
+        vision=config.freeze_vision,
+        merger=config.freeze_merger,
+        language_model=config.freeze_language_model,
+    )
+    return model
+
+
+def build_trainer(
+    config: TrainConfig,
+    examples: Sequence[TrainExample],
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = False,
+) -> VstTrainer:
+    """The trainer of a run over ``examples``: the model (fp32 master weights; ``bf16`` trains
+    under autocast), freezing, the collator (``rope_index = model.model.get_rope_index``)."""
+    from vst.models.processor import load_processor
+
+    if not examples:
+        raise ConfigError("data: the sources gave no examples")
+    model = _load_model(config)
+    processor = load_processor(config.model)
+    collator = collator_class()(
+        processor,
+        max_length=config.max_length,
+        packing=config.packing,
+        system=system_prompt(config.system),
+        limits=config.pixel_limits(),
+        rope_index=model.model.get_rope_index,
+    )
+    return VstTrainer(
+        model,
+        training_arguments(config, progress=progress),
+        ExampleDataset(examples),
+        collator,
+        vision_learning_rate=config.vision_learning_rate,
+        source_dir=config.model,
+        callbacks=callbacks,
+    )
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run made: the final checkpoint directory, the optimizer steps done, the metrics
+    and plot files, the mix report and the checkpoint it resumed from (or None)."""
+
+    output_dir: Path
+    steps: int
+    metrics: Path
+    plot: Path | None
+    mix_report: Any
+    resumed_from: Path | None
+    examples: int
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    where: str = "config",
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = False,
+) -> TrainResult:
+    """Train (resuming from the last ``checkpoint-N`` in ``output_dir`` when ``resume``; a
+    run without ``resume`` refuses an ``output_dir`` holding checkpoints) and save the final
+    model into ``output_dir``."""
+    out = config.output_dir
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if last is not None and not resume:
+        raise ConfigError(
+            f"{where}: output_dir: {out} holds checkpoints ({Path(last).name}); resume with "
+            "--resume or choose another output_dir"
+        )
+    examples, report = load_examples(config, where)
+    trainer = build_trainer(config, examples, callbacks=callbacks, progress=progress)
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(out))
+    png = trainer.metrics.png  # drawn by the metrics callback on process 0 at the end
+    plot = png if trainer.is_world_process_zero() and png.is_file() else None
+    return TrainResult(
+        output_dir=out,
+        steps=trainer.state.global_step,
+        metrics=trainer.metrics.jsonl,
+        plot=plot,
+        mix_report=report,
+        resumed_from=Path(last) if last else None,
+        examples=len(examples),
+    )

@@ -1,8 +1,7 @@
 """vst.train: config presets and errors, optimizer groups and freezing, the exact token-mean
 loss, the learning-rate schedule per group, resume after a kill, the saved checkpoint, the CLI.
 
-Runs use the tiny random Qwen2.5-VL on CPU. While ``vst.train.collate`` / ``vst.train.data``
-have not landed, the trainer uses the padded stand-ins of ``vst.train._standins``.
+Runs use the tiny random Qwen2.5-VL on CPU, vst's data sources and packing collator.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from vst.engine.sample import Sample, assistant, user
 from vst.engine.writer import shard_name, write_shard
 from vst.models.prompts import PLAIN_SYSTEM_PROMPT
 from vst.models.requests import Video
+from vst.train.collate import VLMCollator
 from vst.train.config import (
     STAGE_PRESETS,
     ConfigError,
@@ -37,7 +37,6 @@ from vst.train.optim import group_of, param_groups
 from vst.train.trainer import (
     PROCESSOR_FILES,
     build_trainer,
-    collator_class,
     data_sources,
     run_training,
     token_mean_loss,
@@ -357,7 +356,7 @@ def test_gradient_accumulation_is_exact_token_mean(tiny_model_dir, tmp_path):
 
     model = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir)).eval()
     cfg = _config(tiny_model_dir, tmp_path / "c")
-    collate = collator_class()(  # one padded row per example, positions from the model
+    collate = VLMCollator(  # one padded row per example, positions from the model
         load_processor(tiny_model_dir),
         packing=False,
         system=PLAIN_SYSTEM_PROMPT,

@@ -37,7 +37,6 @@ What :class:`VstTrainer` changes:
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -52,7 +51,9 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from transformers.trainer_utils import get_last_checkpoint
 
 from vst.models.prompts import system_prompt
+from vst.train.collate import VLMCollator
 from vst.train.config import ConfigError, TrainConfig
+from vst.train.data import mix, source_from_dict
 from vst.train.examples import TrainExample
 from vst.train.metrics import MetricsCallback, StepStats
 from vst.train.optim import apply_freezing, param_groups
@@ -63,8 +64,6 @@ __all__ = [
     "TrainResult",
     "VstTrainer",
     "build_trainer",
-    "collator_class",
-    "data_api",
     "data_sources",
     "load_examples",
     "run_training",
@@ -88,35 +87,13 @@ PROCESSOR_FILES = (
 """Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
 
 
-def _module_or_standin(name: str) -> Any:
-    """``vst.train.<name>``, or the stand-ins while that module does not exist yet."""
-    try:
-        return importlib.import_module(f"vst.train.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"vst.train.{name}":
-            raise
-        return importlib.import_module("vst.train._standins")
-
-
-def data_api() -> Any:
-    """The module with ``source_from_dict``, ``load_source`` and ``mix``."""
-    return _module_or_standin("data")
-
-
-def collator_class() -> type:
-    """``vst.train.collate.VLMCollator`` (or the padded stand-in)."""
-    module = _module_or_standin("collate")
-    return getattr(module, "VLMCollator", None) or module.PaddedCollator
-
-
 def data_sources(config: TrainConfig, where: str) -> list[Any]:
     """The config's ``data`` entries as data sources; :class:`ConfigError` naming ``where``
     and the entry's field."""
-    api = data_api()
     out = []
     for i, d in enumerate(config.data):
         try:
-            out.append(api.source_from_dict(d, f"{where}: data.{i}"))
+            out.append(source_from_dict(d, f"{where}: data.{i}"))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return out
@@ -125,10 +102,9 @@ def data_sources(config: TrainConfig, where: str) -> list[Any]:
 def load_examples(config: TrainConfig, where: str) -> tuple[Sequence[TrainExample], Any]:
     """The run's mixed examples (a sequence, deterministic from ``config.seed``; the data
     module may decode each example only when it is drawn) and the mix report."""
-    api = data_api()
     sources = data_sources(config, where)
     try:
-        examples, report = api.mix(sources, [s.weight for s in sources], config.seed)
+        examples, report = mix(sources, [s.weight for s in sources], config.seed)
     except ValueError as exc:  # a source that cannot be read, or has no usable example
         raise ConfigError(f"{where}: data: {exc}") from None
     return examples, report
@@ -337,7 +313,7 @@ def build_trainer(
         raise ConfigError("data: the sources gave no examples")
     model = _load_model(config)
     processor = load_processor(config.model)
-    collator = collator_class()(
+    collator = VLMCollator(
         processor,
         max_length=config.max_length,
         packing=config.packing,

@@ -411,7 +411,9 @@ def resolve_task_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
     return [merged[n] for n in sorted(merged)]
 
 
-def _format_errors(exc: ValidationError) -> str:
+def format_errors(exc: ValidationError) -> str:
+    """A pydantic validation error as lines ``field.path: message`` (one per problem), for
+    config errors that name the file and the field."""
     lines = []
     kinds = {"synthetic", "scenes", *_format_names()}
     for err in exc.errors():
@@ -435,7 +437,7 @@ def parse_config(data: Any, where: str = "config") -> EngineConfig:
     try:
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
-        text = _format_errors(exc).replace("\n", f"\n{where}: ")
+        text = format_errors(exc).replace("\n", f"\n{where}: ")
         raise ConfigError(f"{where}: {text}") from None
 
 

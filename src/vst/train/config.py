@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vst.engine.config import ConfigError, _format_errors, load_yaml
+from vst.engine.config import ConfigError, format_errors, load_yaml
 from vst.models.vision import PixelLimits
 
 __all__ = [
@@ -230,7 +230,7 @@ def parse_train_config(data: Any, where: str = "config") -> TrainConfig:
     try:
         return TrainConfig.model_validate(merged)
     except ValidationError as exc:
-        text = _format_errors(exc).replace("\n", f"\n{where}: ")
+        text = format_errors(exc).replace("\n", f"\n{where}: ")
         raise ConfigError(f"{where}: {text}") from None
 
 

@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/backends.py
 	$(PY) benchmarks/model_cache.py
 	$(PY) benchmarks/predict.py
+	MUJOCO_GL=egl $(PY) benchmarks/train.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -69,6 +69,32 @@ def test_plan_rows_is_deterministic_and_shuffled_by_the_seed():
     assert all(sum(lengths[i] for i in row) <= 4096 for row in a)
 
 
+def _first_fit_by_scan(lengths: list[int], cap: int) -> tuple[tuple[int, ...], ...]:
+    """First-fit decreasing the plain way: each example into the first row with room."""
+    order = sorted((i for i, n in enumerate(lengths) if n <= cap), key=lambda i: (-lengths[i], i))
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        r = next((r for r, free in enumerate(room) if lengths[i] <= free), len(rows))
+        if r == len(rows):
+            rows.append([])
+            room.append(cap)
+        rows[r].append(i)
+        room[r] -= lengths[i]
+    return tuple(tuple(sorted(row)) for row in rows)
+
+
+def test_first_fit_decreasing_equals_the_plain_scan():
+    # first_fit_decreasing finds the first row with room in a tree (whole mixes of millions)
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        cap = int(rng.integers(1, 50))
+        lengths = [int(n) for n in rng.integers(1, 60, int(rng.integers(0, 40)))]
+        assert first_fit_decreasing(lengths, cap).rows == _first_fit_by_scan(lengths, cap)
+    lengths = _paper_like_lengths(3000)
+    assert first_fit_decreasing(lengths, 16384).rows == _first_fit_by_scan(lengths, 16384)
+
+
 def _paper_like_lengths(n: int, seed: int = 0) -> list[int]:
     """Token counts shaped like the paper mix at the engine's picture sizes: mostly single
     images (~400 picture tokens + text), multi-image (2-4 pictures), videos (1.5-7k), some
@@ -110,6 +136,7 @@ def test_sampler_uses_every_example_once_per_epoch_over_all_processes():
     r, w = 2, 3
     samplers = [RowBatchSampler(lengths, 4096, r, seed=5, world_size=w, rank=k) for k in range(w)]
     assert samplers[0].skipped == [300]
+    assert all(s.rows(e) == plan_rows(lengths, 4096, 5 + e) for s in samplers for e in (0, 3))
     n_rows = samplers[0].num_rows
     assert all(len(s) == -(-n_rows // (r * w)) for s in samplers)
     orders = []

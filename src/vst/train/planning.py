@@ -80,15 +80,24 @@ def plan_rows(
     tokens: first-fit decreasing over all of ``lengths`` (``window`` None) or over each run of
     ``window`` consecutive examples, then the rows in a random order drawn from ``seed``.
     Examples longer than ``max_length`` are in no row (:func:`too_long`). Deterministic."""
+    return _shuffled(_packed_rows(lengths, max_length, window), seed)
+
+
+def _packed_rows(lengths: Sequence[int], max_length: int, window: int | None) -> list[list[int]]:
+    """The rows of :func:`plan_rows` before shuffling (FFD's order, window by window)."""
     if window is not None and window < 1:
         raise ValueError(f"window must be positive, got {window}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
     size = len(lengths) if window is None else window
     rows: list[list[int]] = []
     for start in range(0, len(lengths), max(size, 1)):
         packed = first_fit_decreasing(lengths[start : start + size], max_length)
         rows += [[start + i for i in row] for row in packed.rows]
+    return rows
+
+
+def _shuffled(rows: list[list[int]], seed: int) -> list[list[int]]:
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     order = np.random.default_rng(seed).permutation(len(rows))
     return [rows[k] for k in order]
 
@@ -284,13 +293,15 @@ class RowBatchSampler(Sampler[list[tuple[int, ...]]]):
         self.epoch = 0
         self._skip = 0
         self.skipped = too_long(self.lengths, max_length)
-        self.num_rows = len(self.rows(0))
+        self._rows = _packed_rows(self.lengths, max_length, window)  # the same every epoch
+        self.num_rows = len(self._rows)
         if not self.num_rows:
             raise ValueError(f"no example fits in max_length {max_length}")
 
     def rows(self, epoch: int) -> list[list[int]]:
-        """The planned rows of ``epoch`` in their shuffled order (all processes)."""
-        return plan_rows(self.lengths, self.max_length, self.seed + epoch, self.window)
+        """The planned rows of ``epoch`` in their shuffled order (all processes):
+        ``plan_rows(lengths, max_length, seed + epoch, window)``."""
+        return _shuffled(self._rows, self.seed + epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -26,6 +26,7 @@ from vst.train.planning import (
     LENGTHS_FILE,
     RowBatchSampler,
     draw_keys,
+    keep_own_shards,
     measure_lengths,
     plan_rows,
     too_long,
@@ -166,6 +167,24 @@ def test_sampler_uses_every_example_once_per_epoch_over_all_processes():
     assert list(s) == full
     with pytest.raises(ValueError, match="no example fits"):
         RowBatchSampler([10, 20], 5, 1, seed=0)
+
+
+def test_each_process_keeps_its_own_rows_through_accelerate():
+    from accelerate.data_loader import BatchSamplerShard, prepare_data_loader
+    from torch.utils.data import DataLoader
+
+    lengths = [100 + 7 * k for k in range(40)]
+    per_rank = []
+    for rank in (0, 1):
+        sampler = RowBatchSampler(lengths, 1000, 2, seed=0, world_size=2, rank=rank)
+        loader = DataLoader(range(40), batch_sampler=sampler, collate_fn=lambda rows: rows)
+        prepared = prepare_data_loader(loader, num_processes=2, process_index=rank)
+        assert isinstance(prepared.batch_sampler, BatchSamplerShard)  # accelerate re-shards
+        assert len(list(prepared.batch_sampler)) < len(sampler)
+        keep_own_shards(prepared, sampler)
+        assert list(prepared.batch_sampler) == list(sampler)
+        per_rank.append(list(sampler))
+    assert sorted(i for b in per_rank for rows in b for row in rows for i in row) == list(range(40))
 
 
 # -- the collator packs rows as given --------------------------------------------------------

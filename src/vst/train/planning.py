@@ -53,6 +53,7 @@ __all__ = [
     "RowBatchSampler",
     "RowDataset",
     "draw_keys",
+    "keep_own_shards",
     "length_settings",
     "measure_lengths",
     "plan_rows",
@@ -320,3 +321,14 @@ class RowBatchSampler(Sampler[list[tuple[int, ...]]]):
         for k in range(skip, len(self)):
             group = rows[k * per_step : (k + 1) * per_step]
             yield [tuple(row) for row in group[self.rank :: self.world_size]]
+
+
+def keep_own_shards(loader: Any, sampler: RowBatchSampler) -> Any:
+    """``loader`` as ``accelerator.prepare`` returned it, with accelerate's
+    ``BatchSamplerShard`` around ``sampler`` (several processes) made a passthrough:
+    ``sampler`` already yields only this process's rows, sharding it again would drop rows."""
+    shard = getattr(loader, "batch_sampler", None)
+    if shard is not sampler and getattr(shard, "batch_sampler", None) is sampler:
+        shard.num_processes = 1
+        shard.process_index = 0
+    return loader

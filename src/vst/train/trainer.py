@@ -67,7 +67,13 @@ from vst.train.data import mix, source_from_dict
 from vst.train.examples import TrainExample
 from vst.train.metrics import MetricsCallback, StepStats
 from vst.train.optim import apply_freezing, param_groups
-from vst.train.planning import LENGTHS_FILE, RowBatchSampler, RowDataset, measure_lengths
+from vst.train.planning import (
+    LENGTHS_FILE,
+    RowBatchSampler,
+    RowDataset,
+    keep_own_shards,
+    measure_lengths,
+)
 
 __all__ = [
     "PROCESSOR_FILES",
@@ -269,15 +275,8 @@ class VstTrainer(Trainer):
             prefetch_factor=self.args.dataloader_prefetch_factor,
             worker_init_fn=partial(seed_worker, num_workers=workers, rank=self.args.process_index),
         )
-        prepared = self.accelerator.prepare(loader)
-        # the sampler already gives each process its share: accelerate's BatchSamplerShard
-        # wrapper (several processes) would shard it again, so it is made a passthrough
-        shard = getattr(prepared, "batch_sampler", None)
-        if shard is not sampler and getattr(shard, "batch_sampler", None) is sampler:
-            shard.num_processes = 1
-            shard.process_index = 0
         self.row_sampler = sampler
-        return prepared
+        return keep_own_shards(self.accelerator.prepare(loader), sampler)
 
     def get_resumed_dataloader(self, dataloader: DataLoader, num_batches: int) -> DataLoader:
         """Resuming mid-epoch with planned rows: the sampler starts at micro-batch

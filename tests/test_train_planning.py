@@ -276,6 +276,59 @@ def test_lengths_cache_keys_settings_and_reuse(tiny_model_dir, tmp_path, monkeyp
     assert measure_lengths(examples, proc, **{**kw, "cache": None}, workers=2) == expected
 
 
+def _measure_in_process(rank: int, tiny: str, folder: str) -> None:
+    """One of two gloo processes: measure with ``distributed=True``, write what it saw."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{folder}/pg", rank=rank, world_size=2)
+    try:
+        calls = []
+        real = planning.encoded_length
+        planning.encoded_length = lambda *a, **k: calls.append(1) or real(*a, **k)
+        out = {}
+        for run in (0, 1):  # the second time the cache (written by process 0) has them all
+            lengths = measure_lengths(
+                _examples(8),
+                load_processor(tiny),
+                system=PLAIN_SYSTEM_PROMPT,
+                limits=LIMITS,
+                max_length=512,
+                cache=Path(folder) / LENGTHS_FILE,
+                distributed=True,
+            )
+            out[run] = {"lengths": lengths, "measured": len(calls)}
+        Path(folder, f"rank{rank}.json").write_text(json.dumps(out))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_processes_measure_their_shares_and_share_the_lengths(tiny_model_dir, tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_measure_in_process, args=(r, str(tiny_model_dir), str(tmp_path)))
+        for r in (0, 1)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    proc = load_processor(tiny_model_dir)
+    want = [
+        encoded_length(proc, e, system=PLAIN_SYSTEM_PROMPT, limits=LIMITS) for e in _examples(8)
+    ]
+    for s in seen:
+        assert s["0"]["lengths"] == s["1"]["lengths"] == want
+    # each process measured half of the 8 examples, and nothing the second time
+    assert [s["0"]["measured"] for s in seen] == [4, 4]
+    assert [s["1"]["measured"] for s in seen] == [4, 4]
+    saved = json.loads((tmp_path / LENGTHS_FILE).read_text())["lengths"]
+    assert saved == {f"t/{e.id}": n for e, n in zip(_examples(8), want, strict=True)}
+
+
 # -- config ----------------------------------------------------------------------------------
 
 

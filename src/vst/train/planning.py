@@ -6,7 +6,8 @@ the paper mix at 16,384, ``benchmarks/train.py``). The steps:
 
 1. :func:`measure_lengths`: :func:`vst.train.encode.encoded_length` of every example of the mix
    (picture sizes only, no pixel work; but a lazy mix decodes an example when it is indexed, so
-   this pass reads every example once). Lengths are cached as JSON (:class:`LengthCache`) keyed
+   this pass reads every example once; with several processes each measures its share).
+   Lengths are cached as JSON (:class:`LengthCache`) keyed
    by each draw of the mix (``source#index``; ``source/id`` for a plain list of examples) under
    a hash of everything a length depends on (processor files, pixel limits, system prompt,
    ``max_length``): a resumed run reads them back instead of decoding the mix again.
@@ -203,6 +204,15 @@ class _Lengths(Dataset):
         return int(self.length(self.examples[self.indices[k]]))
 
 
+def _process_group() -> tuple[int, int]:
+    """``(rank, world size)`` of the initialised ``torch.distributed`` group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def measure_lengths(
     examples: Sequence[TrainExample],
     processor: Any,
@@ -212,36 +222,50 @@ def measure_lengths(
     max_length: int,
     cache: Path | None = None,
     workers: int = 0,
+    distributed: bool = False,
 ) -> list[int]:
     """The token length of every example (:func:`~vst.train.encode.encoded_length`), in order;
     read from the JSON ``cache`` when it holds them under the same settings, else measured
     (each example decoded once; ``workers`` > 0 measures in that many worker processes) and
-    written back to ``cache``."""
+    written back to ``cache``.
+
+    ``distributed`` (with ``torch.distributed`` initialised; every process must call): process
+    0 reads the cache and sends what it holds to all, each process measures every ``W``-th of
+    the missing examples, all processes get all lengths, and process 0 writes the cache."""
+    import torch.distributed as dist
     from torch.utils.data import DataLoader
 
+    rank, world = _process_group() if distributed else (0, 1)
     keys = draw_keys(examples)
     store = None
-    if cache is not None:
+    if cache is not None and rank == 0:
         store = LengthCache(cache, length_settings(processor, limits, system, max_length))
     known = store.lengths if store is not None else {}
+    if world > 1:
+        box: list[Any] = [known]
+        dist.broadcast_object_list(box, src=0)
+        known = box[0]
     todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
-    if todo:
+    if not todo:
+        return [known[k] for k in keys]
+    mine = todo[rank::world]
 
-        def length(example: TrainExample) -> int:
-            return encoded_length(processor, example, system=system, limits=limits)
+    def length(example: TrainExample) -> int:
+        return encoded_length(processor, example, system=system, limits=limits)
 
-        loader = DataLoader(
-            _Lengths(examples, todo, length),
-            batch_size=64,
-            num_workers=workers,
-            collate_fn=list,
-        )
-        measured = [n for batch in loader for n in batch]
-        fresh = {keys[i]: n for i, n in zip(todo, measured, strict=True)}
-        known = {**known, **fresh}
-        if store is not None:
-            store.lengths = known
-            store.save()
+    loader = DataLoader(
+        _Lengths(examples, mine, length), batch_size=64, num_workers=workers, collate_fn=list
+    )
+    measured = [n for batch in loader for n in batch]
+    fresh = {keys[i]: n for i, n in zip(mine, measured, strict=True)}
+    if world > 1:
+        parts: list[Any] = [None] * world
+        dist.all_gather_object(parts, fresh)
+        fresh = {k: n for part in parts for k, n in part.items()}
+    known = {**known, **fresh}
+    if store is not None:
+        store.lengths = known
+        store.save()
     return [known[k] for k in keys]
 
 

@@ -30,7 +30,8 @@ What :class:`VstTrainer` changes:
   metrics (:mod:`vst.train.metrics`);
 * **data loader** (:meth:`VstTrainer.get_train_dataloader`), with ``packing: true``: rows of
   ``max_length`` tokens planned over the whole mix (:mod:`vst.train.planning`: token lengths
-  measured once and cached in ``output_dir``, first-fit decreasing, rows shuffled with
+  measured once, shared out over the processes, and cached in ``output_dir``; first-fit
+  decreasing; rows shuffled with
   ``seed + epoch``); one micro-batch = ``rows_per_device`` planned rows, packed by the collator
   exactly as planned; process ``r`` of ``W`` takes rows ``r, r + W, ...`` of each group of
   ``rows_per_device x W``. On resume the sampler starts at the first untrained micro-batch
@@ -220,22 +221,22 @@ class VstTrainer(Trainer):
 
     def measure_lengths(self) -> list[int]:
         """Token lengths of the training examples (measured once; with ``row_planning.cache``
-        read from / written to ``output_dir``/``row_lengths.json``; the main process of each
-        node measures first, the others then read its cache)."""
+        read from / written to ``output_dir``/``row_lengths.json`` by process 0; with several
+        processes each measures its share, :func:`vst.train.planning.measure_lengths`)."""
         if self.example_lengths is None:
             plan = self.row_planning or RowPlanning()
             collator = self.data_collator
             cache = Path(self.args.output_dir) / LENGTHS_FILE if plan.cache else None
-            with self.args.main_process_first(desc="measuring example lengths"):
-                self.example_lengths = measure_lengths(
-                    self._examples(),
-                    collator.processor,
-                    system=collator.system,
-                    limits=collator.limits,
-                    max_length=collator.max_length,
-                    cache=cache,
-                    workers=self.args.dataloader_num_workers,
-                )
+            self.example_lengths = measure_lengths(
+                self._examples(),
+                collator.processor,
+                system=collator.system,
+                limits=collator.limits,
+                max_length=collator.max_length,
+                cache=cache,
+                workers=self.args.dataloader_num_workers,
+                distributed=True,
+            )
         return self.example_lengths
 
     def get_train_dataloader(self) -> DataLoader:

@@ -394,6 +394,8 @@ def test_trainer_micro_batches_are_the_planned_rows(tiny_model_dir, tmp_path):
     assert sum(b["vst_stats"]["samples"] for b in got) == 8
     saved = json.loads((out / LENGTHS_FILE).read_text())
     assert sorted(saved["lengths"].values()) == sorted(lengths)
+    with pytest.raises(ConfigError, match="max_length: no example fits in max_length 50"):
+        build_trainer(cfg.model_copy(update={"max_length": 50}), examples).get_train_dataloader()
     # the Trainer's epochs reach the sampler: epoch 1 is the plan with seed 3 + 1
     loader.set_epoch(1)
     first = next(iter(loader))

@@ -246,15 +246,18 @@ class VstTrainer(Trainer):
             return super().get_train_dataloader()
         lengths = self.measure_lengths()
         collator = self.data_collator
-        sampler = RowBatchSampler(
-            lengths,
-            collator.max_length,
-            self.row_planning.rows_per_device,
-            self.args.seed,
-            window=self.row_planning.window,
-            world_size=self.accelerator.num_processes,
-            rank=self.accelerator.process_index,
-        )
+        try:
+            sampler = RowBatchSampler(
+                lengths,
+                collator.max_length,
+                self.row_planning.rows_per_device,
+                self.args.seed,
+                window=self.row_planning.window,
+                world_size=self.accelerator.num_processes,
+                rank=self.accelerator.process_index,
+            )
+        except ValueError as exc:  # no example fits
+            raise ConfigError(f"max_length: {exc} (the {len(lengths)} examples)") from None
         if sampler.skipped:
             examples = self._examples()
             first = ", ".join(repr(examples[i].id) for i in sampler.skipped[:5])

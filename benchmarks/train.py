@@ -22,9 +22,10 @@ Part (a), real-token share = tokens of the examples / tokens the batches hold, a
   collator does);
 * packed per call: the collator given B examples packs them into rows (first-fit decreasing),
   rows padded to the fullest row;
-* packed plan: first-fit decreasing over the whole mix (or over windows of W examples, as a
-  streaming shuffle buffer would) into rows of max_length, each batch = whole rows; the share
-  counts every row at full max_length.
+* packed plan: the rows the trainer plans with ``packing: true``
+  (:func:`vst.train.planning.plan_rows`: first-fit decreasing over the whole mix, or over
+  windows of W examples, into rows of max_length), each batch = whole rows; the share counts
+  every row at full max_length.
 
 Part (b), tokens/s of tiny-model training steps (forward, backward, AdamW step; fp32, one
 thread) on the same examples: packed rows (plan at ``--speed-length``, one row per step) vs
@@ -181,12 +182,12 @@ def per_call_share(lengths: list[int], batch: int, max_length: int) -> float:
 
 
 def plan_share(lengths: list[int], window: int, max_length: int) -> tuple[float, list[int]]:
-    from vst.train.packing import first_fit_decreasing
+    """Share of the rows the trainer plans (:func:`vst.train.planning.plan_rows`, as with
+    ``packing: true``), each row counted at ``max_length``."""
+    from vst.train.planning import plan_rows
 
-    fills: list[int] = []
-    for i in range(0, len(lengths), window):
-        part = lengths[i : i + window]
-        fills += first_fit_decreasing(part, max_length).fills(part)
+    rows = plan_rows(lengths, max_length, seed=0, window=window)
+    fills = [sum(lengths[i] for i in row) for row in rows]
     return sum(fills) / (len(fills) * max_length), fills
 
 
@@ -255,7 +256,7 @@ def part_b(examples: list[Any], tiny: Path, speed_length: int, batch: int, n: in
     from vst.models.processor import load_processor
     from vst.train.collate import VLMCollator
     from vst.train.encode import encoded_length
-    from vst.train.packing import first_fit_decreasing
+    from vst.train.planning import plan_rows
 
     torch.set_num_threads(1)
     proc = load_processor(tiny)
@@ -263,18 +264,14 @@ def part_b(examples: list[Any], tiny: Path, speed_length: int, batch: int, n: in
     chosen = [i for i, m in enumerate(lengths) if m <= speed_length][:n]
     data = [examples[i] for i in chosen]
     lens = [lengths[i] for i in chosen]
-    plan = first_fit_decreasing(lens, speed_length)
+    rows = plan_rows(lens, speed_length, seed=0)  # as the trainer plans them
     model0 = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(tiny), dtype=torch.float32)
     rope = model0.model.get_rope_index
-    layouts = {
-        "packed": (
-            VLMCollator(proc, max_length=speed_length, rope_index=rope),
-            [[data[i] for i in row] for row in plan.rows],
-        ),
-        "padded": (
-            VLMCollator(proc, max_length=speed_length, packing=False, rope_index=rope),
-            [data[i : i + batch] for i in range(0, len(data), batch)],
-        ),
+    packed = VLMCollator(proc, max_length=speed_length, rope_index=rope)
+    padded = VLMCollator(proc, max_length=speed_length, packing=False, rope_index=rope)
+    layouts = {  # packed: one planned row per step, packed as planned (collate_rows)
+        "packed": (packed, packed.collate_rows, [[[data[i] for i in row]] for row in rows]),
+        "padded": (padded, padded, [data[i : i + batch] for i in range(0, len(data), batch)]),
     }
     print(
         f"\ntiny model, fp32, 1 thread: {len(data)} examples of <= {speed_length} tokens "
@@ -284,16 +281,16 @@ def part_b(examples: list[Any], tiny: Path, speed_length: int, batch: int, n: in
         "| layout | steps | tokens held | real share | collate s | train s | "
         "real tokens/s (train) |\n| --- | --- | --- | --- | --- | --- | --- |"
     )
-    for name, (collator, groups) in layouts.items():
+    for name, (collator, collate, groups) in layouts.items():
         torch.manual_seed(0)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             str(tiny), dtype=torch.float32
         ).train()
         collator.rope_index = model.model.get_rope_index
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        collator(groups[0])  # warm-up: first processor calls
+        collate(groups[0])  # warm-up: first processor calls
         t = time.perf_counter()
-        batches = [collator(g) for g in groups]
+        batches = [collate(g) for g in groups]
         t_collate = time.perf_counter() - t
         stats = [b.pop("vst_stats") for b in batches]
         real = sum(s["real_tokens"] for s in stats)

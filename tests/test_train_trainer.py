@@ -119,7 +119,6 @@ def _config(model: Path, out: Path, data: Path | None = None, **kw):
         "learning_rate": 1e-3,
         "vision_learning_rate": 1e-4,
         "global_batch_size": 4,
-        "per_device_batch_size": 2,
         **SMALL,
     }
     return parse_train_config({**base, **kw})
@@ -151,7 +150,7 @@ def test_stage_presets_and_overrides(tiny_model_dir, tmp_path):
     # every preset value can be overridden, in the file or on the command line
     mine = load_train_config(
         _yaml(tmp_path, "stage: cot\nlearning_rate: 3.0e-4\nsystem: plain\n" + base),
-        ["epochs=3", "data.0.weight=2", "per_device_batch_size=4"],
+        ["epochs=3", "data.0.weight=2", "rows_per_device=4"],
     )
     assert (mine.learning_rate, mine.system, mine.epochs) == (3e-4, "plain", 3.0)
     assert mine.vision_learning_rate == 1e-6  # untouched preset value
@@ -173,7 +172,7 @@ def test_stage_presets_and_overrides(tiny_model_dir, tmp_path):
         ("stage: sft\nseed: true\n", "seed: Input should be a valid integer"),
         ("stage: sft\nlearning_rate: -1\n", "learning_rate: Input should be greater than 0"),
         ("stage: sft\nwarmup_ratio: .nan\n", "warmup_ratio: Input should be a finite number"),
-        ("stage: sft\nglobal_batch_size: 10\nper_device_batch_size: 4\n", "not a multiple"),
+        ("stage: sft\nglobal_batch_size: 10\nrows_per_device: 4\n", "not a multiple"),
         ("stage: sft\nstage: cot\n", "duplicate key 'stage'"),
         ("stage: sft\ndata: []\n", "data: List should have at least 1 item"),
     ],
@@ -211,7 +210,7 @@ def test_config_errors_for_paths_overrides_and_sources(tiny_model_dir, tmp_path)
     assert not (tmp_path / "o").exists()
     with pytest.raises(ConfigError, match="gradient_accumulation_steps: 2 per device x 8 x 3"):
         parse_train_config(
-            {**cfg.model_dump(mode="json"), "per_device_batch_size": 2, "global_batch_size": 16}
+            {**cfg.model_dump(mode="json"), "rows_per_device": 2, "global_batch_size": 16}
             | {"gradient_accumulation_steps": 8}
         ).accumulation(3)
 
@@ -297,7 +296,15 @@ def _expected_lr(base: float, step: int, warmup: int, total: int) -> float:
 
 def test_learning_rate_of_each_group_follows_the_schedule(tiny_model_dir, tmp_path):
     out = tmp_path / "o"
-    cfg = _config(tiny_model_dir, out, max_steps=8, warmup_ratio=0.3, save_steps=100)
+    cfg = _config(  # batches of examples (packing off): 2 per device x 2 accumulation
+        tiny_model_dir,
+        out,
+        max_steps=8,
+        warmup_ratio=0.3,
+        save_steps=100,
+        packing=False,
+        per_device_batch_size=2,
+    )
     trainer = build_trainer(cfg, _examples(8))
     trainer.train()
     rows = read_metrics(out / "metrics.jsonl")
@@ -330,6 +337,7 @@ def _one_step(tiny_model_dir, out: Path, per_device: int) -> tuple[float, dict, 
         out,
         max_steps=1,
         per_device_batch_size=per_device,
+        packing=False,  # batches of examples: 1 x 4 vs 4 x 1
         global_batch_size=4,
         max_grad_norm=0.0,  # no clipping: the raw gradients are compared
     )
@@ -389,7 +397,7 @@ class _KillAt(TrainerCallback):
 
 def test_resume_after_kill_matches_an_uninterrupted_run(tiny_model_dir, tmp_path):
     data = _write_shards(tmp_path / "ds", 8)
-    kw = {"max_steps": 6, "save_steps": 2, "global_batch_size": 2, "per_device_batch_size": 1}
+    kw = {"max_steps": 6, "save_steps": 2, "global_batch_size": 2}
     full = run_training(_config(tiny_model_dir, tmp_path / "full", data, **kw))
     assert full.steps == 6 and full.resumed_from is None
     cfg = _config(tiny_model_dir, tmp_path / "killed", data, **kw)

@@ -91,14 +91,19 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
     length = f"{cfg.epochs:g} epoch(s)"
     if cfg.max_steps > 0:
         length += f", at most {cfg.max_steps} steps"
+    unit = f"packed rows of {cfg.max_length} tokens" if cfg.packing else "examples"
     batch = (
-        f"{cfg.global_batch_size} = {cfg.per_device_batch_size} per device x "
-        f"{cfg.accumulation(world)} accumulation x {world} process(es)"
+        f"{cfg.global_batch_size} = {cfg.micro_batch()[1]} per device x "
+        f"{cfg.accumulation(world)} accumulation x {world} process(es) ({unit})"
     )
     precision = (
         f"{'bf16' if cfg.bf16 else 'fp32'}, attention {cfg.attention()}, "
         f"checkpointing {'on' if cfg.gradient_checkpointing else 'off'}"
     )
+    packing = "off"
+    if cfg.packing:
+        over = f"windows of {cfg.plan_window}" if cfg.plan_window else "the whole mix"
+        packing = f"on (rows planned over {over})"
     data = "; ".join(
         f"{d.get('kind')}: {d.get('path')} (weight {d.get('weight', 1)})" for d in cfg.data
     )
@@ -110,7 +115,7 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
         ("schedule", f"{cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}"),
         ("length", length),
         ("batch", batch),
-        ("sequence", f"{cfg.max_length} tokens, packing {'on' if cfg.packing else 'off'}"),
+        ("sequence", f"{cfg.max_length} tokens, packing {packing}"),
         ("precision", precision),
         ("frozen", ", ".join(freeze) or "nothing"),
         ("data", data),

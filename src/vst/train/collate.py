@@ -26,10 +26,9 @@ ints; the trainer pops it before the forward): ``real_tokens`` (tokens of the ex
 
 Rows are only as full as the examples of one call allow (a call of 32 paper-mix examples fills
 about 81% of its rows at 16,384). For full rows, plan them over the whole mix or a large window
-first: :func:`vst.train.encode.encoded_length` of each example (no pixel work),
-:func:`~vst.train.packing.first_fit_decreasing` into ``max_length``, and give the collator the
-examples of one or more planned rows per call (99.3% real tokens on the paper mix;
-``benchmarks/train.py``).
+first (:mod:`vst.train.planning`, what the trainer does with ``packing: true``) and give the
+collator the planned rows themselves (:meth:`VLMCollator.collate_rows`: packed as given; 99.3%
+real tokens on the paper mix; ``benchmarks/train.py``).
 
 An example longer than ``max_length`` is never truncated: it is left out, counted in
 ``skipped_too_long`` and logged (one warning naming it). When every example of a call is left
@@ -137,18 +136,57 @@ def _padded(rows: list[list[Encoded]], pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def _as_planned(
+    rows: Sequence[Sequence[int]], lengths: Sequence[int], max_length: int
+) -> tuple[list[list[int]], tuple[int, ...]]:
+    """Planned ``rows`` of example indices kept as given; an example longer than
+    ``max_length`` is skipped, and a row that overflows (lengths unlike the plan's) is packed
+    again by first-fit decreasing, with a warning."""
+    layout: list[list[int]] = []
+    skipped: list[int] = []
+    for row in rows:
+        fits = [i for i in row if lengths[i] <= max_length]
+        skipped += [i for i in row if lengths[i] > max_length]
+        if sum(lengths[i] for i in fits) <= max_length:
+            if fits:
+                layout.append(list(fits))
+            continue
+        log.warning(
+            "a planned row holds %d tokens > max_length %d (lengths unlike the plan's): "
+            "packed again",
+            sum(lengths[i] for i in fits),
+            max_length,
+        )
+        again = first_fit_decreasing([lengths[i] for i in fits], max_length)
+        layout += [[fits[k] for k in r] for r in again.rows]
+    return layout, tuple(skipped)
+
+
 def collate_encoded(
-    encoded: Sequence[Encoded], *, max_length: int, packing: bool, pad_id: int
+    encoded: Sequence[Encoded],
+    *,
+    max_length: int,
+    packing: bool,
+    pad_id: int,
+    rows: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """The batch of already encoded examples (see the module docstring); packing needs every
-    example's ``rope_positions``."""
+    example's ``rope_positions``. ``rows`` (packing only): the layout as planned, rows of
+    indices into ``encoded`` (each example in one row), instead of first-fit decreasing."""
     lengths = [e.length for e in encoded]
+    if rows is not None:
+        used = sorted(i for row in rows for i in row)
+        if not packing or used != list(range(len(encoded))):
+            raise ValueError("rows must place every example exactly once, and need packing")
     if packing:
         if any(e.rope_positions is None for e in encoded):
             raise ValueError("packing needs each example's mRoPE positions (give rope_index)")
-        layout = first_fit_decreasing(lengths, max_length)
-        kept = [[encoded[i] for i in row] for row in layout.rows]
-        skipped = layout.skipped
+        if rows is None:
+            layout = first_fit_decreasing(lengths, max_length)
+            planned, skipped = [list(r) for r in layout.rows], layout.skipped
+        else:
+            planned, skipped = _as_planned(rows, lengths, max_length)
+        kept = [[encoded[i] for i in row] for row in planned]
     else:
         skipped = tuple(i for i, n in enumerate(lengths) if n > max_length)
         kept = [[e] for e, n in zip(encoded, lengths, strict=True) if n <= max_length]
@@ -226,4 +264,24 @@ class VLMCollator:
             max_length=self.max_length,
             packing=self.packing,
             pad_id=self.pad_id,
+        )
+
+    def collate_rows(self, rows: Sequence[Sequence[TrainExample]]) -> dict[str, Any]:
+        """The batch of rows planned ahead (:mod:`vst.train.planning`), packed as given: one
+        batch row per given row, its examples in the given order (packing only; a row that
+        no longer fits ``max_length`` is packed again, an over-long example skipped).
+        No rows: the one-pad-token batch with ``samples == 0``."""
+        if not self.packing:
+            raise ValueError("collate_rows needs packing=True")
+        examples = [e for row in rows for e in row]
+        layout, start = [], 0
+        for row in rows:
+            layout.append(list(range(start, start + len(row))))
+            start += len(row)
+        return collate_encoded(
+            [self.encode(e) for e in examples],
+            max_length=self.max_length,
+            packing=True,
+            pad_id=self.pad_id,
+            rows=layout,
         )

@@ -16,10 +16,18 @@ global batch 128, sequence length 16,384, the plain system prompt; ``cot``: lear
 vision 1e-6, 2 epochs and the thinking system prompt, the rest as ``sft``. A value given in the
 file replaces the preset's.
 
-Batches count examples: ``global_batch_size`` examples per optimizer step, split as
-``per_device_batch_size`` x ``gradient_accumulation_steps`` x number of processes (the
-accumulation is derived from the others when not given; they must multiply out exactly). With
-``packing`` the collator packs each device batch into sequences of ``max_length`` tokens.
+Batches (the accumulation is derived from the others when not given; they must multiply out
+exactly):
+
+* ``packing: true`` (the default, the paper's VeOmni setting): batches count packed rows of
+  ``max_length`` tokens, planned over the whole mix before training (:mod:`vst.train.planning`;
+  ``plan_window``: plan over windows of that many examples of the mix order instead).
+  ``global_batch_size`` rows per optimizer step = ``rows_per_device`` x
+  ``gradient_accumulation_steps`` x number of processes (paper: 128 rows of 16,384 tokens).
+  ``per_device_batch_size`` is not used (must stay 1).
+* ``packing: false``: batches count examples, one per padded row: ``global_batch_size`` =
+  ``per_device_batch_size`` x ``gradient_accumulation_steps`` x number of processes
+  (``rows_per_device`` must stay 1, ``plan_window`` unset).
 
 Loading is strict (as the data engine's): unknown keys, duplicate keys, non-finite numbers and
 bools given for integers are errors; every error names the YAML file and the field
@@ -102,6 +110,12 @@ class TrainConfig(BaseModel):
     max_steps: Annotated[int, Field(strict=True, ge=-1)] = -1
     """Stop after this many optimizer steps (-1: run ``epochs``)."""
     per_device_batch_size: PosInt = 1
+    """Examples per device per micro-step (``packing: false`` only)."""
+    rows_per_device: PosInt = 1
+    """Packed rows per device per micro-step (``packing: true`` only)."""
+    plan_window: PosInt | None = None
+    """Plan packed rows over consecutive windows of this many examples of the mix (None: the
+    whole mix at once)."""
     gradient_accumulation_steps: PosInt | None = None
     packing: bool = True
     bf16: bool = True
@@ -130,18 +144,37 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         self.pixel_limits()  # raises ValueError on an inconsistent budget
-        per_step = self.per_device_batch_size * (self.gradient_accumulation_steps or 1)
+        if self.packing and self.per_device_batch_size != 1:
+            raise ValueError(
+                f"per_device_batch_size ({self.per_device_batch_size}) counts examples of "
+                "unpacked batches; with packing: true set rows_per_device (packed rows per "
+                "device per micro-step) instead"
+            )
+        if not self.packing and (self.rows_per_device != 1 or self.plan_window is not None):
+            raise ValueError(
+                "rows_per_device and plan_window are for packing: true; without packing set "
+                "per_device_batch_size"
+            )
+        field, micro = self.micro_batch()
+        per_step = micro * (self.gradient_accumulation_steps or 1)
         if self.gradient_accumulation_steps is not None and self.global_batch_size % per_step:
             raise ValueError(
                 f"global_batch_size ({self.global_batch_size}) is not a multiple of "
-                f"per_device_batch_size x gradient_accumulation_steps ({per_step})"
+                f"{field} x gradient_accumulation_steps ({per_step})"
             )
-        if self.global_batch_size % self.per_device_batch_size:
+        if self.global_batch_size % micro:
             raise ValueError(
                 f"global_batch_size ({self.global_batch_size}) is not a multiple of "
-                f"per_device_batch_size ({self.per_device_batch_size})"
+                f"{field} ({micro})"
             )
         return self
+
+    def micro_batch(self) -> tuple[str, int]:
+        """``(field name, value)`` of the per-device micro-batch: ``rows_per_device`` (packed
+        rows) with packing, else ``per_device_batch_size`` (examples)."""
+        if self.packing:
+            return "rows_per_device", self.rows_per_device
+        return "per_device_batch_size", self.per_device_batch_size
 
     def pixel_limits(self) -> PixelLimits:
         """The pixel budgets as :class:`PixelLimits` (unset fields: engine defaults)."""
@@ -153,22 +186,25 @@ class TrainConfig(BaseModel):
         return PixelLimits(**given)
 
     def accumulation(self, world_size: int = 1) -> int:
-        """Gradient-accumulation steps for ``world_size`` processes, so that
-        ``per_device_batch_size x accumulation x world_size == global_batch_size``.
-        Raises :class:`ConfigError` when they cannot multiply out."""
-        per_pass = self.per_device_batch_size * world_size
+        """Gradient-accumulation steps for ``world_size`` processes, so that the micro-batch
+        (:meth:`micro_batch`: ``rows_per_device`` with packing, else
+        ``per_device_batch_size``) x accumulation x ``world_size`` == ``global_batch_size``.
+        Raises :class:`ConfigError` naming the fields when they cannot multiply out."""
+        field, micro = self.micro_batch()
+        per_pass = micro * world_size
         if self.gradient_accumulation_steps is not None:
             if per_pass * self.gradient_accumulation_steps != self.global_batch_size:
                 raise ConfigError(
-                    f"gradient_accumulation_steps: {self.per_device_batch_size} per device x "
+                    f"gradient_accumulation_steps: {micro} per device x "
                     f"{self.gradient_accumulation_steps} x {world_size} process(es) is not "
-                    f"global_batch_size {self.global_batch_size}"
+                    f"global_batch_size {self.global_batch_size} ({field} x "
+                    "gradient_accumulation_steps x processes)"
                 )
             return self.gradient_accumulation_steps
         if self.global_batch_size % per_pass:
             raise ConfigError(
                 f"global_batch_size: {self.global_batch_size} is not a multiple of "
-                f"per_device_batch_size {self.per_device_batch_size} x {world_size} process(es)"
+                f"{field} {micro} x {world_size} process(es)"
             )
         return self.global_batch_size // per_pass
 

@@ -40,16 +40,26 @@ def first_fit_decreasing(lengths: Sequence[int], max_length: int) -> Packing:
     order = sorted(
         (i for i, n in enumerate(lengths) if n <= max_length), key=lambda i: (-lengths[i], i)
     )
+    # The first row with room is found in O(log n) with a max-tree over the rooms of
+    # len(order) rows (at most one row per example), rows not yet opened holding max_length:
+    # the leftmost leaf with room >= n is the first open row that fits, else the next new row.
+    size = 1
+    while size < max(len(order), 1):
+        size *= 2
+    tree = [max_length] * (2 * size)
     rows: list[list[int]] = []
-    room: list[int] = []
     for i in order:
         n = lengths[i]
-        for r, free in enumerate(room):
-            if n <= free:
-                rows[r].append(i)
-                room[r] -= n
-                break
-        else:
-            rows.append([i])
-            room.append(max_length - n)
+        node = 1
+        while node < size:
+            node = 2 * node if tree[2 * node] >= n else 2 * node + 1
+        r = node - size
+        if r == len(rows):
+            rows.append([])
+        rows[r].append(i)
+        tree[node] -= n
+        node //= 2
+        while node:
+            tree[node] = max(tree[2 * node], tree[2 * node + 1])
+            node //= 2
     return Packing(tuple(tuple(sorted(row)) for row in rows), skipped)

@@ -28,6 +28,15 @@ What :class:`VstTrainer` changes:
   and data parallelism are exact;
 * **``vst_stats``**: the collator's counters are popped before the forward pass and feed the
   metrics (:mod:`vst.train.metrics`);
+* **data loader** (:meth:`VstTrainer.get_train_dataloader`), with ``packing: true``: rows of
+  ``max_length`` tokens planned over the whole mix (:mod:`vst.train.planning`: token lengths
+  measured once, shared out over the processes, and cached in ``output_dir``; first-fit
+  decreasing; rows shuffled with
+  ``seed + epoch``); one micro-batch = ``rows_per_device`` planned rows, packed by the collator
+  exactly as planned; process ``r`` of ``W`` takes rows ``r, r + W, ...`` of each group of
+  ``rows_per_device x W``. On resume the sampler starts at the first untrained micro-batch
+  without decoding the skipped examples. Without packing: ``Trainer``'s own loader
+  (``per_device_batch_size`` examples per micro-batch, padded);
 * **checkpoint files** (:meth:`VstTrainer._save`): the source checkpoint's processor,
   tokenizer and chat-template files are copied into every checkpoint and the final model, so
   ``vst.models.load_processor`` and ``AutoModelForImageTextToText`` load them as they are.
@@ -37,18 +46,20 @@ What :class:`VstTrainer` changes:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn import functional
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import get_last_checkpoint, seed_worker
 
 from vst.models.prompts import system_prompt
 from vst.train.collate import VLMCollator
@@ -57,10 +68,18 @@ from vst.train.data import mix, source_from_dict
 from vst.train.examples import TrainExample
 from vst.train.metrics import MetricsCallback, StepStats
 from vst.train.optim import apply_freezing, param_groups
+from vst.train.planning import (
+    LENGTHS_FILE,
+    RowBatchSampler,
+    RowDataset,
+    keep_own_shards,
+    measure_lengths,
+)
 
 __all__ = [
     "PROCESSOR_FILES",
     "ExampleDataset",
+    "RowPlanning",
     "TrainResult",
     "VstTrainer",
     "build_trainer",
@@ -85,6 +104,19 @@ PROCESSOR_FILES = (
     "merges.txt",
 )
 """Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RowPlanning:
+    """Packed rows planned over the mix (:mod:`vst.train.planning`): ``rows_per_device`` rows
+    per micro-batch, planned over windows of ``window`` examples (None: the whole mix), the
+    lengths cached in ``output_dir`` when ``cache``."""
+
+    rows_per_device: int = 1
+    window: int | None = None
+    cache: bool = True
 
 
 def data_sources(config: TrainConfig, where: str) -> list[Any]:
@@ -150,7 +182,9 @@ def token_mean_loss(
 class VstTrainer(Trainer):
     """``transformers.Trainer`` for vst (see the module docstring). ``vision_learning_rate``
     is the vision tower's and merger's rate (``args.learning_rate`` the language model's);
-    ``source_dir`` is the checkpoint whose processor files are copied into saves."""
+    ``source_dir`` is the checkpoint whose processor files are copied into saves;
+    ``row_planning``: micro-batches of rows planned over the mix (the collator must be a
+    packing :class:`~vst.train.collate.VLMCollator`), None: ``Trainer``'s loader."""
 
     def __init__(
         self,
@@ -162,9 +196,13 @@ class VstTrainer(Trainer):
         vision_learning_rate: float,
         source_dir: str | Path | None = None,
         callbacks: Sequence[TrainerCallback] = (),
+        row_planning: RowPlanning | None = None,
     ) -> None:
         self.vision_learning_rate = vision_learning_rate
         self.source_dir = Path(source_dir) if source_dir is not None else None
+        self.row_planning = row_planning
+        self.row_sampler: RowBatchSampler | None = None
+        self.example_lengths: list[int] | None = None
         self.step_stats = StepStats()
         super().__init__(
             model=model,
@@ -177,6 +215,81 @@ class VstTrainer(Trainer):
         self.remove_callback(PrinterCallback)  # the metrics file has every step
         self.metrics = MetricsCallback(args.output_dir, self.collect_step)
         self.add_callback(self.metrics)
+
+    def _examples(self) -> Sequence[TrainExample]:
+        return getattr(self.train_dataset, "examples", self.train_dataset)
+
+    def measure_lengths(self) -> list[int]:
+        """Token lengths of the training examples (measured once; with ``row_planning.cache``
+        read from / written to ``output_dir``/``row_lengths.json`` by process 0; with several
+        processes each measures its share, :func:`vst.train.planning.measure_lengths`)."""
+        if self.example_lengths is None:
+            plan = self.row_planning or RowPlanning()
+            collator = self.data_collator
+            cache = Path(self.args.output_dir) / LENGTHS_FILE if plan.cache else None
+            self.example_lengths = measure_lengths(
+                self._examples(),
+                collator.processor,
+                system=collator.system,
+                limits=collator.limits,
+                max_length=collator.max_length,
+                cache=cache,
+                workers=self.args.dataloader_num_workers,
+                distributed=True,
+            )
+        return self.example_lengths
+
+    def get_train_dataloader(self) -> DataLoader:
+        """With ``row_planning``: a loader of planned rows (module docstring), else
+        ``Trainer``'s."""
+        if self.row_planning is None:
+            return super().get_train_dataloader()
+        lengths = self.measure_lengths()
+        collator = self.data_collator
+        try:
+            sampler = RowBatchSampler(
+                lengths,
+                collator.max_length,
+                self.row_planning.rows_per_device,
+                self.args.seed,
+                window=self.row_planning.window,
+                world_size=self.accelerator.num_processes,
+                rank=self.accelerator.process_index,
+            )
+        except ValueError as exc:  # no example fits
+            raise ConfigError(f"max_length: {exc} (the {len(lengths)} examples)") from None
+        if sampler.skipped:
+            examples = self._examples()
+            first = ", ".join(repr(examples[i].id) for i in sampler.skipped[:5])
+            log.warning(
+                "%d example(s) longer than max_length %d left out of the packed rows (%s%s)",
+                len(sampler.skipped),
+                collator.max_length,
+                first,
+                ", ..." if len(sampler.skipped) > 5 else "",
+            )
+        workers = self.args.dataloader_num_workers
+        loader = DataLoader(
+            RowDataset(self._examples()),
+            batch_sampler=sampler,
+            collate_fn=collator.collate_rows,
+            num_workers=workers,
+            pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers,
+            prefetch_factor=self.args.dataloader_prefetch_factor,
+            worker_init_fn=partial(seed_worker, num_workers=workers, rank=self.args.process_index),
+        )
+        self.row_sampler = sampler
+        return keep_own_shards(self.accelerator.prepare(loader), sampler)
+
+    def get_resumed_dataloader(self, dataloader: DataLoader, num_batches: int) -> DataLoader:
+        """Resuming mid-epoch with planned rows: the sampler starts at micro-batch
+        ``num_batches`` of the epoch (the Trainer then sets the epoch on it); the skipped
+        rows' examples are never read."""
+        if self.row_sampler is None:
+            return super().get_resumed_dataloader(dataloader, num_batches)
+        self.row_sampler.skip_next(num_batches)
+        return dataloader
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         """The optimizer ``TrainingArguments`` names, over :func:`~vst.train.optim.
@@ -254,7 +367,7 @@ def training_arguments(
         output_dir=str(config.output_dir),
         seed=config.seed,
         data_seed=config.seed,
-        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_train_batch_size=config.micro_batch()[1],  # rows with packing
         gradient_accumulation_steps=config.accumulation(world_size),
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
@@ -329,6 +442,9 @@ def build_trainer(
         vision_learning_rate=config.vision_learning_rate,
         source_dir=config.model,
         callbacks=callbacks,
+        row_planning=(
+            RowPlanning(config.rows_per_device, config.plan_window) if config.packing else None
+        ),
     )
 
 

@@ -56,9 +56,10 @@ def test_tiny_model_overfits_32_samples_and_reproduces_their_answers(
             "learning_rate": 5e-3,
             "vision_learning_rate": 5e-4,
             "warmup_ratio": 0.05,
-            "global_batch_size": 8,
-            "per_device_batch_size": 8,
-            "max_length": 4096,
+            # packed: one planned row of up to 2,048 tokens (a handful of examples) per step
+            "global_batch_size": 1,
+            "rows_per_device": 1,
+            "max_length": 2048,
             "max_steps": 200,
             "packing": True,
             "bf16": False,

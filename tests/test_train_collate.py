@@ -330,6 +330,7 @@ def test_packed_layout_positions_padding_and_vision_order(processor, model):
     assert stats == {
         "real_tokens": sum(lengths),
         "total_tokens": len(layout.rows) * width,
+        "row_capacity": len(layout.rows) * 220,
         "label_tokens": sum(int((e.labels != IGNORE_INDEX).sum()) for e in enc),
         "samples": 5,
         "skipped_too_long": 0,

@@ -85,7 +85,11 @@ def test_tiny_model_overfits_32_samples_and_reproduces_their_answers(
     trainer = build_trainer(config, examples)
     trainer.train()
     trainer.save_model(str(out))
-    losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in metrics]
+    # planned rows: real tokens over (rows x max_length), one row per step
+    fills = [m["real_tokens"] / 2048 for m in metrics]
+    assert [m["row_fill"] for m in metrics] == pytest.approx(fills)
     assert losses[0] > 5.0 and max(losses[-5:]) < 0.1, losses[-5:]
 
     after = open_backend(out, limits=limits, batch_size=8)

@@ -318,6 +318,8 @@ def test_learning_rate_of_each_group_follows_the_schedule(tiny_model_dir, tmp_pa
     assert all(r["samples"] == 4 and r["skipped_too_long"] == 0 for r in rows)
     assert all(0 < r["real_token_share"] <= 1 and r["tokens_per_s"] > 0 for r in rows)
     assert all(r["real_tokens"] <= r["total_tokens"] for r in rows)
+    # unpacked: the capacity is the padded batch, so row fill is the real-token share
+    assert all(r["row_fill"] == r["real_token_share"] for r in rows)
     assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

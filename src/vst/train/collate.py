@@ -21,8 +21,9 @@ Either way: ``input_ids`` and ``labels`` ``[R, L]`` (-100 off-target), ``mm_toke
 tokens appear in the rows (row by row), ``use_cache=False`` (with a KV cache, transformers
 ignores packed position ids and lets examples attend to each other), and ``vst_stats`` (plain
 ints; the trainer pops it before the forward): ``real_tokens`` (tokens of the examples),
-``total_tokens`` (R x L), ``label_tokens`` (trained tokens), ``samples`` (examples in the batch),
-``skipped_too_long``.
+``total_tokens`` (R x L), ``row_capacity`` (R x ``max_length`` when packing, R x L when
+padding; 0 for a batch without examples), ``label_tokens`` (trained tokens), ``samples``
+(examples in the batch), ``skipped_too_long``.
 
 Rows are only as full as the examples of one call allow (a call of 32 paper-mix examples fills
 about 81% of its rows at 16,384). For full rows, plan them over the whole mix or a large window
@@ -74,6 +75,7 @@ def _stats(examples: list[Encoded], skipped: int) -> dict[str, int]:
     return {
         "real_tokens": sum(e.length for e in examples),
         "total_tokens": 0,
+        "row_capacity": 0,
         "label_tokens": sum(int((e.labels != IGNORE_INDEX).sum()) for e in examples),
         "samples": len(examples),
         "skipped_too_long": skipped,
@@ -206,6 +208,10 @@ def collate_encoded(
     batch.update(_vision(kept))
     batch["use_cache"] = False  # with a cache, transformers ignores the packed position ids
     stats["total_tokens"] = int(batch["input_ids"].numel())
+    rows_used = len(kept) if stats["samples"] else 0
+    stats["row_capacity"] = rows_used * max_length if packing else stats["total_tokens"]
+    if not stats["samples"]:
+        stats["row_capacity"] = 0
     batch["vst_stats"] = stats
     return batch
 

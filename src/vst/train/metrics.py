@@ -10,7 +10,9 @@ The trainer adds every micro-batch's loss and the collator's ``vst_stats`` to a
 * ``lr``: the learning rate each optimizer group used in this step (``{"vision": ..,
   "merger": .., "language": ..}``; frozen groups are absent);
 * ``real_tokens``, ``total_tokens`` (real tokens plus padding), ``real_token_share``
-  (their ratio), ``label_tokens``, ``samples``, ``skipped_too_long``;
+  (their ratio), ``row_capacity`` (packed rows x ``max_length``) and ``row_fill`` (real tokens
+  / row capacity: how full the packed sequences are), ``label_tokens``, ``samples``,
+  ``skipped_too_long``;
 * ``seconds`` (wall time since the previous step ended, data collation included) and
   ``tokens_per_s`` (real tokens / seconds).
 
@@ -31,7 +33,14 @@ from transformers import TrainerCallback
 
 __all__ = ["STAT_KEYS", "MetricsCallback", "StepStats", "plot_metrics", "read_metrics"]
 
-STAT_KEYS = ("real_tokens", "total_tokens", "label_tokens", "samples", "skipped_too_long")
+STAT_KEYS = (
+    "real_tokens",
+    "total_tokens",
+    "row_capacity",
+    "label_tokens",
+    "samples",
+    "skipped_too_long",
+)
 """The collator's ``vst_stats`` counters (summed per step)."""
 
 
@@ -107,6 +116,7 @@ class MetricsCallback(TrainerCallback):
             "lr": self._lrs,
             **c,
             "real_token_share": c["real_tokens"] / c["total_tokens"] if c["total_tokens"] else None,
+            "row_fill": c["real_tokens"] / c["row_capacity"] if c["row_capacity"] else None,
             "seconds": seconds,
             "tokens_per_s": c["real_tokens"] / seconds if seconds > 0 else None,
         }
@@ -144,9 +154,11 @@ def plot_metrics(jsonl: str | Path, png: str | Path) -> Path | None:
     ax.plot(steps, [r["tokens_per_s"] for r in rows], color="tab:green")
     ax.set_title("real tokens / s")
     ax = axes[1][1]
-    ax.plot(steps, [r["real_token_share"] for r in rows], color="tab:purple")
+    ax.plot(steps, [r["real_token_share"] for r in rows], color="tab:purple", label="of batch")
+    ax.plot(steps, [r.get("row_fill") for r in rows], color="tab:orange", label="of max_length")
     ax.set_ylim(0, 1.05)
     ax.set_title("real-token share")
+    ax.legend()
     for ax in axes.flat:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ from rich.console import Console
 
 import vst
 from vst.engine.cli import data_app, generate_app
+from vst.eval.cli import app as eval_app
 from vst.models.cli import app as models_app
 from vst.models.detect_cli import detect_command
 from vst.models.predict_cli import predict_command
@@ -24,6 +25,7 @@ app.add_typer(scenes_app, name="scenes")
 app.add_typer(generate_app)  # `vst generate CONFIG`
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")  # `vst train sft CONFIG`
 app.command("predict")(predict_command)  # `vst predict --model .. --data .. --out ..`
 app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`

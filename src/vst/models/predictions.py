@@ -85,13 +85,16 @@ class PredictionStore:
     dropped: int = 0
     truncated: bool = False
     _fh: Any = None
+    validate: Callable[[Any], bool] = valid_record
 
     @classmethod
-    def open(cls, path: str | Path) -> PredictionStore:
-        """Lock ``path`` (created if missing) and read its lines. Raises
-        :class:`PredictionsLockedError` if another process holds it, ``OSError`` if it cannot
-        be opened."""
-        store = cls(Path(path))
+    def open(
+        cls, path: str | Path, validate: Callable[[Any], bool] = valid_record
+    ) -> PredictionStore:
+        """Lock ``path`` (created if missing) and read its lines (``validate(record)`` says
+        which lines count; others are dropped). Raises :class:`PredictionsLockedError` if
+        another process holds it, ``OSError`` if it cannot be opened."""
+        store = cls(Path(path), validate=validate)
         store.path.parent.mkdir(parents=True, exist_ok=True)
         store._lock()
         try:
@@ -141,7 +144,7 @@ class PredictionStore:
                 record = json.loads(raw)
             except (ValueError, RecursionError):
                 record = None
-            if not valid_record(record):
+            if not self.validate(record):
                 self.dropped += 1
                 continue
             key = record_key(record)

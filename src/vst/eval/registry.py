@@ -9,7 +9,9 @@ from vst.eval.benchmarks.base import Benchmark
 
 __all__ = ["BENCHMARKS", "get_benchmark", "register"]
 
-BENCHMARKS: dict[str, tuple[str, str, dict]] = {}
+BENCHMARKS: dict[str, tuple[str, str, dict]] = {
+    "vstp": ("vst.eval.benchmarks.vstp", "VstP", {}),
+}
 """name -> (module, factory attribute, factory keyword arguments)."""
 
 _EXTRA: dict[str, Callable[[], Benchmark]] = {}

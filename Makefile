@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/model_cache.py
 	$(PY) benchmarks/predict.py
 	MUJOCO_GL=egl $(PY) benchmarks/train.py
+	$(PY) benchmarks/eval.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -22,6 +22,8 @@ from vst.eval.benchmarks.det3d_sources import (
 from vst.geometry.boxes import euler_to_matrix
 from vst.geometry.conventions import from_omni3d
 from vst.geometry.iou import box3d_iou
+from vst.models.detect import detection_request
+from vst.testing.hostile_text import hostile_answers
 from vst.testing.omni3d_fixture import omni3d_corners, rot_y, write_omni3d_fixture
 
 
@@ -198,6 +200,28 @@ def test_shifted_and_extra_boxes_lower_ap_by_hand(omni3d: Path) -> None:
     assert score.variants["AR"] == pytest.approx((1.0 + 0.6 + 1.0) / 3)
 
 
+def test_request_is_detection_request(omni3d: Path) -> None:
+    item = next(iter(SunRGBDDet3D().read(omni3d)))
+    image = Image.open(omni3d / "SUNRGBD/kv1/NYUdata/NYU9901/image/NYU9901.jpg")
+    requests, _ = detection_request(image, categories="box", intrinsics=(120.0, 120.0, 80.0, 60.0))
+    assert item.request.fingerprint() == requests[0].fingerprint()
+
+
+def test_think_and_hostile_replies_never_raise(omni3d: Path) -> None:
+    bench = SunRGBDDet3D()
+    item = list(bench.read(omni3d))[1]
+    right = _reply([item.truth["boxes"][0]], "chair")
+    assert bench.judge(item, "<think>a chair, left</think>" + right).scores["official"] == 1.0
+    for name, text in hostile_answers(50_000).items():
+        judged = bench.judge(item, text)
+        assert 0.0 <= judged.scores["official"] <= 1.0, name
+        json.dumps(judged.parsed)
+    nan = '[{"bbox_3d": [NaN, 0, 2, 1, 1, 1, 0, 0, 0], "label": "chair"}, ' + (
+        '{"bbox_3d": [0, 0, 2, -1, 1, 1, 0, 0, 0], "label": "chair"}]'
+    )
+    assert bench.judge(item, nan).parsed["boxes"] == []
+
+
 def test_garbage_and_malformed_replies_score_0(omni3d: Path) -> None:
     bench = SunRGBDDet3D()
     items = list(bench.read(omni3d))
@@ -300,14 +324,21 @@ def test_vst_release_bad_items_name_the_file(tmp_path: Path) -> None:
     gt = _write_vst_release(tmp_path, with_prompts=False)
     path = tmp_path / "sunrgbd/annotations/sunrgbd_total3d_val_metaqa_20250321.json"
     assert [i.id for i in SunRGBDDet3D().read(tmp_path)] == ["sun_0", "sun_1"]
-    for bad in (
-        {"answer": [[1, 2, 3]]},
-        {"category": "spaceship"},
-        {"camera_intrinsics": {"fx": "a"}},
-        {"image_path": "sunrgbd/val/nothere.jpg"},
-        {"width": 65},
+    for bad, why in (
+        ({"answer": [[1, 2, 3]]}, "answer must be a list of 9-number boxes"),
+        ({"category": "spaceship"}, "not in the dataset's set"),
+        ({"camera_intrinsics": {"fx": "a"}}, "fx must be a finite number"),
+        ({"image_path": "sunrgbd/val/nothere.jpg"}, "not found"),
+        ({"image_path": "../../../etc/passwd"}, "not found"),
+        ({"width": 65}, "image is 64x48"),
     ):
         broken = [dict(gt[0], **bad), gt[1]]
         path.write_text(json.dumps(broken))
-        with pytest.raises(BenchmarkDataError, match=re.escape(path.name)):
+        with pytest.raises(BenchmarkDataError, match=re.escape(path.name)) as err:
             list(SunRGBDDet3D().read(tmp_path))
+        assert why in str(err.value)
+    path.write_text(json.dumps(gt))
+    prompts = path.parent / "sunrgbd_val_total3d-prompt_v4_norm.json"
+    prompts.write_text(json.dumps([{"question_id": "sun_7", "question": "?"}]))
+    with pytest.raises(BenchmarkDataError, match=re.escape(prompts.name)):
+        list(SunRGBDDet3D().read(tmp_path))

@@ -6,7 +6,8 @@ Facts: ``BENCHMARKS.md`` §6 and ``VST-RELEASE.md`` §5 "3D detection".
   when present under the data root (the paper's numbers), else Omni3D JSON (``<Name>_test``,
   then ``_val``). One question per (image, category) as the release does; categories are the
   dataset's Omni3D set (38 for SUN RGB-D, 14 for ARKitScenes).
-* **Prompt**: :func:`vst.models.detect.detection_request`: the image FoV-unified (the engine's
+* **Prompt**: :func:`vst.models.detect.detection_frame` + ``DetectionFrame.request`` (what
+  :func:`~vst.models.detect.detection_request` does): the image FoV-unified (the engine's
   focal, the file's intrinsics), system prompt ``"You are a helpful assistant."``, the engine's
   ``si_det3d`` wording (preamble 0, output line 0, phrasing 0) for the one category. The
   release's own prompt text is not sent (vst's models are trained on vst's wording).
@@ -58,7 +59,7 @@ from vst.eval.benchmarks.det3d_sources import (
 from vst.eval.det3d import evaluate_det3d
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL, Intrinsics
 from vst.models.backends.base import Sampling
-from vst.models.detect import DetectionFrame, detection_request, parse_detections
+from vst.models.detect import DetectionFrame, detection_frame, parse_detections
 from vst.models.vision import PixelLimits
 from vst.rewards.det3d import det3d_score
 from vst.scenes.errors import UnreadableFileError
@@ -131,18 +132,14 @@ class Det3DBenchmark(Benchmark):
         return read_omni3d(path, self.dataset)
 
     def read(self, data_root: Path) -> Iterator[BenchItem]:
+        """One item per question; an image shared by consecutive questions (Omni3D: one per
+        category) is decoded and FoV-unified once."""
+        last: tuple[Path, Intrinsics] | None = None
+        frame: DetectionFrame | None = None
         for q in self.questions(data_root):
-            try:
-                with open_image(q.image_path) as im:
-                    image = im.convert("RGB")
-            except UnreadableFileError as exc:
-                raise BenchmarkDataError(f"{q.source}: question {q.id}: {exc}") from None
-            if image.size != (q.camera.width, q.camera.height):
-                raise BenchmarkDataError(
-                    f"{q.image_path}: image is {image.width}x{image.height}, "
-                    f"{q.source} says {q.camera.width}x{q.camera.height}"
-                )
-            requests, _ = detection_request(image, categories=q.category, intrinsics=q.camera)
+            if frame is None or last != (q.image_path, q.camera):
+                frame = self._frame(q)
+                last = (q.image_path, q.camera)
             truth = {
                 "category": q.category,
                 "boxes": q.boxes.tolist(),
@@ -150,7 +147,22 @@ class Det3DBenchmark(Benchmark):
                 "camera": _camera_json(q.camera),
             }
             fields = {"category": q.category, "image": q.image_key, "source": q.source}
-            yield BenchItem(q.id, requests[0], truth, fields)
+            yield BenchItem(q.id, frame.request(q.category), truth, fields)
+
+    @staticmethod
+    def _frame(q: Det3DQuestion) -> DetectionFrame:
+        """The question's image, FoV-unified with its file's intrinsics."""
+        try:
+            with open_image(q.image_path) as im:
+                image = im.convert("RGB")
+        except UnreadableFileError as exc:
+            raise BenchmarkDataError(f"{q.source}: question {q.id}: {exc}") from None
+        if image.size != (q.camera.width, q.camera.height):
+            raise BenchmarkDataError(
+                f"{q.image_path}: image is {image.width}x{image.height}, "
+                f"{q.source} says {q.camera.width}x{q.camera.height}"
+            )
+        return detection_frame(image, intrinsics=q.camera)
 
     # -- judging ---------------------------------------------------------------------------
     def judge(self, item: BenchItem | JudgedItem, reply: str) -> JudgedItem:

@@ -25,9 +25,10 @@ Facts: ``BENCHMARKS.md`` §6 and ``VST-RELEASE.md`` §5 "3D detection".
 
 UNVERIFIED / deviations: the release's layout details (see the sources module); the release
 decodes with temperature 0.2, top_p 0.95 (vst uses greedy, 1,024 tokens); the release relaxes
-Omni3D's ignore thresholds (trunc 1.0, vis 0.0) on its own QA ground truth, which already holds
-only the boxes it keeps, while the Omni3D-JSON path keeps Omni3D's default ignore flags;
-that the VST README's ARKitScenes figure is also AP15 is not stated by the release.
+Omni3D's ignore thresholds (trunc 1.0, vis 0.0, max_height 10.5); the QA ground truth carries
+no ignore fields, so here every one of its boxes counts (UNVERIFIED that the release ignores
+none), while the Omni3D-JSON path keeps Omni3D's default ignore flags; the release does not
+say that the VST README's ARKitScenes figure is also AP15.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vst.eval.benchmarks.base import BenchmarkDataError
-from vst.eval.benchmarks.cvbench import CAMBRIAN_SUFFIX, CVBench, cambrian_extract
+from vst.eval.benchmarks.cvbench import CAMBRIAN_SUFFIX, CVBench, cambrian_extract, lmms_pre_prompt
 from vst.eval.benchmarks.harness_mcq import lmms_first_letter, vlmevalkit_can_infer
 from vst.testing.bench_fixtures_cvbench import _records, write_cvbench, write_parquet
 
@@ -253,3 +253,11 @@ def test_describe_states_protocol() -> None:
     d = CVBench().describe()
     assert d["name"] == "cvbench" and CAMBRIAN_SUFFIX in d["prompt"]
     assert "vlmevalkit_2d" in d["variants"]
+
+
+def test_lmms_pre_prompt_caps_at_five_letters() -> None:
+    # lmms-eval labels only A-E, so a six-option Count question still lists five
+    assert lmms_pre_prompt(6) == (
+        "Note: You only need to respond with A, B, C, D, E without providing any additional "
+        "information.\n"
+    )

@@ -161,6 +161,7 @@ def test_lmms_first_letter(reply: object, want: str) -> None:
         ("I choose B here because of this long reasoning", None),  # B not in the last tokens
         ("Cannot determine the answer", "Z"),
         ("below", "B"),  # option text in a short reply
+        ("below" + " " * 40, "B"),  # the reply is stripped before the length check
         ("above or below", None),  # two option texts
         ("A and B", None),  # two letters
         (None, None),

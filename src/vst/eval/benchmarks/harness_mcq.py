@@ -41,7 +41,8 @@ def lmms_first_letter(reply: object) -> str:
 
 
 def vlmevalkit_can_infer(reply: object, options: Mapping[str, str]) -> str | None:
-    """VLMEvalKit's rule-based answer extraction over ``options`` (``{"A": text, ...}``):
+    """VLMEvalKit's rule-based answer extraction over ``options`` (``{"A": text, ...}``), on
+    the stripped reply:
 
     1. a refusal string VLMEvalKit knows gives ``"Z"``; otherwise ``.()[],:;!*#{}`` become
        spaces and the reply is split on whitespace; if exactly one option letter is a token and
@@ -54,6 +55,7 @@ def vlmevalkit_can_infer(reply: object, options: Mapping[str, str]) -> str | Non
     ``"Z"`` never equals a ground truth. Never raises."""
     if not isinstance(reply, str):
         return None
+    reply = reply.strip()  # extract_answer_from_item strips the prediction first
     letters = [k for k in options if isinstance(k, str) and len(k) == 1]
     if "Failed to obtain answer via API" not in reply:
         if any(r in reply for r in _VLM_REJECTS):

@@ -11,6 +11,8 @@ __all__ = ["BENCHMARKS", "get_benchmark", "register"]
 
 BENCHMARKS: dict[str, tuple[str, str, dict]] = {
     "vstp": ("vst.eval.benchmarks.vstp", "VstP", {}),
+    "cvbench": ("vst.eval.benchmarks.cvbench", "CVBench", {}),
+    "blink": ("vst.eval.benchmarks.blink", "BLINK", {}),
     "det3d-sunrgbd": ("vst.eval.benchmarks.det3d", "SunRGBDDet3D", {}),
     "det3d-arkitscenes": ("vst.eval.benchmarks.det3d", "ARKitScenesDet3D", {}),
 }

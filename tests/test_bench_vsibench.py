@@ -11,13 +11,9 @@ import pytest
 
 from vst.eval.benchmarks.base import BenchmarkDataError
 from vst.eval.benchmarks.video_frames import sample_indices
+from vst.eval.benchmarks.vlmevalkit_match import vlmevalkit_number, vlmevalkit_option
 from vst.eval.benchmarks.vsibench import VSIBench, build_prompt
-from vst.eval.benchmarks.vsibench_scoring import (
-    first_number,
-    official_mra,
-    official_number,
-    vlmevalkit_number,
-)
+from vst.eval.benchmarks.vsibench_scoring import first_number, official_mra, official_number
 from vst.eval.metrics import mra
 from vst.testing.bench_fixtures_vsibench import COLOURS, ROWS, write_video, write_vsibench
 
@@ -32,8 +28,8 @@ REPLIES: dict[str, tuple[object, tuple[float, float, float]]] = {
     "1": ("The distance is about 2.13 meters, not 3.", (0.0, 0.9, 0.1)),
     # NA, gt 5, reply 4: rel 0.2 and 1-0.8 = 0.19999999999999996 in float64 -> 6/10
     "2": ("4", (0.6, 0.6, 0.6)),
-    # MCA option text: first token "right" != "B"; VLMEvalKit-style matches the option text
-    "3": ("right", (0.0, 0.0, 1.0)),
+    # MCA option text: no rule matches option texts
+    "3": ("right", (0.0, 0.0, 0.0)),
     "4": ("C", (1.0, 1.0, 1.0)),
     # wrong letter
     "5": ("B. front-right", (0.0, 0.0, 0.0)),
@@ -44,7 +40,7 @@ REPLIES: dict[str, tuple[object, tuple[float, float, float]]] = {
     # NA thinking reply, gt 30.9: lmms-eval first number 20 (rel .353: t <= .6 -> 3/10);
     # VLMEvalKit takes the <answer> number 31 (rel .003 -> 10/10)
     "8": ("<think>about 20 or 25</think><answer>31</answer>", (0.0, 0.3, 1.0)),
-    # MCA verbose: first token "The"; VLMEvalKit-style reads the answer phrase
+    # MCA verbose: first token "The"; VLMEvalKit finds the one stand-alone capital B
     "9": ("The answer is B.", (0.0, 0.0, 1.0)),
     # NA number word, gt 10: seven -> rel .3 <= 1-.7 (= .30000000000000004): 5/10
     "10": ("seven", (0.0, 0.5, 0.5)),
@@ -164,6 +160,31 @@ def test_number_parsers() -> None:
     assert vlmevalkit_number("between 2 and 3") == 3.0 and vlmevalkit_number("x") is None
     assert vlmevalkit_number("<think>7</think> so four") == 4.0
     assert vlmevalkit_number("<answer>2.5 m</answer> 9") == 2.5
+    assert vlmevalkit_number("[3, 4]") == 3.0 and vlmevalkit_number("[[[") is None
+    assert vlmevalkit_number(None) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "letter"),
+    [
+        ("<answer>c) sofa</answer>", "C"),  # 1: answer block, any case
+        ("I think (b)</think>", "B"),  # 2: letter right before </think>
+        ("C", "C"),  # 3: a line that is one letter
+        ("**d**", "D"),  # markdown around it
+        ("a. left\nb. right", "B"),  # labeled lines, scanned from the bottom
+        ("A.", "A"),  # stand-alone capital followed by punctuation
+        ("Options:\nA. x\nB. y\nI pick B", "B"),
+        ("the answer is b", "B"),  # 5: phrase, case-insensitive letter
+        ("A bike is near the door", "A"),  # VLMEvalKit reads the article as an option
+        ("A or B", None),  # two letters
+        ("option A: chair\noption B: sofa", None),  # option lines are skipped
+        ("G", None),  # outside A-F
+        ("", None),
+        (None, None),
+    ],
+)
+def test_vlmevalkit_option(reply: object, letter: str | None) -> None:
+    assert vlmevalkit_option(reply) == letter
 
 
 @pytest.mark.parametrize(
@@ -192,9 +213,9 @@ def test_aggregate_by_hand(items: list) -> None:
     # lmms-eval: order 1, abs 0.9, count (0.6+0.5)/2, rel_dir 1/3, rel_dist 0, size 0.9,
     # room 0.3, route 0
     lmms = (1 + 0.9 + 0.55 + 1 / 3 + 0 + 0.9 + 0.3 + 0) / 8
-    # VLMEvalKit: order 1, abs 0.1, count 0.55, rel_dir (1+1+0)/3, rel_dist 0, size 0.9,
+    # VLMEvalKit: order 1, abs 0.1, count 0.55, rel_dir (0+1+0)/3, rel_dist 0, size 0.9,
     # room 1, route 1
-    vlm = (1 + 0.1 + 0.55 + 2 / 3 + 0 + 0.9 + 1 + 1) / 8
+    vlm = (1 + 0.1 + 0.55 + 1 / 3 + 0 + 0.9 + 1 + 1) / 8
     assert score.benchmark == "vsibench" and score.items == 11
     assert score.official == pytest.approx(official)
     assert dict(score.variants) == pytest.approx(

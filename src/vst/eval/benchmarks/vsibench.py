@@ -6,8 +6,9 @@ Files under the data root (the HF dataset as downloaded, zips unpacked): the que
 ``scene_name``, ``question_type``, ``question``, ``options`` (lettered strings such as
 ``"A. left"``; null for numerical questions), ``ground_truth`` (a letter, or a number as a
 string). A missing or malformed file, column, unknown question type, non-numeric (or zero)
-numerical truth, or missing video is a :class:`BenchmarkDataError` naming the file (and row):
-the official script stops on each of these too, so no row is skipped.
+numerical truth, or missing video is a :class:`BenchmarkDataError` naming the file (and row);
+no row is skipped (the official script fails on most of these; it would score a non-numeric
+truth 0).
 Items come grouped by video (videos in order of first appearance, rows in table order within
 a video) so that each video is decoded once; scores do not depend on the order.
 
@@ -28,11 +29,13 @@ judged set counts as 0, as in the official script, and a note says so); overall 
 unweighted mean of the task scores present (8 on the full benchmark).
 
 UNVERIFIED: the frame-sampling convention's treatment of videos shorter than ``num_frames``
-(here: every frame); the lmms-eval NA parse's exact word list; VLMEvalKit's MCA extractor is
-approximated (see the scoring module); the ``debiased`` config's files are not read. VST's own
-script feeds video at 4 fps (qwen_vl_utils), not a fixed frame count: pass ``num_frames`` to
-match a given setup. VLMEvalKit's NA post-prompt ("Answer briefly and directly in one float
-number.") is not sent: only the official prompt is.
+(here: every frame); the lmms-eval NA parse's exact word list; the ``debiased`` config's files
+are not read. Not reproduced: VST's own script feeds video at 4 fps (qwen_vl_utils) rather than
+a fixed frame count (pass ``num_frames`` to match a given setup) and samples at temperature
+0.1; VLMEvalKit sends its own prompt (no ``Options:`` line, NA post-prompt "Answer briefly and
+directly in one float number.") and merges relative direction only when all three
+difficulties are present. Only the official prompt is sent; the variants differ in
+extraction only.
 """
 
 from __future__ import annotations
@@ -234,9 +237,7 @@ class VSIBench(Benchmark):
         whose fields or truth cannot be scored gets None under every rule)."""
         fields = dict(item.fields)
         try:
-            parsed, scores = score_reply(
-                str(fields.get("question_type")), str(item.truth), reply, fields.get("options")
-            )
+            parsed, scores = score_reply(str(fields.get("question_type")), str(item.truth), reply)
         except (TypeError, ValueError, AttributeError):
             parsed, scores = None, dict.fromkeys(RULES)
         return JudgedItem(item.id, fields, item.truth, parsed, scores)
@@ -293,7 +294,7 @@ class VSIBench(Benchmark):
             "rules": {
                 "official": "first space-separated token; MCA exact letter, NA float() + MRA",
                 "lmms_eval": "MCA as official; NA first number or number word anywhere + MRA",
-                "vlmevalkit": "MCA rule-based letter extraction; NA last number + MRA",
+                "vlmevalkit": "MCA can_match_option letter; NA can_match_na last number + MRA",
             },
             "aggregation": "mean per question type; rel. direction = mean of easy/medium/hard; "
             "overall = mean of the 8 tasks",

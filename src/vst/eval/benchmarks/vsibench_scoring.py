@@ -9,13 +9,12 @@
   or English number word (zero..twenty) anywhere in the reply. UNVERIFIED: the exact regex
   and word list of lmms-eval's ``extract_number`` were not read; this follows BENCHMARKS.md's
   description (first number or number word anywhere).
-* ``vlmevalkit`` (VLMEvalKit ``vlmeval/dataset/vsibench.py`` with
-  ``spatial_bench/matching_func.py``): NA by :func:`vlmevalkit_number` (number words
-  zero..twenty replaced by digits; a number leading an ``<answer>`` block; else the last number
-  after the last ``</think>``, else the last number). MCA by
-  :func:`vst.eval.metrics.extract_choice`, a rule-based extractor standing in for VLMEvalKit's
-  ``can_match_option`` (UNVERIFIED: the two agree on letter-only, ``"B. text"``, answer-phrase
-  and unique-letter replies, not on every reply).
+* ``vlmevalkit`` (VLMEvalKit ``vlmeval/dataset/vsibench.py`` scoring through
+  ``utils/spatial_bench/cal_scores.py``): NA by
+  :func:`~vst.eval.benchmarks.vlmevalkit_match.vlmevalkit_number` (last number, number words
+  as digits), MCA by :func:`~vst.eval.benchmarks.vlmevalkit_match.vlmevalkit_option` on the
+  reply compared case-insensitively with the same function on the truth (letters A-F, option
+  texts are not matched). Its LLM-judge mode is not reproduced (rule-based only).
 
 MRA for every rule is :func:`official_mra`: the official script's numpy arithmetic,
 thresholds ``linspace(.5, .95, 10)`` and ``|pred - gt| / gt <= 1 - t`` in float64. It differs
@@ -31,7 +30,13 @@ import re
 
 import numpy as np
 
-from vst.eval.metrics import extract_choice, vsibench_first_token
+from vst.eval.benchmarks.vlmevalkit_match import (
+    WORD,
+    WORD_VALUE,
+    vlmevalkit_number,
+    vlmevalkit_option,
+)
+from vst.eval.metrics import vsibench_first_token
 
 __all__ = [
     "MCA_TYPES",
@@ -41,7 +46,6 @@ __all__ = [
     "official_mra",
     "official_number",
     "score_reply",
-    "vlmevalkit_number",
 ]
 
 MCA_TYPES: tuple[str, ...] = (
@@ -66,21 +70,7 @@ RULES: tuple[str, ...] = ("official", "lmms_eval", "vlmevalkit")
 
 _CONF = np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))  # 10 points, as the official code
 _NUMBER = re.compile(r"[-+]?(?:\d*\.\d+|\d+)(?:[eE][-+]?\d+)?")
-_WORDS = (
-    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
-    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
-    *("eighteen", "nineteen", "twenty"),
-)
-_WORD_VALUE = {w: i for i, w in enumerate(_WORDS)}
-_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.I)
-_NUMBER_OR_WORD = re.compile(_NUMBER.pattern + "|" + _WORD.pattern, re.I)
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\ufeff]")
-_THINK_END = re.compile(r"</\s*think\s*>", re.I)
-_THINK_START = re.compile(r"<\s*think\s*>", re.I)
-_ANSWER_NUMBER = re.compile(
-    r"<\s*answer\b[^>]*>\s*(" + _NUMBER.pattern + r")(?:[^\d<][^<]*)?<\s*/\s*answer\s*>",
-    re.I | re.S,
-)
+_NUMBER_OR_WORD = re.compile(_NUMBER.pattern + "|" + WORD.pattern, re.I)
 
 
 def official_mra(pred: float | None, gt: float) -> float:
@@ -112,29 +102,7 @@ def first_number(reply: str) -> float | None:
     if m is None:
         return None
     word = m.group(1)
-    return float(_WORD_VALUE[word.lower()]) if word else _to_float(m.group(0))
-
-
-def _last_number(text: str) -> float | None:
-    found = _NUMBER.findall(text)
-    return _to_float(found[-1]) if found else None
-
-
-def vlmevalkit_number(reply: str) -> float | None:
-    """VLMEvalKit's NA parse (see the module docstring): the number leading an ``<answer>``
-    block, else the last number after the last ``</think>`` (or ``<think>``), else the last
-    number; number words zero..twenty count as digits."""
-    text = _ZERO_WIDTH.sub("", reply.strip())
-    text = _WORD.sub(lambda m: str(_WORD_VALUE[m.group(1).lower()]), text)
-    m = _ANSWER_NUMBER.search(text)
-    if m is not None:
-        value = _to_float(m.group(1))
-        if value is not None:
-            return value
-    ends = list(_THINK_END.finditer(text)) or list(_THINK_START.finditer(text))
-    tail = text[ends[-1].end() :].strip() if ends else text
-    value = _last_number(tail)
-    return value if value is not None else _last_number(text)
+    return float(WORD_VALUE[word.lower()]) if word else _to_float(m.group(0))
 
 
 def _json_number(value: float | None) -> float | str | None:
@@ -145,7 +113,7 @@ def _json_number(value: float | None) -> float | str | None:
 
 
 def score_reply(
-    question_type: str, truth: str, reply: object, options: list[str] | None = None
+    question_type: str, truth: str, reply: object
 ) -> tuple[dict[str, object], dict[str, float]]:
     """The parsed answer and the score of ``reply`` under each rule of :data:`RULES`
     (never raises; a non-string reply scores 0 everywhere)."""
@@ -153,12 +121,9 @@ def score_reply(
     if question_type in MCA_TYPES:
         token = vsibench_first_token(text)
         official = float(token.lower() == truth.lower())
-        opts = {}
-        for option in options or []:
-            letter, _, rest = option.partition(".")
-            opts[letter.strip().upper()] = rest.strip()
-        choice = extract_choice(text, opts or None)
-        vlm = float(choice is not None and choice == truth.strip().upper())
+        choice = vlmevalkit_option(text)
+        gt_choice = vlmevalkit_option(truth)
+        vlm = float(gt_choice is not None and choice == gt_choice)
         parsed: dict[str, object] = {"official": token, "lmms_eval": token, "vlmevalkit": choice}
         return parsed, {"official": official, "lmms_eval": official, "vlmevalkit": vlm}
     gt = float(truth)

@@ -70,6 +70,7 @@ def _decode(path: Path, indices: list[int]) -> tuple[list[Image.Image], int, flo
     count = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame-parallel decoding; frames still come in order
         for frame in container.decode(stream):
             if count in wanted:
                 image = frame.to_image()

@@ -28,8 +28,14 @@ direction = the mean of the easy / medium / hard accuracies (a difficulty absent
 judged set counts as 0, as in the official script, and a note says so); overall = the
 unweighted mean of the task scores present (8 on the full benchmark).
 
-UNVERIFIED: the frame-sampling convention's treatment of videos shorter than ``num_frames``
-(here: every frame); the lmms-eval NA parse's exact word list; the ``debiased`` config's files
+Frames versus the harnesses: TIS and VLMEvalKit take ``linspace(0, n - 1, k)`` over the
+video's frames, as here; lmms-eval's Qwen2.5-VL model first reads the video at qwen_vl_utils'
+2 fps and takes ``linspace`` over those frames (plus the last one), so its frame times can
+differ from ours by up to half a 2-fps step, and it tells the processor 2 fps rather than
+frames / duration.
+
+UNVERIFIED: the treatment of videos shorter than ``num_frames`` (here: every frame once);
+the lmms-eval NA parse's exact word list; the ``debiased`` config's files
 are not read. Not reproduced: VST's own script feeds video at 4 fps (qwen_vl_utils) rather than
 a fixed frame count (pass ``num_frames`` to match a given setup) and samples at temperature
 0.1; VLMEvalKit sends its own prompt (no ``Options:`` line, NA post-prompt "Answer briefly and

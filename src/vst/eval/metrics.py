@@ -23,9 +23,12 @@ def mra(pred: float | None, gt: float) -> float:
     0.50..0.95 with ``|pred - gt| / |gt| <= 1 - t``. A missing, non-finite or unparsable
     prediction scores 0; ``gt`` must be non-zero and finite.
 
-    Note: lmms-eval's VSI-Bench task builds its thresholds with
-    ``np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))``, which yields 11 points spaced
-    0.045 apart; the benchmark's definition (and this function) uses the ten 0.05 steps."""
+    lmms-eval's ``np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))`` gives the same ten
+    thresholds (the float quotient is 8.999..., so the count is 10). This function counts exact
+    boundary cases as in (a 1e-12 tolerance: 4 against 5 scores 0.7); VSI-Bench's own script
+    compares plain floats, where ``1 - 0.8`` falls just under 0.2 (4 against 5 scores 0.6):
+    :mod:`vst.eval.benchmarks.vsibench_scoring` reproduces that arithmetic for the official
+    number."""
     if not isinstance(gt, int | float) or not math.isfinite(gt) or gt == 0:
         raise ValueError(f"mra needs a finite non-zero ground truth, got {gt!r}")
     if pred is None or not isinstance(pred, int | float) or not math.isfinite(pred):

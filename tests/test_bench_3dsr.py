@@ -214,3 +214,35 @@ def test_garbage_parquet_names_file(tmp_path: Path) -> None:
     (tmp_path / "3dsrbench_v1-00000-of-00001.parquet").write_bytes(b"PAR1 garbage")
     with pytest.raises(BenchmarkDataError, match=r"parquet: cannot read"):
         list(ThreeDSRBench().read(tmp_path))
+
+
+def test_parquet_image_paths_stay_inside_root(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vst.testing.bench_fixtures_3dsr import _jpeg
+
+    path = write_3dsr_parquet(tmp_path)
+    (tmp_path / "coco_images").mkdir()
+    (tmp_path / "coco_images" / "0.jpg").write_bytes(_jpeg(0))
+    table = pq.read_table(path)
+    idx = table.schema.get_field_index("image")
+    cells = [{"bytes": None, "path": "coco_images/0.jpg"}] * table.num_rows
+    pq.write_table(
+        table.set_column(idx, "image", pa.array(cells, table.schema.field(idx).type)), path
+    )
+    items = list(ThreeDSRBench().read(tmp_path))
+    assert items[0].request.images[0].size == (8, 6)
+    cells = [{"bytes": None, "path": "../outside.jpg"}] * table.num_rows
+    pq.write_table(
+        table.set_column(idx, "image", pa.array(cells, table.schema.field(idx).type)), path
+    )
+    with pytest.raises(BenchmarkDataError, match=r"row 0: .*outside"):
+        list(ThreeDSRBench().read(tmp_path))
+
+
+def test_non_utf8_tsv_names_file(tmp_path: Path) -> None:
+    path = write_3dsr_tsv(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b"lamp", b"l\xffmp"))
+    with pytest.raises(BenchmarkDataError, match=r"circular\.tsv: cannot read the TSV"):
+        list(ThreeDSRBench().read(tmp_path))

@@ -8,7 +8,6 @@ values (bytes, lists, dicts for structs).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ def iter_tsv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, di
     """Rows of a tab-separated file with a header (pandas' quoting, as VLMEvalKit writes)."""
     import pandas as pd
 
-    csv.field_size_limit(2**31 - 1)
     try:
         reader = pd.read_csv(
             path,

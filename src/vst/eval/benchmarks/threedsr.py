@@ -11,6 +11,8 @@ Files (under ``data_root`` or ``data_root/3DSRBench``; the first found wins):
   an HF Image struct, or a path under the data root (e.g. from ``coco_images.zip``). The
   parquet's real columns are UNVERIFIED (BENCHMARKS.md only documents the TSV).
 
+Empty option cells are skipped (VLMEvalKit reads the TSV with pandas' default NA strings, so
+an option whose text is literally ``NA`` or ``None`` would vanish there; vst keeps such texts).
 A malformed row (no such option letter as the answer, no image, duplicate ``index``) is a
 :class:`BenchmarkDataError` naming the file and the row: the official script skips nothing.
 
@@ -202,9 +204,8 @@ class ThreeDSRBench(Benchmark):
         options: dict[str, str] = {}
         for letter in LETTERS:
             value = _text(row.get(letter))
-            if value is None:
-                break
-            options[letter] = value
+            if value is not None:  # empty letters are skipped, as VLMEvalKit does
+                options[letter] = value
         answer = (_text(row.get("answer")) or "").strip()
         if len(options) < 2 or answer not in options:
             raise BenchmarkDataError(

@@ -76,6 +76,9 @@ def test_normalize_category() -> None:
         ("```B```", "B", "B"),
         ("The answer is `(C)`.", "C", "C"),
         ("{A}", "A", "A"),
+        ("``{B} or C``", "B", "B"),  # narrowings chain: backticks, then braces
+        ("`x` {C}", None, None),  # backticks narrow to 'x'; the braces are gone
+        ("line\n``\nD\n``", "D", "D"),  # narrowing crosses newlines
         ("a", None, "A"),
         ("E", None, "E"),
         ("`` `` D", None, None),  # empty backticks narrow to nothing
@@ -133,10 +136,6 @@ def test_bad_rows_name_file_and_row(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkDataError, match=r"MMSI_Bench\.parquet row 2: answer 'AB'"):
         list(MMSIBench().read(tmp_path))
     path = write_mmsi_parquet(tmp_path)
-    _rewrite(path, "images", 3, [])
-    with pytest.raises(BenchmarkDataError, match=r"row 3: no images"):
-        list(MMSIBench().read(tmp_path))
-    path = write_mmsi_parquet(tmp_path)
     _rewrite(path, "images", 4, [b"garbage"])
     with pytest.raises(BenchmarkDataError, match=r"row 4 image 0: unreadable image"):
         list(MMSIBench().read(tmp_path))
@@ -153,3 +152,12 @@ def test_missing_column_and_garbage(tmp_path: Path) -> None:
     (tmp_path / "MMSI_Bench.parquet").write_bytes(b"not parquet")
     with pytest.raises(BenchmarkDataError, match=r"MMSI_Bench\.parquet: cannot read"):
         list(MMSIBench().read(tmp_path))
+
+
+def test_row_without_images_is_sent_text_only(tmp_path: Path) -> None:
+    path = write_mmsi_parquet(tmp_path)
+    _rewrite(path, "images", 3, None)
+    item = list(MMSIBench().read(tmp_path))[3]
+    assert item.request.images == ()
+    assert item.request.messages[0]["content"][0]["type"] == "text"
+    assert item.fields["images"] == 0

@@ -3,7 +3,9 @@
 File: ``MMSI_Bench.parquet`` under ``data_root`` (or ``data_root/MMSI-Bench``,
 ``data_root/MMSI_Bench``), columns ``id``, ``images`` (a list of encoded images, 2+ per item:
 raw bytes or HF Image structs), ``question_type``, ``question`` (the options are embedded in the
-question text), ``answer`` (a letter), ``thought`` (unused). A row with no images, an empty
+question text), ``answer`` (a letter), ``thought`` (unused); newer copies add
+``mean_normed_duration_seconds`` and ``difficulty`` (kept in ``fields``). ``images`` may be null
+(the README's loader allows it: the item is sent without images). A row with an empty
 question or an answer that is not one capital letter is a :class:`BenchmarkDataError` naming
 the file and the row (the official scorer skips nothing). Category names are normalised to the
 EN DASH the card uses (``Cam.-Obj.`` -> ``Cam.–Obj.``), as lmms-eval does.
@@ -15,14 +17,17 @@ questions).
 
 Rules (per item):
 
-* ``official``: narrow the reply to the text inside the first double-backtick pair, else the
-  first single-backtick pair, else the first ``{...}``; then the first match of
-  ``\\b[A-D]\\b(?!\\s[a-zA-Z])`` (case-sensitive; a letter followed by a space and a word, like
-  "A bike", is skipped); right when it equals the answer; no match is wrong. The README names
-  an LLM fallback the fork's code leaves commented out; vst has none. Whether the narrowing
-  patterns cross newlines is UNVERIFIED (vst's do).
+* ``official`` (the function in the MMSI README, checked there): three narrowings applied IN
+  SEQUENCE, each to the previous result when it matches: the text inside the first pair of
+  double backticks (no backtick inside), then inside the first pair of single backticks, then
+  inside the first pair of braces; then the first match of
+  ``\\b[A-D]\\b(?!\\s[a-zA-Z])`` (case-sensitive; a letter followed by a space and a word,
+  like "A bike", is skipped); right when it equals the answer (compared lower-cased); no
+  match is wrong. (BENCHMARKS.md words the narrowings as alternatives; the README code chains
+  them.) The README names an LLM fallback that the fork's code leaves commented out
+  (UNVERIFIED here); vst has none.
 * ``lmms_eval``: the same pipeline with ``[A-F]`` and IGNORECASE (more lenient); the matched
-  letter is upper-cased before the comparison (UNVERIFIED: lmms-eval's comparison case).
+  letter compared case-insensitively, as the README compares (UNVERIFIED for lmms-eval).
 
 Aggregation: exact-match accuracy over all items (micro) for each rule, per-category accuracy
 for both. Not done: the fork's extra prefixes (``(X``, ``option X``), upstream VLMEvalKit's
@@ -61,9 +66,9 @@ POST_PROMPT = (
 
 _REQUIRED = ("id", "images", "question_type", "question", "answer")
 _NARROW = (
-    re.compile(r"``(.*?)``", re.DOTALL),
-    re.compile(r"`(.*?)`", re.DOTALL),
-    re.compile(r"\{(.*?)\}", re.DOTALL),
+    re.compile(r"``([^`]*)``"),
+    re.compile(r"`([^`]*)`"),
+    re.compile(r"\{([^}]*)\}"),
 )
 _OFFICIAL = re.compile(r"\b[A-D]\b(?!\s[a-zA-Z])")
 _LENIENT = re.compile(r"\b[A-F]\b(?!\s[a-zA-Z])", re.IGNORECASE)
@@ -76,8 +81,9 @@ def normalize_category(name: str) -> str:
 
 
 def mmsi_choice(reply: object, lenient: bool = False) -> str | None:
-    """The letter MMSI's official extraction takes from ``reply`` (``lenient``: lmms-eval's
-    ``[A-F]`` case-insensitive version, upper-cased), or None. Never raises."""
+    """The letter MMSI's official extraction takes from ``reply`` (the three narrowings in
+    sequence, then the letter regex; ``lenient``: lmms-eval's ``[A-F]`` case-insensitive
+    version, upper-cased), or None. Never raises."""
     if not isinstance(reply, str):
         return None
     text = reply
@@ -85,7 +91,6 @@ def mmsi_choice(reply: object, lenient: bool = False) -> str | None:
         m = pattern.search(text)
         if m:
             text = m.group(1)
-            break
     m = (_LENIENT if lenient else _OFFICIAL).search(text)
     if not m:
         return None
@@ -133,13 +138,17 @@ class MMSIBench(Benchmark):
         if len(answer) != 1 or not ("A" <= answer <= "Z"):
             raise BenchmarkDataError(f"{where}: answer {answer!r} is not an option letter")
         cells = row.get("images")
-        if not isinstance(cells, list) or not cells:
-            raise BenchmarkDataError(f"{where}: no images")
+        if cells is None:
+            cells = []  # the README's loader allows a row without images
+        if not isinstance(cells, list):
+            raise BenchmarkDataError(f"{where}: 'images' is not a list")
         images = tuple(image_from_cell(c, f"{where} image {k}", root) for k, c in enumerate(cells))
         content: list[dict[str, Any]] = [{"type": "image"} for _ in images]
         content.append({"type": "text", "text": f"{question}\n{POST_PROMPT}"})
         request = Request(messages=[{"role": "user", "content": content}], images=images, id=qid)
-        fields = {"category": normalize_category(category), "images": len(images)}
+        fields: dict[str, Any] = {"category": normalize_category(category), "images": len(images)}
+        if _text(row.get("difficulty")) is not None:
+            fields["difficulty"] = str(row["difficulty"])
         return BenchItem(id=qid, request=request, truth=answer, fields=fields)
 
     def judge(self, item: BenchItem | JudgedItem, reply: str) -> JudgedItem:

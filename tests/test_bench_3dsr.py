@@ -119,7 +119,11 @@ def test_vlmevalkit_choice_hostile() -> None:
     [
         ("A bike is left of it", "A"),  # leading letter wins (lmms-eval quirk)
         ("Answer: (C)", "C"),
-        ("I think the answer is d", "D"),
+        ("I think the answer is d", None),  # letters are case-sensitive
+        ("My answer is C", "C"),
+        ("  D  ", "D"),
+        ("B) yes", "B"),
+        ("", None),
         ("pick (B) here", "B"),
         ("so D. final", "D"),
         ("between B and", "B"),

@@ -27,9 +27,9 @@ Rules (per item, :meth:`ThreeDSRBench.judge`):
   (:func:`~vst.eval.benchmarks.vlmevalkit_rules.vlmevalkit_choice`); the official scorer reads
   these hits from VLMEvalKit's result file. VLMEvalKit's default gpt-4o-mini judge would rescue
   some replies the rules cannot parse; vst calls no LLM judge (those score 0).
-* ``lmms_eval``: lmms-eval's regexes, tried in order: a leading letter, ``Answer: X``,
-  ``The answer is X``, ``(X)``, ``X.``, any stand-alone ``A``-``D``. The order is from
-  BENCHMARKS.md; the exact regexes (case, which letters) are UNVERIFIED.
+* ``lmms_eval``: lmms-eval's regexes (:func:`lmms_eval_choice`; checked against a copy of
+  ``lmms_eval/tasks/3dsrbench/utils.py`` in the code index, commit not pinned), tried in order;
+  upper-case letters only, so "the answer is b" gives nothing.
 
 Aggregation (:meth:`ThreeDSRBench.aggregate`), fractions (the script prints x100, 1 decimal):
 
@@ -131,24 +131,30 @@ def flip_circular_key(qid: str) -> str:
 
 
 _LMMS_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^\s*\(?([A-D])\b"),
-    re.compile(r"Answer:\s*\(?([A-D])\b", re.IGNORECASE),
-    re.compile(r"The answer is\s*\(?([A-D])\b", re.IGNORECASE),
+    re.compile(r"^([A-D])[.\s)]"),
+    re.compile(r"^([A-D])$"),
+    re.compile(r"[Aa]nswer[:\s]+([A-D])"),
+    re.compile(r"[Tt]he answer is[:\s]+([A-D])"),
+    re.compile(r"[Mm]y answer is[:\s]+([A-D])"),
     re.compile(r"\(([A-D])\)"),
-    re.compile(r"\b([A-D])\."),
+    re.compile(r"([A-D])\."),
     re.compile(r"\b([A-D])\b"),
 )
 
 
 def lmms_eval_choice(reply: object) -> str | None:
-    """The letter lmms-eval's 3DSRBench regexes take from ``reply`` (first pattern that
-    matches, in order), else None. Never raises."""
+    """The letter lmms-eval's 3DSRBench ``extract_answer`` takes from ``reply``: on the stripped
+    reply, the first of these that matches (letters case-sensitive): a leading letter followed
+    by ``.``, white space or ``)``; the letter alone; ``Answer: X`` / ``answer X``; ``The answer
+    is X``; ``My answer is X``; ``(X)``; ``X.``; any stand-alone ``A``-``D``. Else None. Never
+    raises."""
     if not isinstance(reply, str):
         return None
+    text = reply.strip()
     for pattern in _LMMS_PATTERNS:
-        m = pattern.search(reply)
+        m = pattern.search(text)
         if m:
-            return m.group(1).upper()
+            return m.group(1)
     return None
 
 

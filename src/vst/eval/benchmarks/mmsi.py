@@ -27,10 +27,14 @@ Rules (per item):
   them.) The README names an LLM fallback that the fork's code leaves commented out
   (UNVERIFIED here); vst has none.
 * ``lmms_eval``: the same pipeline with ``[A-F]`` and IGNORECASE (more lenient); the matched
-  letter compared case-insensitively, as the README compares (UNVERIFIED for lmms-eval).
+  letter upper-cased and compared case-insensitively (checked against a copy of lmms-eval's
+  ``tasks/mmsi_bench/utils.py`` in the code index, commit not pinned).
+
+The scorers' further checks (a prediction starting ``(``, ``option `` or ``the answer is ``) run
+on the single extracted letter, so they never change a score; vst leaves them out.
 
 Aggregation: exact-match accuracy over all items (micro) for each rule, per-category accuracy
-for both. Not done: the fork's extra prefixes (``(X``, ``option X``), upstream VLMEvalKit's
+for both. Not done: upstream VLMEvalKit's
 ``MMSIBench_wo_circular`` (options in letter columns) and the circular variant (OpenCompass
 leaderboard; not comparable), and the VLMEvalKit TSV ``MMSI_bench.tsv``.
 """

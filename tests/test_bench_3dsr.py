@@ -250,3 +250,18 @@ def test_non_utf8_tsv_names_file(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b"lamp", b"l\xffmp"))
     with pytest.raises(BenchmarkDataError, match=r"circular\.tsv: cannot read the TSV"):
         list(ThreeDSRBench().read(tmp_path))
+
+
+def test_hostile_replies_never_raise(tmp_path: Path) -> None:
+    import time
+
+    from vst.testing.hostile_text import hostile_answers
+
+    bench = ThreeDSRBench()
+    item = _items(tmp_path)[0]
+    start = time.perf_counter()
+    for name, reply in hostile_answers(200_000).items():
+        scores = bench.judge(item, reply).scores
+        assert set(scores.values()) <= {0.0, 1.0}, name
+    assert bench.judge(item, None).scores == {"official": 0.0, "lmms_eval": 0.0}  # type: ignore[arg-type]
+    assert time.perf_counter() - start < 5.0

@@ -161,3 +161,19 @@ def test_row_without_images_is_sent_text_only(tmp_path: Path) -> None:
     assert item.request.images == ()
     assert item.request.messages[0]["content"][0]["type"] == "text"
     assert item.fields["images"] == 0
+
+
+def test_hostile_replies_are_fast_and_score_zero_or_one(tmp_path: Path) -> None:
+    import time
+
+    from vst.testing.hostile_text import hostile_answers
+
+    bench = MMSIBench()
+    item = _items(tmp_path)[0]
+    replies = {**hostile_answers(200_000), "open_braces": "{" * 200_000}
+    start = time.perf_counter()
+    for name, reply in replies.items():
+        scores = bench.judge(item, reply).scores
+        assert set(scores.values()) <= {0.0, 1.0}, name
+    assert bench.judge(item, None).scores == {"official": 0.0, "lmms_eval": 0.0}  # type: ignore[arg-type]
+    assert time.perf_counter() - start < 5.0  # linear: the brace regex was quadratic

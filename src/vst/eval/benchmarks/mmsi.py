@@ -69,11 +69,7 @@ POST_PROMPT = (
 """The official post-prompt, appended after a newline."""
 
 _REQUIRED = ("id", "images", "question_type", "question", "answer")
-_NARROW = (
-    re.compile(r"``([^`]*)``"),
-    re.compile(r"`([^`]*)`"),
-    re.compile(r"\{([^}]*)\}"),
-)
+_NARROW = (re.compile(r"``([^`]*)``"), re.compile(r"`([^`]*)`"))
 _OFFICIAL = re.compile(r"\b[A-D]\b(?!\s[a-zA-Z])")
 _LENIENT = re.compile(r"\b[A-F]\b(?!\s[a-zA-Z])", re.IGNORECASE)
 _DASH = re.compile(r"(?<=\.)\s*[-‐‑‒—]\s*(?=[A-Z])")
@@ -82,6 +78,17 @@ _DASH = re.compile(r"(?<=\.)\s*[-‐‑‒—]\s*(?=[A-Z])")
 def normalize_category(name: str) -> str:
     """A category name with hyphen-like dashes between abbreviations made EN DASH."""
     return _DASH.sub("–", name.strip())
+
+
+def _inside_braces(text: str) -> str:
+    """What ``re.search(r"\\{([^}]*)\\}", text)`` narrows to (the text between the first ``{``
+    and the first ``}`` after it; ``text`` unchanged when there is none), in linear time: the
+    regex rescans to the end from every ``{`` of a reply with no ``}`` (quadratic)."""
+    start = text.find("{")
+    if start < 0:
+        return text
+    end = text.find("}", start + 1)
+    return text if end < 0 else text[start + 1 : end]
 
 
 def mmsi_choice(reply: object, lenient: bool = False) -> str | None:
@@ -95,6 +102,7 @@ def mmsi_choice(reply: object, lenient: bool = False) -> str | None:
         m = pattern.search(text)
         if m:
             text = m.group(1)
+    text = _inside_braces(text)
     m = (_LENIENT if lenient else _OFFICIAL).search(text)
     if not m:
         return None

@@ -265,3 +265,22 @@ def test_hostile_replies_never_raise(tmp_path: Path) -> None:
         assert set(scores.values()) <= {0.0, 1.0}, name
     assert bench.judge(item, None).scores == {"official": 0.0, "lmms_eval": 0.0}  # type: ignore[arg-type]
     assert time.perf_counter() - start < 5.0
+
+
+def test_describe_and_sampling() -> None:
+    info = ThreeDSRBench().describe()
+    assert info["name"] == "3dsrbench" and "CircularEval" in info["aggregation"]
+    assert ThreeDSRBench.sampling.greedy
+
+
+def test_empty_option_cells_are_skipped(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = write_3dsr_tsv(tmp_path)
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df.loc[4, "B"] = ""  # l0000002: options A, C, D remain (answer C)
+    df.to_csv(path, sep="\t", index=False)
+    item = list(ThreeDSRBench().read(tmp_path))[4]
+    assert list(item.fields["options"]) == ["A", "C", "D"]
+    assert "B. " not in item.request.messages[0]["content"][1]["text"]
+    assert ThreeDSRBench().judge(item, "B").scores["official"] == 0.0

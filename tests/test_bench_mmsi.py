@@ -177,3 +177,9 @@ def test_hostile_replies_are_fast_and_score_zero_or_one(tmp_path: Path) -> None:
         assert set(scores.values()) <= {0.0, 1.0}, name
     assert bench.judge(item, None).scores == {"official": 0.0, "lmms_eval": 0.0}  # type: ignore[arg-type]
     assert time.perf_counter() - start < 5.0  # linear: the brace regex was quadratic
+
+
+def test_describe_and_sampling() -> None:
+    info = MMSIBench().describe()
+    assert info["name"] == "mmsi" and info["post_prompt"] == POST_PROMPT
+    assert MMSIBench.sampling.greedy

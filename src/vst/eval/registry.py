@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, tuple[str, str, dict]] = {
     "vstp": ("vst.eval.benchmarks.vstp", "VstP", {}),
     "cvbench": ("vst.eval.benchmarks.cvbench", "CVBench", {}),
     "blink": ("vst.eval.benchmarks.blink", "BLINK", {}),
+    "3dsrbench": ("vst.eval.benchmarks.threedsr", "ThreeDSRBench", {}),
+    "mmsi": ("vst.eval.benchmarks.mmsi", "MMSIBench", {}),
     "vsibench": ("vst.eval.benchmarks.vsibench", "VSIBench", {}),
     "det3d-sunrgbd": ("vst.eval.benchmarks.det3d", "SunRGBDDet3D", {}),
     "det3d-arkitscenes": ("vst.eval.benchmarks.det3d", "ARKitScenesDet3D", {}),

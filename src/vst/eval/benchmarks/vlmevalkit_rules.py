@@ -3,12 +3,15 @@
 Re-implemented from the behaviour described in BENCHMARKS.md §0 (``vlmeval/utils/
 matching_util.py: can_infer``), in this order:
 
+0. The reply is stripped (``extract_answer_from_item`` strips the prediction first). A reply
+   carrying VLMEvalKit's API-failure marker skips steps 1-2.
 1. A reply containing one of VLMEvalKit's refusal phrases is ``"Z"`` (a wrong answer).
 2. Option letters as tokens: ``.()[],:;!*#{}`` become spaces and the reply is split on
    whitespace. If exactly one option letter occurs as a token, and its FIRST occurrence has index
    ``> len(tokens) - 5`` (one of the last four tokens), it is the answer. If no option letter
    occurs but the token ``"Z"`` does, the answer is ``"Z"``.
-3. ``(correct )?answer is **X**`` (case-insensitive, ``X`` upper-cased, must be an option).
+3. ``(correct )?answer is **X**`` (case-insensitive, ``X`` upper-cased, must be an option; the
+   asterisks are optional here: the exact regex is UNVERIFIED).
 4. Option text: if the lower-cased reply is at most twice the summed length of the option
    texts and exactly one lower-cased option text is a substring of it, that option.
 5. Otherwise nothing: under ``exact_matching`` (no LLM judge) VLMEvalKit records ``"Z"``, so
@@ -24,7 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["REFUSALS", "vlmevalkit_choice"]
+__all__ = ["API_FAILURE", "REFUSALS", "vlmevalkit_choice"]
+
+API_FAILURE = "Failed to obtain answer via API"
+"""VLMEvalKit's marker of a reply it never got (no letter is read from such a reply)."""
 
 REFUSALS: tuple[str, ...] = (
     "Sorry, I can't help with images of people yet.",
@@ -63,13 +69,15 @@ def vlmevalkit_choice(reply: object, options: Mapping[str, str]) -> str:
     Never raises."""
     if not isinstance(reply, str) or not options:
         return "Z"
+    reply = reply.strip()
     try:
-        if any(phrase in reply for phrase in REFUSALS):
-            return "Z"
         letters = [str(k) for k in options]
-        got = _by_letter_token(reply, letters)
-        if got is not None:
-            return got
+        if API_FAILURE not in reply:
+            if any(phrase in reply for phrase in REFUSALS):
+                return "Z"
+            got = _by_letter_token(reply, letters)
+            if got is not None:
+                return got
         m = _ANSWER_IS.search(reply)
         if m and m.group(1).upper() in letters:
             return m.group(1).upper()

@@ -17,7 +17,10 @@ from vst.eval.adapters import AdapterError, detect_format, read_replies
 from vst.eval.benchmarks.cvbench import CVBench
 from vst.eval.benchmarks.threedsr import ThreeDSRBench
 from vst.testing.bench_fixtures_3dsr import ROWS, write_3dsr_tsv
+from vst.testing.bench_fixtures_blink import BLINK_ROWS, write_blink
 from vst.testing.bench_fixtures_cvbench import CVBENCH_ROWS, write_cvbench
+from vst.testing.bench_fixtures_mmsi import ROWS as MMSI_ROWS
+from vst.testing.bench_fixtures_mmsi import write_mmsi_parquet
 
 # CV-Bench id -> reply; by hand (see tests/test_bench_cvbench.py): official / lmms_eval hits
 # 2D-0 1/0, 2D-1 1/0, 2D-2 0/0, 3D-0 1/1, 3D-1 0/0 -> official (mean(ADE 2/2, COCO 0/1) + 1/2)/2
@@ -247,7 +250,6 @@ def test_xlsx_without_openpyxl_names_file_and_package(tmp_path: Path, sr_root: P
         ("out.jsonl", '{"foo": 1}\n', "not a vst predictions JSONL"),
         ("out.jsonl", "", "empty file"),
         ("s.jsonl", '{"doc_id": 0, "doc": {"index": 0}}\n[1]\n', "a record has no doc_id"),
-        ("s.jsonl", '{"doc_id": 0, "resps": [["A"]]}\n', "doc_id 0: no 'doc' object"),
         ("s.jsonl", '{"doc_id": 0, "doc": {}}\nnot json\n', "line 2: not JSON"),
         ("m_3DSRBench.tsv", "index\tquestion\n0\tQ?\n", "no 'prediction' column"),
     ],
@@ -278,3 +280,100 @@ def test_ids_from_numbers_in_any_spelling(tmp_path: Path) -> None:
     path.write_text("index,prediction\n3.0,A\n4,B\n,C\n", encoding="utf-8")
     got = read_replies(path, "mmsi", {"3", "4"})
     assert got.pairs == [("3", "A"), ("4", "B")] and got.unmatched == 1
+
+
+def _lmms_new(doc_id: int, reply: str, target: str, metrics: dict[str, Any]) -> str:
+    """A record as current lmms-eval writes it: ``doc`` and ``arguments`` dropped, ``resps``
+    dropped because it equals ``filtered_resps``, the metric entries kept."""
+    record = {"doc_id": doc_id, "target": target, "filtered_resps": [reply]}
+    record |= {"doc_hash": "0" * 64, "prompt_hash": "1" * 64, "target_hash": "2" * 64}
+    record |= {"input": "<image>question", **metrics}
+    return json.dumps(record)
+
+
+def test_lmms_eval_current_layout_cvbench(tmp_path: Path, cv_root: Path) -> None:
+    lines = []
+    for n, (idx, typ, task, source, _q, _c, letter) in enumerate(CVBENCH_ROWS):
+        reply = CV_REPLIES[f"{typ}-{idx}"]
+        entry = {"id": idx, "gt_content": letter, "pred_parsed": reply[:1], "pred": reply}
+        entry |= {"type": typ, "task": task, "source": source, "is_correct": False}
+        lines.append(_lmms_new(n, reply, f"({letter})", {"cv_bench_acc": entry}))
+    lines.append(_lmms_new(9, "A", "(A)", {"cv_bench_acc": {"score": 1}}))  # no id: unmatched
+    path = tmp_path / "20250101_000000_samples_cv_bench.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _score(tmp_path, "cvbench", cv_root, path)
+    assert result.exit_code == 0, result.output
+    assert "6 rows, 5 matched 5 items; 1 unmatched" in result.output
+    assert result.output.splitlines()[1].split() == ["official", "50.0"]
+
+
+# MMSI-Bench id -> reply; hits by hand in tests/test_bench_mmsi.py: official 4/9, lmms-eval 5/9
+MMSI_REPLIES = {
+    "0": "`B`",
+    "1": "``C``",
+    "2": "The answer is {D}.",
+    "3": "b",
+    "4": "e.g. B",
+    "5": "<<garbage>>",
+    "6": "`A` or maybe `B`",
+    "7": "",
+    "8": "I choose d.",
+}
+
+
+def test_lmms_eval_mmsi_question_id(tmp_path: Path) -> None:
+    write_mmsi_parquet(tmp_path / "mmsi")
+    lines = []
+    for qid, qtype, answer, _n in MMSI_ROWS:
+        entry = {"question_id": qid, "l2_category": qtype, "score": 0}
+        reply = MMSI_REPLIES[str(qid)]
+        lines.append(_lmms_new(qid, reply, answer, {qtype: entry, "average": entry}))
+    path = tmp_path / "samples_msr.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _score(tmp_path, "mmsi", tmp_path / "mmsi", path)
+    assert result.exit_code == 0, result.output
+    assert "9 rows, 9 matched 9 items; 0 unmatched" in result.output
+    assert _variants(result.output) == pytest.approx(
+        {"official": 4 / 9, "lmms_eval": 5 / 9}, abs=5e-4
+    )
+
+
+# BLINK id -> reply (tests/test_bench_blink.py); every other item answered right, "(X)"
+BLINK_REPLIES = {
+    "val_Relative_Depth_1": "B",
+    "val_Relative_Depth_2": "(A) point A is closer",
+    "val_Counting_1": "The answer is (C).",
+    "val_Spatial_Relation_1": "yes",
+    "val_Visual_Correspondence_1": "",
+    "val_Multi-view_Reasoning_1": "A",
+    "val_IQ_Test_1": "I think (A) or (B).\n\n(B)",
+    "val_Jigsaw_1": "B",
+}
+
+
+def test_lmms_eval_blink_all_subtasks_concatenated(tmp_path: Path) -> None:
+    root = write_blink(tmp_path / "BLINK")
+    lines, counts = [], {}
+    for sub, _q, _c, letter, _k in BLINK_ROWS:  # lmms-eval logs one file per subtask task;
+        counts[sub] = counts.get(sub, 0) + 1  # the user concatenates them
+        idx = f"val_{sub}_{counts[sub]}"
+        reply = BLINK_REPLIES.get(idx, f"({letter})")
+        entry = {"id": idx, "gt_content": letter, "pred": reply, "sub_task": sub}
+        lines.append(_lmms_new(counts[sub] - 1, reply, f"({letter})", {"blink_acc": entry}))
+    path = tmp_path / "blink_samples.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _score(tmp_path, "blink", root, path)
+    assert result.exit_code == 0, result.output
+    assert "15 rows, 15 matched 15 items" in result.output
+    got = _variants(result.output)
+    # official 11.5 / 14 (macro), lmms-eval 8.5 / 14 (macro), VLMEvalKit 11 / 15 (micro)
+    assert got["official"] == pytest.approx(11.5 / 14, abs=5e-4)
+    assert got["lmms_eval"] == pytest.approx(8.5 / 14, abs=5e-4)
+    assert got["vlmevalkit"] == pytest.approx(11 / 15, abs=5e-4)
+
+
+def test_lmms_record_without_any_id_is_unmatched(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"doc_id": 0, "resps": [["A"]], "acc": 1.0}\n', encoding="utf-8")
+    got = read_replies(path, "3dsrbench", {"0"})
+    assert (got.rows, got.unmatched, got.pairs) == (1, 1, [])

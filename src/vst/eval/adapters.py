@@ -3,12 +3,15 @@
 Three formats, detected from the file (:func:`detect_format`):
 
 - ``vst``: vst's predictions JSONL (``{"id": ..., "text": ...}`` per line).
-- ``lmms_eval``: lmms-eval's ``--log_samples`` output, one JSON object per line with
-  ``doc_id``, ``doc`` (the dataset row, images dropped), ``target``, ``arguments``, ``resps``
-  (the raw generations, ``[[text]]``) and ``filtered_resps`` (after the task's filter, ``[text]``);
-  older lmms-eval versions wrote one JSON object whose ``logs`` list holds the same records.
-  The raw ``resps`` reply is re-scored (the filtered one only when ``resps`` is absent), so
-  vst's extraction rules see what the model said.
+- ``lmms_eval``: lmms-eval's ``--log_samples`` output (``{date}_samples_{task}.jsonl``), one
+  JSON object per line with ``doc_id``, ``target``, ``filtered_resps`` (after the task's
+  filter, ``[text]``), ``resps`` (the raw generations, ``[[text]]``; dropped by newer versions
+  when equal to the filtered ones), hashes, ``input`` and one entry per metric holding what
+  the task's ``process_results`` logged (CV-Bench and BLINK: ``{"id": idx, ...}``,
+  MMSI-Bench: ``{"question_id": id, ...}``). Older versions also kept ``doc`` (the dataset
+  row, images dropped) and ``arguments``, or wrote one JSON object whose ``logs`` list holds
+  the records. The raw ``resps`` reply is re-scored (the filtered one only when ``resps`` is
+  absent), so vst's extraction rules see what the model said.
 - ``vlmevalkit``: VLMEvalKit's ``{model}_{dataset}.xlsx`` / ``.tsv`` / ``.csv`` result table,
   the dataset's columns plus ``prediction``. TSV/CSV are read with the standard library;
   ``.xlsx`` needs pandas with openpyxl.
@@ -78,10 +81,9 @@ def _scalar(value: Any) -> str | None:
 def _cvbench_id(row: Mapping[str, Any], dataset: str) -> str | None:
     kind = _scalar(row.get("type")) or _scalar(row.get("split"))
     if kind not in ("2D", "3D"):
-        kind = "2D" if "2D" in dataset else "3D" if "3D" in dataset else None
-    idx = _scalar(row.get("idx"))
-    if idx is None:
-        idx = _scalar(row.get("index"))
+        name = dataset.upper()
+        kind = "2D" if "2D" in name else "3D" if "3D" in name else None
+    idx = _first("idx", "id", "index")(row, dataset)
     return f"{kind}-{idx}" if kind and idx is not None else None
 
 
@@ -99,8 +101,8 @@ def _first(*keys: str) -> Callable[[Mapping[str, Any], str], str | None]:
 ID_RULES: dict[str, Callable[[Mapping[str, Any], str], str | None]] = {
     "cvbench": _cvbench_id,
     "3dsrbench": _first("index"),
-    "blink": _first("idx"),
-    "mmsi": _first("id", "index"),
+    "blink": _first("idx", "id"),
+    "mmsi": _first("id", "question_id", "index"),
     "vsibench": _first("id", "index"),
 }
 """Benchmark name -> (row, dataset name from the file name) -> item id."""
@@ -179,6 +181,25 @@ def _lmms_reply(record: Mapping[str, Any]) -> str | None:
             value = value[0]
         if isinstance(value, str):
             return value
+    return None
+
+
+_LMMS_BOOKKEEPING = ("doc", "arguments", "resps", "filtered_resps", "target", "input")
+
+
+def _lmms_id(
+    record: Mapping[str, Any], rule: Callable[[Mapping[str, Any], str], str | None], dataset: str
+) -> str | None:
+    """The item id from ``doc`` (older lmms-eval) or else from the metric entries the task's
+    ``process_results`` logs (newer lmms-eval drops ``doc``: e.g. CV-Bench / BLINK log
+    ``{"id": idx, "type": ...}``, MMSI-Bench ``{"question_id": id, ...}``)."""
+    doc = record.get("doc")
+    sources = [doc] if isinstance(doc, dict) else []
+    sources += [v for k, v in record.items() if k not in _LMMS_BOOKKEEPING and isinstance(v, dict)]
+    for source in sources:
+        item_id = rule(source, dataset)
+        if item_id is not None:
+            return item_id
     return None
 
 
@@ -271,12 +292,7 @@ def read_replies(path: Path, benchmark: str, item_ids: set[str] | Mapping[str, A
         for record in _lmms_records(path, text):
             if not isinstance(record, dict) or "doc_id" not in record:
                 raise AdapterError(f"{path}: a record has no doc_id (not lmms-eval samples)")
-            doc = record.get("doc")
-            if not isinstance(doc, dict):
-                raise AdapterError(
-                    f"{path}: doc_id {record['doc_id']}: no 'doc' object to map to an item"
-                )
-            add(rule(doc, dataset), _lmms_reply(record))
+            add(_lmms_id(record, rule, dataset), _lmms_reply(record))
         out.pairs = list(kept.items())
         return out
     rows = _table_rows(path)

@@ -377,3 +377,15 @@ def test_lmms_record_without_any_id_is_unmatched(tmp_path: Path) -> None:
     path.write_text('{"doc_id": 0, "resps": [["A"]], "acc": 1.0}\n', encoding="utf-8")
     got = read_replies(path, "3dsrbench", {"0"})
     assert (got.rows, got.unmatched, got.pairs) == (1, 1, [])
+
+
+def test_lmms_eval_vsibench_row_logged_whole(tmp_path: Path) -> None:
+    # VSI-Bench's process_results logs the whole row (with ``prediction``) as the metric entry
+    row = {"id": 12, "dataset": "arkitscenes", "scene_name": "41069025", "question": "Q?"}
+    row |= {"question_type": "object_counting", "ground_truth": "3", "prediction": "3"}
+    lines = [_lmms_new(0, "3", "3", {"vsibench_score": row})]
+    lines.append(_lmms_new(1, "4", "4", {"vsibench_score": {**row, "id": 13}}))
+    path = tmp_path / "samples_vsibench.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_replies(path, "vsibench", {"12"})
+    assert (got.pairs, got.unmatched) == ([("12", "3")], 1)

@@ -8,7 +8,8 @@ Three formats, detected from the file (:func:`detect_format`):
   filter, ``[text]``), ``resps`` (the raw generations, ``[[text]]``; dropped by newer versions
   when equal to the filtered ones), hashes, ``input`` and one entry per metric holding what
   the task's ``process_results`` logged (CV-Bench and BLINK: ``{"id": idx, ...}``,
-  MMSI-Bench: ``{"question_id": id, ...}``). Older versions also kept ``doc`` (the dataset
+  MMSI-Bench: ``{"question_id": id, ...}``, VSI-Bench: the whole row with ``id`` and
+  ``prediction``). Older versions also kept ``doc`` (the dataset
   row, images dropped) and ``arguments``, or wrote one JSON object whose ``logs`` list holds
   the records. The raw ``resps`` reply is re-scored (the filtered one only when ``resps`` is
   absent), so vst's extraction rules see what the model said.
@@ -19,7 +20,8 @@ Three formats, detected from the file (:func:`detect_format`):
 Each row is mapped to a benchmark item id the way the benchmark module builds it
 (:data:`ID_RULES`): CV-Bench ``"{type}-{idx}"``, 3DSRBench ``index``, BLINK ``idx``, MMSI-Bench
 ``id``, VSI-Bench ``id``. Rows whose id is not among the benchmark's items are counted as
-unmatched, never guessed.
+unmatched, never guessed: ``doc_id`` (a position in the split lmms-eval loaded, which
+its tasks may shuffle or filter) is not used.
 
 UNVERIFIED: VLMEvalKit's CV-Bench tables (``CV-Bench-2D`` / ``CV-Bench-3D``) carry the
 2D/3D ``split`` column and an ``index``; that ``index`` equals CV-Bench's ``idx`` is assumed

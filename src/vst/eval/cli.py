@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NoReturn
 
@@ -102,10 +101,18 @@ def run_command(
 @app.command("score")
 def score_command(
     benchmark: str = typer.Argument(..., help="Benchmark name."),
-    predictions: Path = typer.Option(..., "--predictions", help="A vst predictions JSONL."),
+    predictions: Path = typer.Option(
+        ...,
+        "--predictions",
+        help="A vst predictions JSONL, an lmms-eval --log_samples JSONL or a VLMEvalKit "
+        "result table (.xlsx/.tsv/.csv).",
+    ),
     data_root: Path = typer.Option(..., "--data-root", help="Folder of the benchmark's files."),
 ) -> None:
-    """Re-judge a predictions file's replies with the benchmark's official rule and variants."""
+    """Re-judge a predictions file's replies (vst, lmms-eval or VLMEvalKit) with the
+    benchmark's official rule and variants."""
+    from vst.eval.adapters import AdapterError, read_replies
+    from vst.eval.benchmarks.base import BenchmarkDataError
     from vst.eval.harness import benchmark_root
     from vst.eval.registry import get_benchmark
 
@@ -113,28 +120,27 @@ def score_command(
         bench = get_benchmark(benchmark)
     except KeyError as exc:
         _fail(str(exc.args[0]))
-    items = {it.id: it for it in bench.read(benchmark_root(data_root, bench.name))}
-    judged, unknown = [], 0
     try:
-        lines = predictions.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        _fail(f"--predictions: cannot read {predictions}: {exc.strerror or exc}")
-    for line in lines:
-        try:
-            record = json.loads(line)
-            item = items[record["id"]]
-            text = record["text"]
-        except (ValueError, KeyError, TypeError):
-            unknown += 1
-            continue
-        if isinstance(text, str):
-            judged.append(bench.judge(item, text))
+        items = {it.id: it for it in bench.read(benchmark_root(data_root, bench.name))}
+    except BenchmarkDataError as exc:
+        _fail(str(exc))
+    try:
+        got = read_replies(predictions, bench.name, items)
+    except AdapterError as exc:
+        _fail(f"--predictions: {exc}")
+    judged = [bench.judge(items[item_id], reply) for item_id, reply in got.pairs]
     score = bench.aggregate(judged)
     console.print(
-        f"{bench.name}: {len(judged)} of {len(items)} items scored ({unknown} lines skipped)"
+        f"{bench.name} ({got.format} file): {got.rows} rows, {len(got.pairs)} matched "
+        f"{len(items)} items; {got.unmatched} unmatched, {got.duplicates} duplicate, "
+        f"{got.no_reply} without reply",
+        markup=False,
+        soft_wrap=True,
     )
-    for rule, value in sorted(score.variants.items()):
-        console.print(f"  {rule:<14} " + ("-" if value is None else f"{100 * value:.1f}"))
+    for rule, value in sorted(score.variants.items(), key=lambda kv: (kv[0] != "official", kv[0])):
+        console.print(
+            f"  {rule:<14} " + ("-" if value is None else f"{100 * value:.1f}"), markup=False
+        )
 
 
 @app.command("report")

@@ -80,6 +80,7 @@ def run_command(
                         out,
                         limit=limit,
                         progress=lambda d, t, j=job: bar.update(j, completed=d, total=t),
+                        model_dir=Path(model) if Path(model).is_dir() else None,
                     )
                 except (EvalError, ValueError, PredictionsLockedError) as exc:
                     _fail(f"{bench.name}: {exc}")

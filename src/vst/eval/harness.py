@@ -132,8 +132,11 @@ class BenchRun:
     failed: list[dict[str, str]] = field(default_factory=list)
 
 
-def _write_score(path: Path, run: BenchRun, model: str, describe: dict) -> None:
+def _write_score(
+    path: Path, run: BenchRun, model: str, describe: dict, extra: dict | None = None
+) -> None:
     payload = {
+        **(extra or {}),
         "benchmark": run.name,
         "model": model,
         "items": run.items,
@@ -153,8 +156,11 @@ def run_benchmark(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     chunk: int = CHUNK,
+    model_dir: Path | None = None,
 ) -> BenchRun:
-    """Run ``bench`` on ``backend`` into ``run_dir`` (see the module docstring)."""
+    """Run ``bench`` on ``backend`` into ``run_dir`` (see the module docstring). With
+    ``model_dir`` (the model as a folder) holding vst's training-data manifest, the score file
+    gets ``training_overlap`` (:func:`vst.eval.leakage.training_overlap`)."""
     items = list(bench.read(benchmark_root(data_root, bench.name)))
     if limit is not None:
         items = items[:limit]
@@ -206,5 +212,11 @@ def run_benchmark(
         store.finish(order=lambda key: (order.get(key[0], len(order)), key))
         records = [store.records[(it.id, 0)] for it in items if (it.id, 0) in store.records]
     run.score = bench.aggregate(judged_from_records(records))
-    _write_score(score_path(run_dir, bench.name), run, common["model"], bench.describe())
+    extra = None
+    if model_dir is not None and Path(model_dir).is_dir():
+        from vst.eval.leakage import training_overlap
+
+        overlap = training_overlap(model_dir, bench.name)
+        extra = {"training_overlap": overlap} if overlap["manifest"] else None
+    _write_score(score_path(run_dir, bench.name), run, common["model"], bench.describe(), extra)
     return run

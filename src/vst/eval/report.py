@@ -47,6 +47,16 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+def _overlap_line(t: dict[str, Any]) -> str:
+    overlap = t.get("overlap")
+    if overlap is None:
+        return f"overlap not checked ({t.get('note', '')})"
+    if not overlap:
+        return f"no training scene in this benchmark ({t.get('note', '')})"
+    shown = ", ".join(overlap[:10]) + (", ..." if len(overlap) > 10 else "")
+    return f"OVERLAP: {len(overlap)} training scene(s) in this benchmark: {shown}"
+
+
 def _markdown(run_dir: Path, scores: dict[str, dict[str, Any]]) -> str:
     lines = [f"# Evaluation: {run_dir.name}", ""]
     models = sorted({s.get("model", "") for s in scores.values()})
@@ -63,6 +73,10 @@ def _markdown(run_dir: Path, scores: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {name} | {s.get('items', 0)} | {_pct(s.get('official'))} | {variants} | {failed} |"
         )
+    leaks = [(n, s["training_overlap"]) for n, s in scores.items() if s.get("training_overlap")]
+    if leaks:
+        lines += ["", "Training data (vst_training_data.json):", ""]
+        lines += [f"- {name}: {_overlap_line(t)}" for name, t in leaks]
     avg = s_avg(scores)
     lines += ["", f"S-AVG (official, {', '.join(SPATIAL_BENCHMARKS)}): {_pct(avg)}", ""]
     for name, s in scores.items():

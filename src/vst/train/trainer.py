@@ -41,6 +41,9 @@ What :class:`VstTrainer` changes:
   tokenizer and chat-template files are copied into every checkpoint and the final model, so
   ``vst.models.load_processor`` and ``AutoModelForImageTextToText`` load them as they are.
 
+The final model folder also gets ``vst_training_data.json``, the run's data sources and the
+scenes of their examples (:mod:`vst.train.manifest`).
+
 :func:`run_training` does a whole run from a :class:`~vst.train.config.TrainConfig`.
 """
 
@@ -66,6 +69,7 @@ from vst.train.collate import VLMCollator
 from vst.train.config import ConfigError, TrainConfig
 from vst.train.data import mix, source_from_dict
 from vst.train.examples import TrainExample
+from vst.train.manifest import write_manifest
 from vst.train.metrics import MetricsCallback, StepStats
 from vst.train.optim import apply_freezing, param_groups
 from vst.train.planning import (
@@ -484,6 +488,8 @@ def run_training(
     trainer = build_trainer(config, examples, callbacks=callbacks, progress=progress)
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out))
+    if trainer.is_world_process_zero():  # the sources and their scenes (vst.train.manifest)
+        write_manifest(out, data_sources(config, where))
     png = trainer.metrics.png  # drawn by the metrics callback on process 0 at the end
     plot = png if trainer.is_world_process_zero() and png.is_file() else None
     return TrainResult(

@@ -61,7 +61,10 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     trained = out / "trained-model"
     assert (trained / "model.safetensors").is_file()
     metrics = [json.loads(ln) for ln in (trained / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in metrics if "loss" in m][-1] == TRAIN_STEPS
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert len(losses) == TRAIN_STEPS and metrics[-1]["step"] == TRAIN_STEPS
+    # it learned something: the last 5 steps' mean loss is well below the first 5 steps'
+    assert sum(losses[:5]) / 5 - sum(losses[-5:]) / 5 > 0.5, losses
     examples, _ = load_examples(parse_train_config(train_config(out)), "demo")
     used = {scene_of[ex.id] for ex in examples}
     assert used and not used & test_scenes

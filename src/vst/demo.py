@@ -14,6 +14,7 @@ same seed gives the same files, and a rerun reuses what is already there.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -264,9 +265,15 @@ def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]
         console.print(f"trained model found, kept: {trained}")
     else:
         result = run_training(config, resume=True, where="vst demo train")
+        losses = [
+            rec["loss"]
+            for rec in map(json.loads, result.metrics.read_text().splitlines())
+            if isinstance(rec.get("loss"), int | float)
+        ]
+        drop = f", loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else ""
         console.print(
             f"trained the tiny model for {result.steps} steps on {result.examples} "
-            f"train-split example(s) -> {trained}"
+            f"train-split example(s){drop} -> {trained}"
         )
 
     bench_data = write_bench_fixtures(out / "bench-data")

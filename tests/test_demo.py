@@ -1,5 +1,7 @@
-"""`vst demo` end to end: the README's main job writes its outputs, and its data passes its own
-answer verification and quality audit (the command fails otherwise)."""
+"""`vst demo` end to end: the README's main job writes its outputs, its data passes its own
+answer verification and quality audit (the command fails otherwise), the tiny model is trained
+on the train split only and evaluated on the held-out ``vstp`` split and every benchmark
+fixture, and a rerun reuses everything."""
 
 from __future__ import annotations
 
@@ -9,6 +11,19 @@ import pytest
 from typer.testing import CliRunner
 
 from vst.cli import app
+from vst.demo import BENCH_LIMIT, DEMO_PER_TASK, FIXTURE_BENCHMARKS, TRAIN_STEPS, train_config
+from vst.engine.writer import iter_rows, list_shards
+
+
+def _scene_splits(data) -> tuple[dict[str, str], dict[str, str]]:
+    """sample id -> scene id, scene id -> split, over the demo's shards."""
+    scene_of, split_of = {}, {}
+    for shard in list_shards(data):
+        for row in iter_rows(shard):
+            meta = json.loads(row["meta"])
+            scene_of[row["id"]] = meta["scene_id"]
+            split_of[meta["scene_id"]] = meta["split"]
+    return scene_of, split_of
 
 
 @pytest.mark.slow
@@ -32,10 +47,57 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
         if "visibility" in checks and "min" in checks["visibility"]:
             assert checks["visibility"]["min"] >= 0.5, task
     assert "problem" not in result.output
-    # the tiny model answered the first 3 samples of every task, each answer scored
-    lines = [json.loads(ln) for ln in (out / "predictions.jsonl").read_text().splitlines()]
-    assert len(lines) == 19 * 3
-    assert {ln["task"] for ln in lines} == set(audit["tasks"])
-    assert all(set(ln["reward"]) >= {"accuracy", "format"} for ln in lines)
+
+    # 3 training rooms and 1 held-out room, every task drawn from both splits
+    scene_of, split_of = _scene_splits(out / "data")
+    assert sorted(split_of.values()) == ["test", "train", "train", "train"]
+    test_scenes = {s for s, split in split_of.items() if split == "test"}
+
+    # the tiny model was fine-tuned for TRAIN_STEPS steps on train-split samples only
+    from vst.train.config import parse_train_config
+    from vst.train.trainer import load_examples
+
     assert (out / "tiny-model" / "model.safetensors").is_file()
-    assert (out / "predictions.jsonl.report.md").is_file()
+    trained = out / "trained-model"
+    assert (trained / "model.safetensors").is_file()
+    metrics = [json.loads(ln) for ln in (trained / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert len(losses) == TRAIN_STEPS and metrics[-1]["step"] == TRAIN_STEPS
+    # it learned something: the last 5 steps' mean loss is well below the first 5 steps'
+    assert sum(losses[:5]) / 5 - sum(losses[-5:]) / 5 > 0.5, losses
+    examples, _ = load_examples(parse_train_config(train_config(out)), "demo")
+    used = {scene_of[ex.id] for ex in examples}
+    assert used and not used & test_scenes
+    assert len(examples) == sum(split_of[s] == "train" for s in scene_of.values())
+
+    # the eval run: a score file per benchmark and the report
+    run = out / "eval"
+    for name in ("vstp", *FIXTURE_BENCHMARKS):
+        score = json.loads((run / f"{name}.score.json").read_text())
+        assert score["benchmark"] == name and score["items"] > 0 and not score["failed"], name
+        assert score["model"].startswith("transformers:trained-model:"), name
+        if name != "vstp":
+            assert 0 < score["items"] <= BENCH_LIMIT, name
+        lines = (run / f"{name}.predictions.jsonl").read_text().splitlines()
+        assert len(lines) == score["items"], name
+    report = (run / "report.md").read_text()
+    assert all(f"| {name} |" in report for name in ("vstp", *FIXTURE_BENCHMARKS))
+    assert (run / "report.json").is_file()
+    # vstp asked the held-out room's samples only: DEMO_PER_TASK of each checkable task
+    vstp = [json.loads(ln) for ln in (run / "vstp.predictions.jsonl").read_text().splitlines()]
+    assert {scene_of[r["id"]] for r in vstp} == test_scenes
+    per_task = {}
+    for r in vstp:
+        per_task[r["task"]] = per_task.get(r["task"], 0) + 1
+    assert len(per_task) >= 17 and set(per_task.values()) == {DEMO_PER_TASK}
+    for name in ("trained model", "eval run", "eval report", "benchmark fixtures"):
+        assert name in result.output, name
+
+    # a rerun reuses every output: no training, no model call, the same predictions
+    before = {p.name: p.read_bytes() for p in run.glob("*.predictions.jsonl")}
+    again = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert "trained model found, kept" in again.output
+    assert {p.name: p.read_bytes() for p in run.glob("*.predictions.jsonl")} == before
+    for name in ("vstp", *FIXTURE_BENCHMARKS):
+        assert json.loads((run / f"{name}.score.json").read_text())["items"] > 0

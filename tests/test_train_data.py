@@ -149,6 +149,39 @@ def test_vst_source_whole_chat_pictures_and_skip(shard_dir):
     assert "cannot be decoded" in skip.reason
 
 
+def test_vst_source_split_filter_keeps_only_those_scene_splits(tmp_path):
+    reward = {"mode": "exact", "ground_truth": "x"}
+
+    def sample(split: str | None) -> Sample:
+        meta = {} if split is None else {"split": split}
+        return Sample(
+            "si_distance",
+            "single_image",
+            [user(None, f"Q {split}?"), assistant("2.5")],
+            [_pic(56, 56, 1)],
+            "2.5",
+            reward,
+            meta,
+        )
+
+    out = tmp_path / "data"
+    out.mkdir()
+    write_shard(
+        out / "shard-00000-cccccccccccc.parquet",
+        [sample("train"), sample("test"), sample("train"), sample(None), sample("val")],
+    )
+
+    def questions(d: dict) -> list[str]:
+        cfg = source_from_dict({"kind": "vst", "path": str(out), **d}, "cfg")
+        return [ex.messages[0]["content"][-1]["text"] for ex in load_source(cfg)]
+
+    assert questions({"splits": ["train"]}) == ["Q train?", "Q train?"]
+    assert questions({"splits": ["test", "val"]}) == ["Q test?", "Q val?"]
+    assert len(questions({})) == 5  # no filter: every row, with or without a split
+    with pytest.raises(ValueError, match=r"^cfg: splits: applies to kind vst only$"):
+        source_from_dict({"kind": "llava", "path": "x", "splits": ["train"]}, "cfg")
+
+
 def test_vst_source_task_filter_and_think_system(shard_dir):
     cfg = source_from_dict({"kind": "vst", "path": str(shard_dir), "tasks": ["si_*"]}, "cfg")
     tasks = sorted(ex.meta["task"] for ex in load_source(cfg))

@@ -1,15 +1,23 @@
-"""`vst demo`: the main job on the built-in default, end to end, on a CPU in a minute or two.
+"""`vst demo`: the whole loop on the built-in default, end to end, on a CPU in a few minutes.
 
-It synthesises MuJoCo rooms (the built-in default source), runs the data engine over them with
-every registered task (Parquet shards + a report), re-derives every answer from the scenes'
-ground truth, audits the dataset's quality (``vst data audit``: audit.md) and draws a contact
-sheet per scene. Everything is written under ``out``; the same seed gives the same files, and a
-rerun reuses what is already there.
+It synthesises MuJoCo rooms (3 for training and 1 held out, ``split: test``), runs the data
+engine over them with every registered task (Parquet shards + a report; each sample's
+``meta["split"]`` names its room's split), re-derives every answer from the scenes' ground
+truth, audits the dataset's quality (``vst data audit``: audit.md) and draws a contact sheet per
+scene. Then it builds the tiny random Qwen2.5-VL, fine-tunes it briefly on the train split's
+samples (``vst train sft``'s library path), evaluates the trained model with ``vst eval run``'s
+library path on ``vstp`` (the held-out room's samples) and on benchmark fixtures written in the
+benchmarks' real formats, and writes the run's report. Everything is written under ``out``; the
+same seed gives the same files, and a rerun reuses what is already there.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,22 +60,32 @@ def _fov_table(console: Console) -> None:
     console.print(table)
 
 
-def demo_config(out: Path, seed: int, num_scenes: int, workers: int) -> dict:
-    """The demo's engine config: ``num_scenes`` synthetic rooms, every registered task."""
+TEST_SCENES = 1
+"""Held-out rooms (``split: test``) the demo generates beside the training rooms: ``vstp``."""
+
+
+def demo_config(
+    out: Path, seed: int, num_scenes: int, workers: int, test_scenes: int = TEST_SCENES
+) -> dict:
+    """The demo's engine config: ``num_scenes`` synthetic training rooms and ``test_scenes``
+    held-out ones (``split: test``, the next scene indices), every registered task."""
+    room = {
+        "kind": "synthetic",
+        "width": 640,
+        "height": 480,
+        "single_views": 3,
+        "multiview_sets": 1,
+        "video_frames": 16,
+    }
+    sources = [{**room, "num_scenes": num_scenes}]
+    if test_scenes:
+        sources.append(
+            {**room, "num_scenes": test_scenes, "start_index": num_scenes, "split": "test"}
+        )
     return {
         "output": str(out),
         "seed": seed,
-        "sources": [
-            {
-                "kind": "synthetic",
-                "num_scenes": num_scenes,
-                "width": 640,
-                "height": 480,
-                "single_views": 3,
-                "multiview_sets": 1,
-                "video_frames": 16,
-            }
-        ],
+        "sources": sources,
         "tasks": [{"name": "*", "per_scene": 6}],
         "scenes_per_shard": 1,
         "workers": workers,
@@ -136,48 +154,167 @@ def run_demo(
     return DemoResult(outputs, problems + model_problems)
 
 
-DEMO_PER_TASK = 3
-"""Samples per task the demo's tiny model answers (the first of each task, in shard order)."""
+TRAIN_STEPS = 20
+"""Optimizer steps of the demo's SFT (one packed row per step, small pictures, CPU)."""
+
+DEMO_PER_TASK = 2
+"""``vstp`` items per task the trained model answers (the first of each task in shard order)."""
+
+BENCH_LIMIT = 6
+"""Items of each benchmark fixture the trained model answers (the first ones)."""
+
+DEMO_MAX_TOKENS = 48
+"""Reply cap of the demo's eval (benchmarks allow up to 2048 tokens, which a barely trained model
+fills on a CPU for minutes; the cap is recorded in every predictions line's ``sampling``)."""
+
+FIXTURE_BENCHMARKS = ("cvbench", "blink", "3dsrbench", "mmsi", "vsibench", "det3d-sunrgbd")
+"""The public benchmarks run on fixtures in their real on-disk formats."""
+
+
+def train_config(out: Path) -> dict:
+    """The demo's SFT: the tiny model on the train split's samples of the demo dataset."""
+    return {
+        "stage": "sft",
+        "model": str(out / "tiny-model"),
+        "output_dir": str(out / "trained-model"),
+        "seed": 0,
+        "learning_rate": 2.0e-3,
+        "vision_learning_rate": 2.0e-4,
+        "global_batch_size": 1,
+        "rows_per_device": 1,
+        "max_length": 2048,
+        "max_steps": TRAIN_STEPS,
+        "packing": True,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "attn_implementation": "sdpa",
+        "use_cpu": True,
+        "save_steps": 10,
+        "min_pixels": 3136,
+        "max_pixels": 12544,  # 112 x 112: small pictures keep CPU steps short
+        "video_min_pixels": 784,
+        "video_max_pixels": 3136,
+        "data": [{"kind": "vst", "path": str(out / "data"), "splits": ["train"]}],
+    }
+
+
+def write_bench_fixtures(root: Path) -> Path:
+    """Write the benchmark fixtures (real on-disk formats, made up content) under ``root``,
+    one folder per benchmark; folders already there are kept."""
+    from vst.testing.bench_fixtures_3dsr import write_3dsr_tsv
+    from vst.testing.bench_fixtures_blink import write_blink
+    from vst.testing.bench_fixtures_cvbench import write_cvbench
+    from vst.testing.bench_fixtures_mmsi import write_mmsi_parquet
+    from vst.testing.bench_fixtures_vsibench import write_vsibench
+    from vst.testing.omni3d_fixture import write_omni3d_fixture
+
+    writers: dict[str, Callable[[Path], object]] = {
+        "cvbench": write_cvbench,
+        "blink": write_blink,
+        "3dsrbench": write_3dsr_tsv,
+        "mmsi": write_mmsi_parquet,
+        "vsibench": write_vsibench,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    for name, write in writers.items():
+        if not (root / name).is_dir():
+            partial = root / f".{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            write(partial)
+            partial.rename(root / name)
+    det = root / "det3d-sunrgbd"
+    if not det.is_dir():
+        partial = root / ".omni3d.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        fx = write_omni3d_fixture(partial)
+        shutil.rmtree(root / "omni3d", ignore_errors=True)
+        partial.rename(root / "omni3d")
+        det.unlink(missing_ok=True)
+        det.symlink_to(Path("omni3d") / fx.image_root.relative_to(partial))
+    return root
 
 
 def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]]:
-    """Build the tiny random Qwen2.5-VL (kept across reruns) and run it on every sample with
-    ``vst predict``'s library call on the first :data:`DEMO_PER_TASK` samples of each task:
-    predictions with rewards and a per-task table. A random
-    model scores near zero; the step shows the model path works end to end. Skipped, and
-    said so, when the ``models`` extra (torch, transformers) is not installed."""
+    """Build the tiny random Qwen2.5-VL (kept across reruns), fine-tune it briefly on the
+    train split (``vst train sft``'s library call; kept once saved), and evaluate the trained
+    model with ``vst eval run``'s library call on ``vstp`` (the held-out test split) and on
+    the benchmark fixtures, then write the run's report. A few minutes of CPU training moves
+    the scores little; the step shows the whole loop works. Skipped, and said so, when the
+    ``models`` extra (torch, transformers) is not installed."""
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
         console.print("model step skipped: install the models extra (pip install 'vst[models]')")
         return {}, []
-    from vst.models.backends import Sampling, open_backend
-    from vst.models.predict import report_paths, run_predict
+    from vst.eval.benchmarks.vstp import VstP
+    from vst.eval.harness import EvalError, run_benchmark
+    from vst.eval.registry import get_benchmark
+    from vst.eval.report import write_report
+    from vst.models.backends import open_backend
     from vst.models.tiny import build_tiny
+    from vst.train.config import parse_train_config
+    from vst.train.trainer import run_training
 
     model_dir = out / "tiny-model"
     if not (model_dir / "model.safetensors").is_file():  # rebuilt only when missing
         build_tiny(model_dir)
-    backend = open_backend(model_dir, batch_size=8)
-    predictions = out / "predictions.jsonl"
-    try:
-        report = run_predict(
-            backend,
-            out / "data",
-            predictions,
-            per_task=DEMO_PER_TASK,
-            sampling=Sampling(max_tokens=24),
+    config = parse_train_config(train_config(out), "vst demo train")
+    trained = config.output_dir
+    if (trained / "model.safetensors").is_file():
+        console.print(f"trained model found, kept: {trained}")
+    else:
+        result = run_training(config, resume=True, where="vst demo train")
+        losses = [
+            rec["loss"]
+            for rec in map(json.loads, result.metrics.read_text().splitlines())
+            if isinstance(rec.get("loss"), int | float)
+        ]
+        drop = f", loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else ""
+        console.print(
+            f"trained the tiny model for {result.steps} steps on {result.examples} "
+            f"train-split example(s){drop} -> {trained}"
         )
+
+    bench_data = write_bench_fixtures(out / "bench-data")
+    run_dir = out / "eval"
+    problems: list[str] = []
+    table = Table(title=f"trained tiny model on the benchmarks ({run_dir})")
+    for col in ("benchmark", "items", "asked", "reused", "official"):
+        table.add_column(col, justify="left" if col == "benchmark" else "right")
+    backend = open_backend(trained, limits=config.pixel_limits(), batch_size=8)
+    try:
+        jobs = [(VstP(split="test", per_task=DEMO_PER_TASK), out, None)]
+        jobs += [(get_benchmark(n), bench_data, BENCH_LIMIT) for n in FIXTURE_BENCHMARKS]
+        for bench, root, limit in jobs:
+            cap = min(bench.sampling.max_tokens, DEMO_MAX_TOKENS)
+            bench.sampling = dataclasses.replace(bench.sampling, max_tokens=cap)  # type: ignore[misc]
+            try:
+                run = run_benchmark(bench, backend, root, run_dir, limit=limit)
+            except (EvalError, ValueError) as exc:
+                problems.append(f"eval: {bench.name}: {exc}")
+                continue
+            problems += [f"eval: {bench.name}: {f['id']}: {f['error']}" for f in run.failed]
+            official = run.score.official
+            table.add_row(
+                bench.name,
+                str(run.items),
+                str(run.asked),
+                str(run.reused),
+                "-" if official is None else f"{official:.3f}",
+            )
     finally:
         backend.close()
-    _, md = report_paths(predictions)
-    overall = report.per_task.get("all", {})
-    console.print(
-        f"tiny model ({backend.model_id}) answered {overall.get('n', 0)} of {report.samples} "
-        f"samples, mean accuracy {overall.get('accuracy') or 0.0:.3f} (random weights: near 0 is "
-        f"expected) -> {predictions}"
-    )
-    problems = [f"predict: {f['id']} ({f['task']}): {f['error']}" for f in report.failed]
-    problems += [f"predict: skipped {s['id']} ({s['task']}): {s['error']}" for s in report.skipped]
-    return {"tiny model": model_dir, "predictions": predictions, "predict report": md}, problems
+    console.print(table)
+    md, js, png = write_report(run_dir)
+    outputs = {
+        "tiny model": model_dir,
+        "trained model": trained,
+        "benchmark fixtures": bench_data,
+        "eval run": run_dir,
+        "eval report": md,
+        "eval report json": js,
+    }
+    if png is not None:
+        outputs["eval chart"] = png
+    return outputs, problems

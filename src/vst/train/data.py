@@ -10,7 +10,8 @@ refused)::
       - {kind: vst_release, path: vst_500k/si_distance/}
       - {kind: vst, path: runs/cot/data, system: think}        # CoT data
 
-Kinds (readers in :mod:`vst.train.sources`): ``vst`` (vst shards, optional ``tasks`` filter),
+Kinds (readers in :mod:`vst.train.sources`): ``vst`` (vst shards, optional ``tasks`` filter and
+``splits`` filter on the scene split, ``meta["split"]``, e.g. ``[train]``),
 ``llava`` (LLaVA JSON/JSONL + ``images`` folder), ``hf_parquet`` (``messages`` + ``images``),
 ``vst_release`` (the release's parquet). ``system: plain|think`` puts that system prompt on every
 example of the source (``think`` also requires ``<think>...</think> answer`` targets).
@@ -70,6 +71,7 @@ Kind = Literal["vst", "llava", "hf_parquet", "vst_release"]
 
 _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "tasks": ("vst",),
+    "splits": ("vst",),
     "images": ("llava",),
     "video_fps": ("llava", "hf_parquet", "vst_release"),
     "max_frames": ("llava", "vst_release"),
@@ -88,6 +90,9 @@ class DataSource(BaseModel):
     weight: float = Field(1.0, ge=0, allow_inf_nan=False)
     system: Literal["plain", "think"] | None = None
     tasks: list[str] | None = Field(None, min_length=1, description="vst: task names or globs")
+    splits: list[str] | None = Field(
+        None, min_length=1, description='vst: only samples of these scene splits (meta["split"])'
+    )
     images: Path | None = Field(None, description="llava: the image folder (default: beside)")
     video_fps: float = Field(2.0, gt=0, allow_inf_nan=False)
     max_frames: int = Field(64, ge=1)
@@ -143,7 +148,7 @@ def open_source(cfg: DataSource) -> Source:
         raise ValueError(f"data source {cfg.label}: {cfg.path} does not exist")
     try:
         if cfg.kind == "vst":
-            return VstShards(cfg.label, cfg.path, cfg.tasks, cfg.system)
+            return VstShards(cfg.label, cfg.path, cfg.tasks, cfg.system, cfg.splits)
         if cfg.kind == "llava":
             return LlavaJson(
                 cfg.label, cfg.path, cfg.images, cfg.system, cfg.video_fps, cfg.max_frames

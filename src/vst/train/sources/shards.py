@@ -1,6 +1,8 @@
 """``kind: vst``: the Parquet shards of a vst engine run (a run folder or its ``data/``).
 
-Indexing reads the ``task`` column only (for the optional task filter, names or globs); a row is
+Indexing reads the ``task`` column (for the optional task filter, names or globs) and, with a
+``splits`` filter, the ``meta`` column (a row is kept when its ``meta["split"]``, the split of
+the scene it was drawn from, is one of them; rows without a split are dropped); a row is
 decoded by :func:`vst.models.samples.sample_chat` (the whole chat, every answer turn included;
 videos at ``meta["video_fps"]``). ``meta`` keeps ``task``, ``scenario``, ``shard`` and, for
 videos, ``video_fps``.
@@ -9,6 +11,7 @@ videos, ``video_fps``.
 from __future__ import annotations
 
 import fnmatch
+import json
 from pathlib import Path
 
 from vst.engine.writer import list_shards
@@ -20,13 +23,29 @@ from vst.train.sources.rows import ParquetRows
 __all__ = ["VstShards"]
 
 
+def _split(meta: object) -> str | None:
+    """The ``split`` of a row's ``meta`` JSON (None when absent or unreadable)."""
+    try:
+        value = json.loads(meta) if isinstance(meta, str | bytes) else None
+    except ValueError:
+        return None
+    split = value.get("split") if isinstance(value, dict) else None
+    return split if isinstance(split, str) else None
+
+
 class VstShards(Source):
-    """The samples of a vst shard folder, optionally only ``tasks`` (names or globs)."""
+    """The samples of a vst shard folder, optionally only ``tasks`` (names or globs) and only
+    scene ``splits``."""
 
     kind = "vst"
 
     def __init__(
-        self, name: str, path: Path, tasks: list[str] | None = None, system: str | None = None
+        self,
+        name: str,
+        path: Path,
+        tasks: list[str] | None = None,
+        system: str | None = None,
+        splits: list[str] | None = None,
     ):
         super().__init__(name, system)
         shards = list_shards(path)
@@ -44,6 +63,9 @@ class VstShards(Source):
                 for i, t in enumerate(task_of)
                 if isinstance(t, str) and any(fnmatch.fnmatch(t, p) for p in tasks)
             ]
+        if splits:
+            split_of = [_split(m) for m in self.rows.column("meta")]
+            keep = [i for i in keep if split_of[i] in splits]
         self.index = list(keep)
 
     def __len__(self) -> int:

@@ -90,6 +90,9 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     for r in vstp:
         per_task[r["task"]] = per_task.get(r["task"], 0) + 1
     assert len(per_task) >= 17 and set(per_task.values()) == {DEMO_PER_TASK}
+    # the trained model carries its training-data manifest: no training scene is in vstp
+    overlap = json.loads((run / "vstp.score.json").read_text())["training_overlap"]
+    assert overlap["manifest"] is True and overlap["overlap"] == []
     for name in ("trained model", "eval run", "eval report", "benchmark fixtures"):
         assert name in result.output, name
 

@@ -290,7 +290,7 @@ def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]
             cap = min(bench.sampling.max_tokens, DEMO_MAX_TOKENS)
             bench.sampling = dataclasses.replace(bench.sampling, max_tokens=cap)  # type: ignore[misc]
             try:
-                run = run_benchmark(bench, backend, root, run_dir, limit=limit)
+                run = run_benchmark(bench, backend, root, run_dir, limit=limit, model_dir=trained)
             except (EvalError, ValueError) as exc:
                 problems.append(f"eval: {bench.name}: {exc}")
                 continue

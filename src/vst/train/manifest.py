@@ -5,7 +5,8 @@ One entry per data source of the run, in config order: its ``name``, ``kind``, `
 shards these are the engine's provenance stamp of every selected row (``meta["source"]``,
 ``meta["scene_id"]``, ``meta["split"]``, :mod:`vst.engine.runner`), as sorted unique
 ``{"dataset", "scene_id", "split"}`` records; the scenes of a source are those of every row
-the source selects (its ``tasks`` filter applied), whatever share of them its weight draws.
+the source selects (its ``tasks`` and ``splits`` filters applied, as training opens it), whatever
+share of them its weight draws.
 Other kinds carry no scene provenance: ``"scenes": null`` and a note saying so. The file is
 deterministic (sorted keys, sorted scenes) so that two runs on the same data write the same
 bytes. :mod:`vst.eval.leakage` reads it back.
@@ -57,7 +58,7 @@ def shard_scenes(source: Any) -> list[dict[str, str]]:
 
 def build_manifest(configs: list[Any]) -> dict[str, Any]:
     """The manifest of a run's data sources (:class:`~vst.train.data.DataSource` configs)."""
-    from vst.train.sources.shards import VstShards
+    from vst.train.data import open_source
 
     entries = []
     for cfg in configs:
@@ -67,10 +68,11 @@ def build_manifest(configs: list[Any]) -> dict[str, Any]:
             "path": str(cfg.path),
             "weight": cfg.weight,
             "tasks": list(cfg.tasks) if cfg.tasks else None,
+            "splits": list(cfg.splits) if getattr(cfg, "splits", None) else None,
         }
         if cfg.kind == "vst":
             try:
-                source = VstShards(cfg.label, cfg.path, cfg.tasks, cfg.system)
+                source = open_source(cfg)  # the same rows training draws from (filters applied)
             except (OSError, ValueError) as exc:
                 entry.update(scenes=None, note=f"scenes unknown: cannot read shards ({exc})")
             else:

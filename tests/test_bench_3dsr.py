@@ -200,7 +200,7 @@ def test_bad_rows_name_file_and_row(tmp_path: Path) -> None:
     bad = df.copy()
     bad.loc[2, "image"] = base64.b64encode(b"not an image").decode()
     bad.to_csv(path, sep="\t", index=False)
-    with pytest.raises(BenchmarkDataError, match=r"row 2: unreadable image"):
+    with pytest.raises(BenchmarkDataError, match=r"row 2: cannot decode image"):
         list(ThreeDSRBench().read(tmp_path))
     bad = df.copy()
     bad.loc[3, "image"] = "%%%not base64"

@@ -96,6 +96,9 @@ def test_read_omni3d_sunrgbd(omni3d: Path) -> None:
         "cy": 60.0,
         "width": 160,
         "height": 120,
+        # 2 atan(160 / 240), 2 atan(120 / 240) in degrees
+        "hfov": pytest.approx(67.380135, abs=1e-5),
+        "vfov": pytest.approx(53.130102, abs=1e-5),
     }
     expected = from_omni3d([-0.45, 0.35, 2.4], [0.5, 0.9, 0.55], rot_y(30.0))
     got = np.asarray(chair.truth["boxes"][0])

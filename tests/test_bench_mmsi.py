@@ -137,7 +137,7 @@ def test_bad_rows_name_file_and_row(tmp_path: Path) -> None:
         list(MMSIBench().read(tmp_path))
     path = write_mmsi_parquet(tmp_path)
     _rewrite(path, "images", 4, [b"garbage"])
-    with pytest.raises(BenchmarkDataError, match=r"row 4 image 0: unreadable image"):
+    with pytest.raises(BenchmarkDataError, match=r"row 4 image 0: cannot decode image"):
         list(MMSIBench().read(tmp_path))
     path = write_mmsi_parquet(tmp_path)
     _rewrite(path, "id", 5, 0)

@@ -15,6 +15,7 @@ the scene or dataset root, unless the caller opts in (``allow_outside_root``).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -33,6 +34,7 @@ from vst.scenes.errors import UnreadableFileError
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "array_header",
+    "decode_image_bytes",
     "image_size",
     "load_array",
     "open_image",
@@ -97,6 +99,27 @@ def open_image(path: Path) -> Iterator[Image.Image]:
         ) from None
     except _FILE_ERRORS as exc:
         raise UnreadableFileError(f"cannot read image {path}: {_describe(exc)}") from None
+
+
+def decode_image_bytes(data: bytes, where: str) -> Image.Image:
+    """An RGB image from encoded bytes (a parquet cell, a data URI payload) under the same size
+    policy as :func:`open_image`; any decode failure is an :class:`UnreadableFileError` whose
+    message starts with ``where``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise UnreadableFileError(
+                        f"{where}: image of {w}x{h} pixels exceeds the limit of "
+                        f"{MAX_IMAGE_PIXELS} pixels (decompression bomb?)"
+                    )
+                return im.convert("RGB")
+    except UnreadableFileError:
+        raise
+    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, bomb errors...
+        raise UnreadableFileError(f"{where}: cannot decode image ({_describe(exc)})") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -60,7 +60,7 @@ from vst.eval.benchmarks.det3d_sources import (
 from vst.eval.det3d import evaluate_det3d
 from vst.geometry.cameras import DEFAULT_UNIFIED_FOCAL, Intrinsics
 from vst.models.backends.base import Sampling
-from vst.models.detect import DetectionFrame, detection_frame, parse_detections
+from vst.models.detect import DetectionFrame, camera_json, detection_frame, parse_detections
 from vst.models.vision import PixelLimits
 from vst.rewards.det3d import det3d_score
 from vst.scenes.errors import UnreadableFileError
@@ -69,17 +69,6 @@ from vst.scenes.files import open_image
 __all__ = ["ARKitScenesDet3D", "Det3DBenchmark", "SunRGBDDet3D"]
 
 _FIGURES = ("AP", "AP15", "AP25", "AP50", "APn", "APm", "APf")
-
-
-def _camera_json(camera: Intrinsics) -> dict[str, Any]:
-    return {
-        "fx": camera.fx,
-        "fy": camera.fy,
-        "cx": camera.cx,
-        "cy": camera.cy,
-        "width": camera.width,
-        "height": camera.height,
-    }
 
 
 @lru_cache(maxsize=256)
@@ -145,7 +134,7 @@ class Det3DBenchmark(Benchmark):
                 "category": q.category,
                 "boxes": q.boxes.tolist(),
                 "ignore": list(q.ignore),
-                "camera": _camera_json(q.camera),
+                "camera": camera_json(q.camera),
             }
             fields = {"category": q.category, "image": q.image_key, "source": q.source}
             yield BenchItem(q.id, frame.request(q.category), truth, fields)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from vst.eval.benchmarks.base import BenchmarkDataError
-from vst.scenes.errors import SceneFormatError
-from vst.scenes.files import MAX_IMAGE_PIXELS, open_image, resolve_inside
+from vst.scenes.errors import SceneFormatError, UnreadableFileError
+from vst.scenes.files import decode_image_bytes, open_image, resolve_inside
 
 __all__ = ["decode_b64_image", "image_from_bytes", "image_from_cell"]
 
@@ -27,18 +25,9 @@ def image_from_bytes(data: bytes, where: str) -> Image.Image:
     """An RGB image from encoded bytes (JPEG, PNG, ...); ``where`` names file and row in
     errors."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > MAX_IMAGE_PIXELS:
-                    raise BenchmarkDataError(
-                        f"{where}: image of {im.width}x{im.height} pixels exceeds the limit"
-                    )
-                return im.convert("RGB")
-    except BenchmarkDataError:
-        raise
-    except Exception as exc:
-        raise BenchmarkDataError(f"{where}: unreadable image ({type(exc).__name__})") from None
+        return decode_image_bytes(data, where)
+    except UnreadableFileError as exc:
+        raise BenchmarkDataError(str(exc)) from None
 
 
 def decode_b64_image(text: object, where: str) -> Image.Image:

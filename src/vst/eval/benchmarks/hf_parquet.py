@@ -10,9 +10,7 @@ outside it). Every failure is a :class:`BenchmarkDataError` naming the file (and
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from typing import Any
 from PIL import Image
 
 from vst.eval.benchmarks.base import BenchmarkDataError
-from vst.scenes.errors import SceneFormatError
-from vst.scenes.files import MAX_IMAGE_PIXELS, open_image, resolve_inside
+from vst.scenes.errors import SceneFormatError, UnreadableFileError
+from vst.scenes.files import decode_image_bytes, open_image, resolve_inside
 
 __all__ = ["decode_image_cell", "iter_jsonl", "iter_parquet"]
 
@@ -101,19 +99,9 @@ def decode_image_cell(cell: Any, where: str, root: Path | None = None) -> Image.
 
 def _decode_bytes(data: bytes, where: str) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise BenchmarkDataError(
-                        f"{where}: image of {w}x{h} pixels exceeds {MAX_IMAGE_PIXELS} pixels"
-                    )
-                return im.convert("RGB")
-    except BenchmarkDataError:
-        raise
-    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, bomb errors...
-        raise BenchmarkDataError(f"{where}: cannot decode image: {_short(exc)}") from None
+        return decode_image_bytes(data, where)
+    except UnreadableFileError as exc:
+        raise BenchmarkDataError(str(exc)) from None
 
 
 def _short(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from PIL import Image
 from vst.engine.writer import image_extension
 from vst.models.requests import Video
 from vst.scenes.errors import UnreadableFileError
-from vst.scenes.files import MAX_IMAGE_PIXELS, open_image
+from vst.scenes.files import MAX_IMAGE_PIXELS, decode_image_bytes, open_image
 from vst.train.sources.base import one_line
 
 __all__ = [
@@ -34,17 +33,12 @@ __all__ = [
 
 
 def decode_picture(data: bytes, what: str) -> Image.Image:
-    """RGB image from encoded bytes (``what`` names it in the error)."""
+    """RGB image from encoded bytes (``what`` names it in the ``ValueError``), under the
+    project's image size policy (:func:`vst.scenes.files.decode_image_bytes`)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if w * h > MAX_IMAGE_PIXELS:
-                    raise ValueError(f"{w}x{h} pixels exceed the limit of {MAX_IMAGE_PIXELS}")
-                return im.convert("RGB")
-    except Exception as exc:  # PIL raises many types on hostile bytes; all mean "bad picture"
-        raise ValueError(f"{what} cannot be decoded ({one_line(exc)})") from None
+        return decode_image_bytes(data, what)
+    except UnreadableFileError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_picture(path: Path) -> Image.Image:

@@ -19,16 +19,15 @@ from typing import Any
 
 from vst.models.requests import Video, count_items, normalize_messages
 from vst.train.examples import TrainExample
-from vst.train.sources.base import ItemError, Source
 from vst.train.sources.media import decode_picture, entry_bytes, picture_entries
-from vst.train.sources.rows import ParquetRows, parquet_files
+from vst.train.sources.rows import ParquetRows, ParquetRowSource, parquet_files
 
 __all__ = ["HfParquet"]
 
 _COLUMNS = ("id", "messages", "images", "image", "videos", "meta")
 
 
-class HfParquet(Source):
+class HfParquet(ParquetRowSource):
     """Rows of Parquet files in the ``messages`` + ``images`` form."""
 
     kind = "hf_parquet"
@@ -42,19 +41,6 @@ class HfParquet(Source):
         for file, reason in self.rows.bad:
             self.skip(file.name, f"{file}: {reason}")
         self.video_fps = video_fps
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def _load(self, i: int) -> TrainExample:
-        file, r = self.rows.locate(i)
-        sid = f"{file.name}:{r}"
-        try:
-            row = self.rows.row(i)
-            sid = str(row["id"]) if row.get("id") not in (None, "") else sid
-            return self._example(sid, row, file)
-        except (ValueError, TypeError, RecursionError) as exc:  # untrusted cells of any type
-            raise ItemError(sid, f"{file} row {r}: {exc}") from None
 
     def _example(self, sid: str, row: dict[str, Any], file: Path) -> TrainExample:
         messages = normalize_messages(row.get("messages") or [])

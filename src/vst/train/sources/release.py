@@ -29,7 +29,6 @@ from vst.engine.export_release import IMAGE_FLAG, VIDEO_FLAG
 from vst.models.prompts import system_prompt, with_system
 from vst.models.requests import Video
 from vst.train.examples import TrainExample
-from vst.train.sources.base import ItemError, Source
 from vst.train.sources.chat import conversation_turns, place_media
 from vst.train.sources.media import (
     decode_picture,
@@ -38,7 +37,7 @@ from vst.train.sources.media import (
     is_image_bytes,
     picture_entries,
 )
-from vst.train.sources.rows import ParquetRows, parquet_files
+from vst.train.sources.rows import ParquetRows, ParquetRowSource, parquet_files
 
 __all__ = ["ReleaseParquet"]
 
@@ -53,7 +52,7 @@ def _meta_info(value: Any) -> list[Mapping[str, Any]]:
     return [d for d in data if isinstance(d, Mapping)] if isinstance(data, list) else []
 
 
-class ReleaseParquet(Source):
+class ReleaseParquet(ParquetRowSource):
     """Rows of the release's SFT Parquet files."""
 
     kind = "vst_release"
@@ -78,19 +77,6 @@ class ReleaseParquet(Source):
             self.skip(file.name, f"{file}: {reason}")
         self.video_fps = video_fps
         self.max_frames = max_frames
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def _load(self, i: int) -> TrainExample:
-        file, r = self.rows.locate(i)
-        sid = f"{file.name}:{r}"
-        try:
-            row = self.rows.row(i)
-            sid = str(row["id"]) if row.get("id") not in (None, "") else sid
-            return self._example(sid, row, file)
-        except (ValueError, TypeError, RecursionError) as exc:  # untrusted cells of any type
-            raise ItemError(sid, f"{file} row {r}: {exc}") from None
 
     def _videos(self, entries: list[Any], info: list[Mapping[str, Any]]) -> list[Video]:
         data = [entry_bytes(e, f"video entry {k}") for k, e in enumerate(entries)]

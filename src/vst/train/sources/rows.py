@@ -15,9 +15,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from vst.train.sources.base import one_line
+from vst.train.examples import TrainExample
+from vst.train.sources.base import ItemError, Source, one_line
 
-__all__ = ["ParquetRows", "parquet_files"]
+__all__ = ["ParquetRowSource", "ParquetRows", "parquet_files"]
 
 
 def parquet_files(path: Path, pattern: str = "*.parquet") -> list[Path]:
@@ -116,3 +117,27 @@ class ParquetRows:
         state = dict(self.__dict__)
         state["_cache"] = OrderedDict()
         return state
+
+
+class ParquetRowSource(Source):
+    """A source whose examples are the rows of a :class:`ParquetRows` (``self.rows``): each row
+    becomes an example through :meth:`_example`; a row that cannot is an :class:`ItemError`
+    naming the file and row (the row's ``id`` when it has one, else ``file:row``)."""
+
+    rows: ParquetRows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _load(self, i: int) -> TrainExample:
+        file, r = self.rows.locate(i)
+        sid = f"{file.name}:{r}"
+        try:
+            row = self.rows.row(i)
+            sid = str(row["id"]) if row.get("id") not in (None, "") else sid
+            return self._example(sid, row, file)
+        except (ValueError, TypeError, RecursionError) as exc:  # untrusted cells of any type
+            raise ItemError(sid, f"{file} row {r}: {exc}") from None
+
+    def _example(self, sid: str, row: dict[str, Any], file: Path) -> TrainExample:
+        raise NotImplementedError

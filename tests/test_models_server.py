@@ -292,11 +292,13 @@ def test_serve_command_opens_the_backend_and_serves_it(monkeypatch, tmp_path):
     ]
     assert closed == [True]
 
+    # a non-loopback host is passed on with a warning (serve is faked here: nothing binds)
     result = runner.invoke(
-        app, ["models", "serve", str(model_dir), "--port", "1", "--host", "0.0.0.0", "--name", "n"]
+        app,
+        ["models", "serve", str(model_dir), "--port", "1", "--host", "lab.example", "--name", "n"],
     )
     assert result.exit_code == 0
-    assert served_with[-1][1] == {"host": "0.0.0.0", "port": 1, "model_name": "n"}
+    assert served_with[-1][1] == {"host": "lab.example", "port": 1, "model_name": "n"}
     assert "reachable from other hosts" in result.output
 
     def broken_open(model, kind="auto", cache_dir=None, **options):

@@ -49,8 +49,9 @@ def demo(
 
     result = run_demo(out, seed=seed, console=console, num_scenes=num_scenes)
     console.print("\n[bold]outputs[/bold]")
+    width = max((len(name) for name in result.outputs), default=0)
     for name, path in result.outputs.items():
-        console.print(f"  {name:<12} {path}")
+        console.print(f"  {name:<{width}}  {path}")
     if result.problems:  # the demo's data must pass its own verification and audit
         console.print(f"[red]demo data has {len(result.problems)} problem(s)[/red]")
         raise typer.Exit(1)

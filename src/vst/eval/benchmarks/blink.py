@@ -55,8 +55,9 @@ from vst.eval.benchmarks.base import (
     BenchScore,
     JudgedItem,
 )
+from vst.eval.benchmarks.encoded_images import image_from_cell
 from vst.eval.benchmarks.harness_mcq import lmms_first_letter, vlmevalkit_can_infer
-from vst.eval.benchmarks.hf_parquet import decode_image_cell, iter_parquet
+from vst.eval.benchmarks.hf_parquet import iter_parquet
 from vst.eval.metrics import extract_choice
 from vst.models.backends.base import Sampling
 from vst.models.requests import Request
@@ -197,7 +198,7 @@ class BLINK(Benchmark):
                 )
             truth = m.group(1)
         images = [
-            decode_image_cell(row[col], f"{where} {col}")
+            image_from_cell(row[col], f"{where} {col}")
             for col in IMAGE_COLUMNS
             if row.get(col) is not None
         ]

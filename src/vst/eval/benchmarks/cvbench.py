@@ -52,8 +52,9 @@ from vst.eval.benchmarks.base import (
     BenchScore,
     JudgedItem,
 )
+from vst.eval.benchmarks.encoded_images import image_from_cell
 from vst.eval.benchmarks.harness_mcq import lmms_first_letter, vlmevalkit_can_infer
-from vst.eval.benchmarks.hf_parquet import decode_image_cell, iter_jsonl, iter_parquet
+from vst.eval.benchmarks.hf_parquet import iter_jsonl, iter_parquet
 from vst.models.backends.base import Sampling
 from vst.models.requests import Request
 
@@ -157,7 +158,7 @@ class CVBench(Benchmark):
         idx = row.get("idx")
         if isinstance(idx, bool) or not isinstance(idx, int | str):
             raise BenchmarkDataError(f"{where}: bad idx {idx!r}")
-        image = decode_image_cell(row["image"] if parquet else row["filename"], where, root)
+        image = image_from_cell(row["image"] if parquet else row["filename"], where, root)
         item_id = f"{row['type']}-{idx}"
         request = Request(
             messages=[

@@ -1,11 +1,8 @@
-"""Reading Hugging Face dataset files at the benchmark boundary: parquet rows, JSONL rows and
-``Image`` cells.
+"""Reading Hugging Face dataset files at the benchmark boundary: parquet rows and JSONL rows.
 
-Conventions: an HF ``Image`` column is stored in parquet as a struct ``{bytes, path}``; its
-bytes are decoded here (header size checked against
-:data:`vst.scenes.files.MAX_IMAGE_PIXELS` before any pixel is decoded) into an RGB PIL image.
-A cell without bytes but with a relative ``path`` is opened under the dataset root (never
-outside it). Every failure is a :class:`BenchmarkDataError` naming the file (and row).
+``Image`` cells (``{bytes, path}`` structs) are decoded by
+:func:`vst.eval.benchmarks.encoded_images.image_from_cell`. Every failure is a
+:class:`BenchmarkDataError` naming the file (and row).
 """
 
 from __future__ import annotations
@@ -13,15 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-from PIL import Image
 
 from vst.eval.benchmarks.base import BenchmarkDataError
-from vst.scenes.errors import SceneFormatError, UnreadableFileError
-from vst.scenes.files import decode_image_bytes, open_image, resolve_inside
 
-__all__ = ["decode_image_cell", "iter_jsonl", "iter_parquet"]
+__all__ = ["iter_jsonl", "iter_parquet"]
 
 
 def iter_parquet(path: Path, required: Iterable[str], batch_size: int = 64) -> Iterator[dict]:
@@ -72,36 +64,6 @@ def iter_jsonl(path: Path, required: Iterable[str]) -> Iterator[dict]:
                 yield row
         except UnicodeDecodeError as exc:
             raise BenchmarkDataError(f"{path}: not UTF-8: {_short(exc)}") from None
-
-
-def decode_image_cell(cell: Any, where: str, root: Path | None = None) -> Image.Image:
-    """An RGB image from an HF ``Image`` cell (``{"bytes", "path"}``, raw bytes, or a path
-    string relative to ``root``). ``where`` names the file and row in errors."""
-    data: Any = None
-    rel: Any = None
-    if isinstance(cell, dict):
-        data, rel = cell.get("bytes"), cell.get("path")
-    elif isinstance(cell, bytes | bytearray):
-        data = cell
-    elif isinstance(cell, str):
-        rel = cell
-    if isinstance(data, bytes | bytearray) and data:
-        return _decode_bytes(bytes(data), where)
-    if isinstance(rel, str) and rel and root is not None:
-        try:
-            full = resolve_inside(Path(rel), root)
-            with open_image(full) as im:
-                return im.convert("RGB")
-        except SceneFormatError as exc:
-            raise BenchmarkDataError(f"{where}: {exc}") from None
-    raise BenchmarkDataError(f"{where}: no image (expected image bytes)")
-
-
-def _decode_bytes(data: bytes, where: str) -> Image.Image:
-    try:
-        return decode_image_bytes(data, where)
-    except UnreadableFileError as exc:
-        raise BenchmarkDataError(str(exc)) from None
 
 
 def _short(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from test_train_trainer import SMALL
 from vst.engine.sample import Sample, assistant, user
 from vst.engine.writer import shard_name, write_shard
 from vst.eval.harness import run_benchmark, score_path
@@ -82,13 +83,7 @@ def test_tiny_training_run_writes_the_manifest(tiny_model_dir, tmp_path):
             "vision_learning_rate": 1e-4,
             "global_batch_size": 4,
             "max_steps": 1,
-            "bf16": False,
-            "gradient_checkpointing": False,
-            "use_cpu": True,
-            "attn_implementation": "sdpa",
-            "max_length": 4096,
-            "min_pixels": 3136,
-            "max_pixels": 3136,
+            **SMALL,
         }
     )
     result = run_training(config)

@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vst.train.examples import TrainExample
 from vst.train.sources import (
@@ -72,6 +79,7 @@ Kind = Literal["vst", "llava", "hf_parquet", "vst_release"]
 _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "tasks": ("vst",),
     "splits": ("vst",),
+    "modes": ("vst",),
     "images": ("llava",),
     "video_fps": ("llava", "hf_parquet", "vst_release"),
     "max_frames": ("llava", "vst_release"),
@@ -93,9 +101,22 @@ class DataSource(BaseModel):
     splits: list[str] | None = Field(
         None, min_length=1, description='vst: only samples of these scene splits (meta["split"])'
     )
+    modes: list[str] | None = Field(
+        None, min_length=1, description="vst: only samples whose reward mode is one of these"
+    )
     images: Path | None = Field(None, description="llava: the image folder (default: beside)")
     video_fps: float = Field(2.0, gt=0, allow_inf_nan=False)
     max_frames: int = Field(64, ge=1)
+
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, modes: list[str] | None) -> list[str] | None:
+        from vst.rewards import MODES
+
+        unknown = [m for m in modes or [] if m not in MODES]
+        if unknown:
+            raise ValueError(f"unknown reward mode(s) {unknown}; expected some of {list(MODES)}")
+        return modes
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> DataSource:
@@ -142,13 +163,20 @@ def source_from_dict(d: Any, where: str, base: Path | None = None) -> DataSource
     return cfg
 
 
-def open_source(cfg: DataSource) -> Source:
-    """The indexed source of ``cfg``; ``ValueError`` naming the source when it cannot be read."""
+def open_source(cfg: DataSource, rl: bool = False) -> Source:
+    """The indexed source of ``cfg``; ``ValueError`` naming the source when it cannot be read.
+    ``rl=True`` opens it for the GRPO stage: vst shards keep only rule-checkable image samples
+    (:class:`~vst.train.sources.VstShards`), and no source applies its ``system`` (the RL
+    prompt builder does, :mod:`vst.train.rl_data`)."""
     if not cfg.path.exists():
         raise ValueError(f"data source {cfg.label}: {cfg.path} does not exist")
+    if rl:
+        cfg = cfg.model_copy(update={"system": None})
     try:
         if cfg.kind == "vst":
-            return VstShards(cfg.label, cfg.path, cfg.tasks, cfg.system, cfg.splits)
+            return VstShards(
+                cfg.label, cfg.path, cfg.tasks, cfg.system, cfg.splits, cfg.modes, rl=rl
+            )
         if cfg.kind == "llava":
             return LlavaJson(
                 cfg.label, cfg.path, cfg.images, cfg.system, cfg.video_fps, cfg.max_frames

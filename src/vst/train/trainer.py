@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -71,7 +70,7 @@ from vst.train.data import mix, source_from_dict
 from vst.train.examples import TrainExample
 from vst.train.manifest import write_manifest
 from vst.train.metrics import MetricsCallback, StepStats
-from vst.train.optim import apply_freezing, param_groups
+from vst.train.optim import apply_freezing
 from vst.train.planning import (
     LENGTHS_FILE,
     RowBatchSampler,
@@ -79,6 +78,7 @@ from vst.train.planning import (
     keep_own_shards,
     measure_lengths,
 )
+from vst.train.trainer_common import PROCESSOR_FILES, VstTrainerMixin
 
 __all__ = [
     "PROCESSOR_FILES",
@@ -93,21 +93,6 @@ __all__ = [
     "token_mean_loss",
     "training_arguments",
 ]
-
-PROCESSOR_FILES = (
-    "processor_config.json",
-    "preprocessor_config.json",
-    "video_preprocessor_config.json",
-    "chat_template.jinja",
-    "chat_template.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "merges.txt",
-)
-"""Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +168,7 @@ def token_mean_loss(
     return total / max(int(count), 1)
 
 
-class VstTrainer(Trainer):
+class VstTrainer(VstTrainerMixin, Trainer):
     """``transformers.Trainer`` for vst (see the module docstring). ``vision_learning_rate``
     is the vision tower's and merger's rate (``args.learning_rate`` the language model's);
     ``source_dir`` is the checkpoint whose processor files are copied into saves;
@@ -295,21 +280,6 @@ class VstTrainer(Trainer):
         self.row_sampler.skip_next(num_batches)
         return dataloader
 
-    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
-        """The optimizer ``TrainingArguments`` names, over :func:`~vst.train.optim.
-        param_groups` (built from the model as wrapped at this point)."""
-        if self.optimizer is None:
-            opt_model = self.model if model is None else model
-            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-            groups = param_groups(
-                opt_model,
-                self.args.learning_rate,
-                self.vision_learning_rate,
-                self.args.weight_decay,
-            )
-            self.optimizer_cls_and_kwargs = (cls, {**kwargs, "params": groups})
-        return super().create_optimizer(model)
-
     def training_step(
         self,
         model: Any,
@@ -333,31 +303,6 @@ class VstTrainer(Trainer):
             values = self.accelerator.reduce(values, reduction="sum")
             values[0] = values[0] / n  # each process's loss carries the Trainer's x n
         return [float(v) for v in values.cpu()]
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        """Load a checkpoint's weights on resume. transformers 5.25 saves Qwen2.5-VL under the
-        original hub key names (``visual.*``, ``model.layers.*``) but ``Trainer`` reads them
-        back with a plain non-strict ``load_state_dict``: every key misses and training would
-        silently go on from the start weights. So the checkpoint is read with
-        ``from_pretrained`` (which maps the names) and copied in strictly. DeepSpeed and FSDP
-        keep their own checkpoint formats (the Trainer's own loading)."""
-        target = self.accelerator.unwrap_model(model if model is not None else self.model)
-        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not hasattr(target, "config"):
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            return
-        dtype = next(target.parameters()).dtype
-        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
-        target.load_state_dict(saved.state_dict(), strict=True)
-        del saved
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
-        out = Path(output_dir if output_dir is not None else self.args.output_dir)
-        if self.args.should_save and self.source_dir is not None:
-            for name in PROCESSOR_FILES:
-                src = self.source_dir / name
-                if src.is_file():
-                    shutil.copyfile(src, out / name)
 
 
 def training_arguments(

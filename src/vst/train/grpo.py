@@ -1,0 +1,482 @@
+"""Stage 3: GRPO in its DAPO form on TRL's ``GRPOTrainer``, with vst's rewards and real online
+filtering (dynamic sampling).
+
+:class:`VstGRPOTrainer` keeps TRL's loop, generation (transformers, or vLLM in colocate or
+server mode on GPUs), loss (``dapo`` by default: token-mean, clip 0.2 / 0.28), advantages and
+logging, and changes:
+
+* **online filtering** (:meth:`VstGRPOTrainer._generate_and_score_completions`): after a
+  rollout is scored, prompt groups whose accuracy is all 0 or all 1 are dropped
+  (:func:`vst.train.dynamic_sampling.keep_groups`), fresh prompts are drawn and rolled out
+  until the batch has as many groups as it started with, up to ``max_rounds`` refill rounds;
+  the kept rows of every round become one batch (:func:`~vst.train.dynamic_sampling.
+  concat_batches`) and ``num_items_in_batch`` is recounted. Refill prompts come from a
+  generator seeded by the run seed, the optimizer step, the micro-step, the round and the
+  process (:func:`~vst.train.dynamic_sampling.refill_indices`), so a resumed run refills as the
+  original did. When the rounds run out, dropped groups fill the rest (their advantage is 0:
+  the batch keeps its size and the step's metrics count them). Every process runs the same
+  number of rounds with the same number of prompts (TRL gathers rewards across processes), and
+  each prompt's group stays on one process (:meth:`vst.train.grpo_config.GrpoConfig.
+  batch_plan`);
+* **metrics** (:mod:`vst.train.rl_metrics`): accuracy and format per task and per mode,
+  completion lengths, the truncated share and the filter's counts, added to TRL's logs, written
+  to ``metrics.jsonl`` and drawn into ``metrics.png``;
+* **data order**: TRL's repeat sampler with its permutation seeded by ``seed + epoch``
+  (:class:`EpochRepeatSampler`), so every epoch has its own order and a run resumed in a later
+  epoch continues with that epoch's order;
+* optimizer groups, weight loading on resume and processor files in every checkpoint as in SFT
+  (:class:`~vst.train.trainer_common.VstTrainerMixin`).
+
+:func:`run_grpo` does a whole run from a :class:`~vst.train.grpo_config.GrpoConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate.utils import gather_object
+from transformers import PrinterCallback, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
+
+from vst.models.chat import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
+from vst.train.config import ConfigError
+from vst.train.data import mix, open_source, source_from_dict
+from vst.train.dynamic_sampling import concat_batches, keep_groups, refill_indices, select_rows
+from vst.train.grpo_config import FilterConfig, GrpoConfig
+from vst.train.manifest import write_manifest
+from vst.train.optim import apply_freezing
+from vst.train.rl_data import RLPrompts
+from vst.train.rl_metrics import GrpoMetricsCallback, RolloutStats
+from vst.train.rl_reward import RolloutScorer
+from vst.train.trainer_common import VstTrainerMixin
+
+__all__ = [
+    "EpochRepeatSampler",
+    "GrpoResult",
+    "VstGRPOTrainer",
+    "build_grpo_trainer",
+    "grpo_arguments",
+    "load_rl_prompts",
+    "run_grpo",
+    "vision_token_ids",
+]
+
+log = logging.getLogger(__name__)
+
+
+class EpochRepeatSampler(RepeatSampler):
+    """TRL's ``RepeatSampler`` whose permutation comes from ``seed + epoch`` (the Trainer calls
+    :meth:`set_epoch`), not from one generator advanced across epochs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Any:
+        if self.shuffle:
+            self.generator = torch.Generator()
+            self.generator.manual_seed(int(self.seed or 0) + self.epoch)
+        return super().__iter__()
+
+
+class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with online filtering and vst's metrics (module docstring).
+
+    ``scorer``: the reward function (its per-completion accuracies drive the filter);
+    ``prompts``: the :class:`~vst.train.rl_data.RLPrompts` behind ``train_dataset`` (refill
+    rows are built from it); ``filter_config``: the filter's bounds and rounds."""
+
+    def __init__(
+        self,
+        model: Any,
+        args: GRPOConfig,
+        train_dataset: Any,
+        processing_class: Any,
+        *,
+        scorer: RolloutScorer,
+        prompts: RLPrompts,
+        filter_config: FilterConfig,
+        vision_learning_rate: float,
+        source_dir: str | Path | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
+    ) -> None:
+        self.vision_learning_rate = vision_learning_rate
+        self.source_dir = Path(source_dir) if source_dir is not None else None
+        self.scorer = scorer
+        self.prompts = prompts
+        self.filter_config = filter_config
+        self.rollout_stats = RolloutStats()
+        self._skips_reported = 0
+        super().__init__(
+            model=model,
+            reward_funcs=[scorer],
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=list(callbacks),
+        )
+        pad = self._tokenizer.pad_token_id
+        scorer.end_ids = {int(i) for i in self.eos_token_ids} | (
+            {int(pad)} if pad is not None else set()
+        )
+        self.remove_callback(PrinterCallback)  # metrics.jsonl has every logged step
+        self.metrics = GrpoMetricsCallback(args.output_dir)
+        self.add_callback(self.metrics)
+
+    # -- data order ------------------------------------------------------------------------
+    def _get_train_sampler(self, dataset: Any = None) -> Any:
+        return EpochRepeatSampler(
+            data_source=self.train_dataset if dataset is None else dataset,
+            mini_repeat_count=self.num_generations,
+            batch_size=self.args.generation_batch_size // self.num_generations,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+            shuffle=self.shuffle_dataset,
+            seed=self.args.seed,
+        )
+
+    # -- online filtering ------------------------------------------------------------------
+    def _max_over_processes(self, values: Sequence[float]) -> list[float]:
+        """Element-wise max of ``values`` over all processes."""
+        t = torch.tensor([float(v) for v in values], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            t = self.accelerator.gather(t.unsqueeze(0)).max(dim=0).values
+        return [float(v) for v in t.cpu()]
+
+    def _merge_round(self, keep: np.ndarray | None) -> None:
+        f = self.filter_config
+        summary = self.rollout_stats.round_summary(
+            self.scorer.last, self.num_generations, keep, f.low, f.high
+        )
+        for part in gather_object([summary]):
+            self.rollout_stats.merge(part)
+
+    def _refill(self, groups: int, round_: int, exclude: Sequence[int]) -> list[dict[str, Any]]:
+        """``groups`` fresh prompts, each repeated ``num_generations`` times (seeded draw)."""
+        accumulation = max(1, self.args.gradient_accumulation_steps)
+        key = (
+            self.state.global_step,
+            self._step % accumulation,
+            round_,
+            self.accelerator.process_index,
+        )
+        indices = refill_indices(
+            len(self.prompts), groups, seed=self.args.seed, key=key, exclude=exclude
+        )
+        rows = self.prompts.rows(indices)
+        return [dict(row) for row in rows for _ in range(self.num_generations)]
+
+    def _loss_tokens(self, batch: dict[str, Any]) -> torch.Tensor:
+        mask = batch["completion_mask"]
+        if batch.get("tool_mask") is not None:
+            mask = mask * batch["tool_mask"]
+        return self.accelerator.gather(mask.sum()).sum()
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        if not self.model.training:
+            return super()._generate_and_score_completions(inputs)
+        f = self.filter_config
+        G = self.num_generations
+        if not f.enabled:
+            out = super()._generate_and_score_completions(inputs)
+            self._merge_round(None)
+            self._count_skips()
+            return out
+        if len(inputs) % G:
+            raise ValueError(
+                f"online filtering needs whole prompt groups on each process: {len(inputs)} "
+                f"rows is not a multiple of num_generations {G}"
+            )
+        target = len(inputs) // G
+        kept_parts: list[dict[str, Any]] = []
+        spare_parts: list[dict[str, Any]] = []
+        kept = drawn = 0
+        seen = [int(row["index"]) for row in inputs[::G]]
+        batch, round_ = inputs, 0
+        while True:
+            out = super()._generate_and_score_completions(batch)
+            accuracy = [s.accuracy for s in self.scorer.last]
+            keep = keep_groups(accuracy, G, f.low, f.high)
+            self._merge_round(keep)
+            groups = np.flatnonzero(keep)[: target - kept]
+            if len(groups):
+                kept_parts.append(select_rows(out, _rows_of(groups, G)))
+            dropped = np.flatnonzero(~keep)
+            if len(dropped):
+                spare_parts.append(select_rows(out, _rows_of(dropped, G)))
+            kept += len(groups)
+            drawn += len(keep)
+            need, kept_all, drawn_all = self._max_over_processes([target - kept, kept, drawn])
+            if need <= 0 or round_ >= f.max_rounds:
+                break
+            round_ += 1
+            rate = max(kept_all / drawn_all, 0.125) if drawn_all else 1.0
+            size = int(min(target, max(need, math.ceil(need / rate))))
+            batch = self._refill(size, round_, seen)
+            seen += [int(row["index"]) for row in batch[::G]]
+        self.rollout_stats.add_count("refill_rounds", round_)
+        parts = kept_parts
+        short = target - kept
+        if short > 0:  # the rounds ran out: dropped groups (advantage 0) keep the batch's size
+            spare = concat_batches(spare_parts, self._tokenizer.pad_token_id)
+            parts = [*kept_parts, select_rows(spare, range(short * G))]
+        self._count_short(short)
+        merged = concat_batches(parts, self._tokenizer.pad_token_id)
+        merged["num_items_in_batch"] = self._loss_tokens(merged)
+        self._count_skips()
+        return merged
+
+    def _count_short(self, short: int) -> None:
+        total = short
+        if self.accelerator.num_processes > 1:
+            t = torch.tensor([float(short)], device=self.accelerator.device)
+            total = int(self.accelerator.gather(t).sum().item())
+        self.rollout_stats.add_count("underfilled_groups", total)
+
+    def _count_skips(self) -> None:
+        n = len(self.prompts.skipped)
+        if n > self._skips_reported:
+            self.rollout_stats.add_count("skipped_prompts", n - self._skips_reported)
+            for sid, reason in self.prompts.skipped[self._skips_reported :]:
+                log.warning("RL prompt %s skipped: %s", sid, reason)
+            self._skips_reported = n
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training and "loss" in logs:
+            logs.update(self.rollout_stats.flush())
+        super().log(logs, start_time)
+
+
+def _rows_of(groups: Sequence[int] | np.ndarray, num_generations: int) -> list[int]:
+    return [int(g) * num_generations + j for g in groups for j in range(num_generations)]
+
+
+# -- building a run -------------------------------------------------------------------------
+def vision_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of Qwen2.5-VL's vision tokens (image / video pads, vision start / end / pad) in
+    ``tokenizer``: a completion must never contain one (the model's 3D position ids count
+    ``<|vision_start|>`` to place images, so one sampled would break the loss forward)."""
+    ids = []
+    for token in (VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD, "<|vision_pad|>"):
+        i = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(i, int) and i != tokenizer.unk_token_id:
+            ids.append(i)
+    return ids
+
+
+def grpo_arguments(
+    config: GrpoConfig,
+    world_size: int | None = None,
+    progress: bool = False,
+    suppress_ids: Sequence[int] = (),
+) -> GRPOConfig:
+    """TRL's ``GRPOConfig`` of a run (``world_size`` default: ``$WORLD_SIZE`` or 1).
+    ``suppress_ids``: token ids generation never samples (:func:`vision_token_ids`; the
+    transformers path: vLLM takes its own sampling parameters)."""
+    if world_size is None:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    accumulation, per_generation = config.batch_plan(world_size)
+    gc = config.gradient_checkpointing
+    extra: dict[str, Any] = {}
+    if config.use_vllm:
+        extra = {
+            "use_vllm": True,
+            "vllm_mode": config.vllm_mode,
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
+            "vllm_tensor_parallel_size": config.vllm_tensor_parallel_size,
+            "vllm_max_model_length": config.max_length,
+        }
+        if config.vllm_server_base_url:
+            extra["vllm_server_base_url"] = config.vllm_server_base_url
+    elif suppress_ids:
+        extra["generation_kwargs"] = {"suppress_tokens": sorted(int(i) for i in suppress_ids)}
+    return GRPOConfig(
+        output_dir=str(config.output_dir),
+        seed=config.seed,
+        data_seed=config.seed,
+        per_device_train_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=per_generation,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        beta=config.beta,
+        epsilon=config.epsilon_low,
+        epsilon_high=config.epsilon_high,
+        loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards,
+        mask_truncated_completions=config.truncated == "mask",
+        bf16=config.bf16,
+        activation_checkpointing=gc,
+        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        report_to="none",
+        remove_unused_columns=False,
+        use_cpu=config.use_cpu,
+        disable_tqdm=not progress,
+        log_completions=False,
+        ddp_find_unused_parameters=True,
+        **extra,
+    )
+
+
+def load_rl_prompts(config: GrpoConfig, where: str, tokenizer: Any = None) -> tuple[RLPrompts, Any]:
+    """The run's RL prompts over the weighted mix of its sources (opened for RL) and the mix
+    report; :class:`ConfigError` naming ``where`` and the source on bad data."""
+    sources, systems = [], {}
+    for i, d in enumerate(config.data):
+        try:
+            cfg = source_from_dict(d, f"{where}: data.{i}")
+            source = open_source(cfg, rl=True)
+        except ValueError as exc:
+            raise ConfigError(
+                str(exc) if str(exc).startswith(where) else f"{where}: data.{i}: {exc}"
+            ) from None
+        sources.append((cfg, source))
+        systems[source.name] = cfg.system
+    try:
+        examples, report = mix([s for _, s in sources], [c.weight for c, _ in sources], config.seed)
+        prompts = RLPrompts(
+            examples,
+            system=config.system,
+            systems=systems,
+            limits=config.pixel_limits(),
+            tokenizer=tokenizer,
+            max_prompt_length=config.max_prompt_length(),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: data: {exc}") from None
+    return prompts, report
+
+
+def _load_model(config: GrpoConfig) -> Any:
+    from transformers import AutoModelForImageTextToText
+
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(config.model), attn_implementation=config.attention(), dtype=torch.float32
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model: cannot load {config.model}: {exc}") from None
+    apply_freezing(
+        model,
+        vision=config.freeze_vision,
+        merger=config.freeze_merger,
+        language_model=config.freeze_language_model,
+    )
+    return model
+
+
+def build_grpo_trainer(
+    config: GrpoConfig,
+    where: str = "config",
+    *,
+    scorer: RolloutScorer | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = False,
+) -> tuple[VstGRPOTrainer, Any]:
+    """The trainer of a run and the data mix report. ``scorer`` replaces the default
+    :class:`~vst.train.rl_reward.RolloutScorer` (tests script rewards with it)."""
+    from vst.models.processor import load_processor
+
+    processor = load_processor(config.model)
+    # TRL left-pads prompt ids itself and takes mm_token_type_ids from the processor, which pads
+    # on the tokenizer's side: both must be left or the image tokens of shorter prompts shift
+    processor.tokenizer.padding_side = "left"
+    prompts, report = load_rl_prompts(config, where, processor.tokenizer)
+    model = _load_model(config)
+    if scorer is None:
+        scorer = RolloutScorer(config.w_acc, config.w_fmt, config.truncated)
+    trainer = VstGRPOTrainer(
+        model,
+        grpo_arguments(
+            config, progress=progress, suppress_ids=vision_token_ids(processor.tokenizer)
+        ),
+        prompts.dataset(),
+        processor,
+        scorer=scorer,
+        prompts=prompts,
+        filter_config=config.filter,
+        vision_learning_rate=config.vision_learning_rate or config.learning_rate,
+        source_dir=config.model,
+        callbacks=callbacks,
+    )
+    return trainer, report
+
+
+@dataclass(frozen=True)
+class GrpoResult:
+    """What a run made: the final checkpoint directory, optimizer steps done, the metrics and
+    plot files, the mix report, the checkpoint it resumed from (or None) and the prompts
+    skipped as ``(id, reason)``."""
+
+    output_dir: Path
+    steps: int
+    metrics: Path
+    plot: Path | None
+    mix_report: Any
+    resumed_from: Path | None
+    skipped: list[tuple[str, str]]
+
+
+def run_grpo(
+    config: GrpoConfig,
+    *,
+    resume: bool = False,
+    where: str = "config",
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = False,
+    scorer: RolloutScorer | None = None,
+) -> GrpoResult:
+    """Train (resuming from the last ``checkpoint-N`` in ``output_dir`` when ``resume``; a run
+    without ``resume`` refuses an ``output_dir`` holding checkpoints) and save the final model
+    into ``output_dir``."""
+    out = config.output_dir
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if last is not None and not resume:
+        raise ConfigError(
+            f"{where}: output_dir: {out} holds checkpoints ({Path(last).name}); resume with "
+            "--resume or choose another output_dir"
+        )
+    trainer, report = build_grpo_trainer(
+        config, where, scorer=scorer, callbacks=callbacks, progress=progress
+    )
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(out))
+    main = trainer.is_world_process_zero()
+    if main:
+        sources = [source_from_dict(d, f"{where}: data.{i}") for i, d in enumerate(config.data)]
+        write_manifest(out, sources)
+    png = trainer.metrics.png
+    return GrpoResult(
+        output_dir=out,
+        steps=trainer.state.global_step,
+        metrics=trainer.metrics.jsonl,
+        plot=png if main and png.is_file() else None,
+        mix_report=report,
+        resumed_from=Path(last) if last else None,
+        skipped=list(trainer.prompts.skipped),
+    )

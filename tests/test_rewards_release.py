@@ -178,3 +178,20 @@ def test_release_answers_read_back():
     assert accuracy_reward("Plant, door, chair", specs)[0] == 1.0
     with pytest.raises(ValueError, match="'caption' has no release form"):
         release_mode({"mode": "caption", "ground_truth": "a room"})
+
+
+def test_adapters_read_exported_meta_info_and_spec_lists():
+    from vst.rewards.adapters import easyr1_compute_score, reward_specs, verl_compute_score
+
+    spec = {"mode": "numeric", "ground_truth": 2}
+    info = json.dumps({"mode": ["relaxed_score"], "reward": spec, "task": "si_distance"})
+    assert reward_specs(info) == [spec]
+    assert reward_specs({"mode": ["relaxed_score"], "reward": [spec, spec]}) == [spec, spec]
+    # 1.8 against 2: MRA 0.9 (vst's spec), not the release's 5% pass/fail
+    got = easyr1_compute_score([{"response": "<think>r</think>1.8", "ground_truth": info}])
+    assert got == [{"overall": pytest.approx(0.95), "format": 1.0, "accuracy": pytest.approx(0.9)}]
+    assert verl_compute_score("si_distance", "1.8", info) == pytest.approx(0.45)  # no think
+    any_of = [{"mode": "mcq", "ground_truth": "B"}, {"mode": "exact", "ground_truth": "lamp"}]
+    assert verl_compute_score(None, "<think>r</think>lamp", json.dumps(any_of)) == 1.0
+    with pytest.raises(ValueError, match="unknown reward mode"):
+        reward_specs({"mode": ["vqa_score"], "ground_truth": "x"})

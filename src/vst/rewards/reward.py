@@ -151,7 +151,10 @@ def accuracy_reward(answer: str, reward_spec: Any) -> tuple[float, bool]:
     """``(accuracy in [0, 1], checkable)`` of an *answer* (the text after ``</think>``) for a
     reward spec, or for a list of specs (the max over them); ``checkable`` is False for
     ``caption`` (accuracy 0), and for a list only when every spec is ``caption``."""
-    specs = load_reward_specs(reward_spec)
+    return _accuracy_any(answer, load_reward_specs(reward_spec))
+
+
+def _accuracy_any(answer: str, specs: list[dict[str, Any]]) -> tuple[float, bool]:
     if len(specs) == 1:
         return _accuracy_one(answer, specs[0])
     scores = [_accuracy_one(answer, spec) for spec in specs]
@@ -206,7 +209,7 @@ def compute_reward(
     split = split_think(response)
     det3d = any(spec["mode"] == "det3d" for spec in specs)
     fmt = _format_score(split, "det3d" if det3d else specs[0]["mode"])
-    acc, checkable = accuracy_reward(split.answer, specs)
+    acc, checkable = _accuracy_any(split.answer, specs)
     return {
         "overall": float(w_acc * acc + w_fmt * fmt),
         "format": float(fmt),

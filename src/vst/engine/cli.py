@@ -313,7 +313,7 @@ def audit_cmd(
 
 
 # -- data export -----------------------------------------------------------------------------
-EXPORT_FORMATS = ("llava", "vst-release")
+EXPORT_FORMATS = ("llava", "vst-release", "verl")
 
 
 def llava_record(
@@ -357,12 +357,14 @@ def export_cmd(
     """Export to the LLaVA form: OUT/data.json (a list of {id, image, conversations}) and the
     images under OUT/images/ (paths in data.json are relative to OUT); or with --format
     vst-release to the VST release's SFT Parquet (one OUT/<shard>.parquet per shard; see
-    vst.engine.export_release)."""
+    vst.engine.export_release); or with --format verl to RL Parquet in the release's form
+    for EasyR1/verl (id, images, question, answer, meta_info, data_source; rule-checkable
+    single-question samples only; see vst.engine.export_verl)."""
     if fmt not in EXPORT_FORMATS:
         _fail(f"--format: unknown format {fmt!r}; supported: {', '.join(EXPORT_FORMATS)}")
     shards = _shards_or_exit(folder)
-    if fmt == "vst-release":
-        _export_release_cmd(shards, out)
+    if fmt in ("vst-release", "verl"):
+        _export_release_cmd(shards, out, fmt)
         return
     try:
         n, n_images = _export_llava(shards, out)
@@ -373,11 +375,12 @@ def export_cmd(
     )
 
 
-def _export_release_cmd(shards: list[Path], out: Path) -> None:
+def _export_release_cmd(shards: list[Path], out: Path, fmt: str) -> None:
     from vst.engine.export_release import export_release
+    from vst.engine.export_verl import export_verl
 
     try:
-        result = export_release(shards, out)
+        result = (export_verl if fmt == "verl" else export_release)(shards, out)
     except OSError as exc:  # the output cannot be written
         _fail(os_error_line(exc), exit_code_of(exc))
     for shard, sid, reason in result.skipped:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "VIDEO_FLAG",
     "ExportResult",
     "export_release",
+    "export_shards",
     "release_row",
 ]
 
@@ -168,7 +169,7 @@ class _ShardReadError(Exception):
 def _shard_rows(shard: Path) -> Iterator[dict[str, Any]]:
     """The rows of ``shard``; any error reading it becomes :class:`_ShardReadError` (so that
     reading errors are told apart from errors writing the output)."""
-    rows = iter_rows(shard, ["id", "task", "messages", "images", "videos", "meta"])
+    rows = iter_rows(shard, ["id", "task", "messages", "images", "videos", "reward", "meta"])
     while True:
         try:
             row = next(rows)
@@ -179,25 +180,31 @@ def _shard_rows(shard: Path) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def _write_shard(shard: Path, tmp: Path, result: ExportResult) -> tuple[int, int]:
-    """Write the release rows of ``shard`` into ``tmp``; returns (rows, pictures) written and
+Convert = Callable[[dict[str, Any]], dict[str, Any]]
+"""A shard row -> an output row (``ValueError`` with the reason when it cannot be carried)."""
+
+
+def _write_shard(
+    shard: Path, tmp: Path, result: ExportResult, convert: Convert, schema: pa.Schema
+) -> tuple[int, int]:
+    """Write the converted rows of ``shard`` into ``tmp``; returns (rows, pictures) written and
     appends the samples left out to ``result.skipped``."""
     rows = pictures = 0
-    with pq.ParquetWriter(str(tmp), RELEASE_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
         buffer: list[dict[str, Any]] = []
         for row in _shard_rows(shard):
             try:
-                rel = release_row(row)
+                rel = convert(row)
             except ValueError as exc:
                 result.skipped.append((shard.name, str(row.get("id")), str(exc)))
                 continue
             buffer.append(rel)
             pictures += len(rel["images"])
             if len(buffer) == ROW_GROUP_SIZE:
-                writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
+                writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
                 rows, buffer = rows + len(buffer), []
         if buffer:
-            writer.write_table(pa.Table.from_pylist(buffer, schema=RELEASE_SCHEMA))
+            writer.write_table(pa.Table.from_pylist(buffer, schema=schema))
             rows += len(buffer)
     return rows, pictures
 
@@ -206,13 +213,24 @@ def export_release(shards: Iterable[Path], out: Path) -> ExportResult:
     """Write the release form of every sample of ``shards`` into ``out`` (see the module
     docstring); samples the form cannot carry, and shards that cannot be read, are skipped and
     listed (a whole shard with id ``"*"``). Errors writing ``out`` propagate (``OSError``)."""
+    return export_shards(shards, out, release_row, RELEASE_SCHEMA)
+
+
+def export_shards(
+    shards: Iterable[Path], out: Path, convert: Convert, schema: pa.Schema
+) -> ExportResult:
+    """Write ``convert(row)`` of every row of ``shards`` into ``out`` with ``schema``: one
+    ``<shard stem>.parquet`` per shard with rows (atomic; row groups of 100; an output row's
+    ``images`` counted as pictures). Rows ``convert`` refuses (``ValueError``) and shards that
+    cannot be read are skipped and listed (a whole shard with id ``"*"``). Errors writing
+    ``out`` propagate (``OSError``)."""
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult()
     for shard in shards:
         target = out / f"{shard.stem}.parquet"
         tmp = temp_file(target)
         try:
-            rows, pictures = _write_shard(shard, tmp, result)
+            rows, pictures = _write_shard(shard, tmp, result, convert, schema)
         except _ShardReadError as exc:
             tmp.unlink(missing_ok=True)
             result.skipped.append((shard.name, "*", f"cannot read the shard ({exc})"))

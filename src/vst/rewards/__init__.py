@@ -28,6 +28,7 @@ from vst.rewards.reward import (
     compute_reward,
     format_reward,
     load_reward_spec,
+    load_reward_specs,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "exact_accuracy",
     "format_reward",
     "load_reward_spec",
+    "load_reward_specs",
     "math_accuracy",
     "mcq_accuracy",
     "numeric_accuracy",

@@ -1,6 +1,8 @@
 """Adapters exposing :func:`vst.rewards.compute_reward` with the call signatures of three RL
 frameworks. The sample's reward spec travels as a dataset column (the engine's ``reward``
-field, a JSON string per sample, or a dict). No framework is imported here.
+field, a JSON string per sample, or a dict; a list of specs means "any of"), or inside the
+``meta_info`` JSON of ``vst data export --format verl`` (``{"mode", "reward", "task"}``: its
+``reward`` is used). No framework is imported here.
 
 TRL (``GRPOTrainer(reward_funcs=...)``)
     Matched against TRL ``docs/source/grpo_trainer.md`` ("Using a custom reward function",
@@ -27,20 +29,32 @@ EasyR1 (``worker.reward.reward_type: batch``,
     from ``data.answer_key`` — set it to the ``reward`` column) plus
     ``reward_function_kwargs`` as keywords, and returns one ``{"overall", "format",
     "accuracy"}`` dict of floats per input (every key is averaged into the metrics).
+
+    Training EasyR1 on ``vst data export RUN --format verl --out DIR``: ``data.train_files=DIR``
+    (its Parquet files), ``data.prompt_key=question``, ``data.image_key=images``,
+    ``data.answer_key=meta_info`` (the ground truth this function gets is then the row's
+    ``meta_info`` JSON, whose ``reward`` is the exact vst spec; the ``answer`` column is what
+    the release's own reward function reads), ``worker.reward.reward_function=
+    .../vst/rewards/adapters.py:easyr1_compute_score``. The think system prompt comes from
+    EasyR1's prompt template (the export leaves it out of ``question``); 3D detection rows
+    (``meta_info.mode == ["bbox3d"]``) are trained without it in the release. The same
+    ``meta_info`` string works as verl's ``reward_model.ground_truth``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vst.rewards.reward import DEFAULT_W_ACC, DEFAULT_W_FMT, compute_reward, load_reward_spec
+from vst.rewards.reward import DEFAULT_W_ACC, DEFAULT_W_FMT, compute_reward, load_reward_specs
 
 __all__ = [
     "completion_text",
     "easyr1_compute_score",
     "make_trl_reward",
+    "reward_specs",
     "trl_reward",
     "verl_compute_score",
 ]
@@ -135,19 +149,33 @@ trl_reward = make_trl_reward()
 """TRL reward function with the default weights, reading the ``reward`` column."""
 
 
-def _verl_spec(ground_truth: Any, extra_info: Any) -> dict[str, Any]:
-    """The reward spec from verl's ``ground_truth`` (a spec dict / JSON string), else from
+def reward_specs(value: Any) -> list[dict[str, Any]]:
+    """The spec(s) a ground-truth field holds: a spec or a list of specs (dict / list or
+    JSON), or an exported ``meta_info`` (a dict or JSON object with ``reward`` and no
+    ``ground_truth``: its ``reward``). ValueError otherwise."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"reward spec is not valid JSON: {exc}") from None
+    if isinstance(value, Mapping) and "reward" in value and "ground_truth" not in value:
+        value = value["reward"]
+    return load_reward_specs(value)
+
+
+def _verl_spec(ground_truth: Any, extra_info: Any) -> list[dict[str, Any]]:
+    """The reward spec(s) from verl's ``ground_truth`` (:func:`reward_specs`), else from
     ``extra_info["reward"]``, else ``{"mode": extra_info["reward_mode"], "ground_truth":
     ground_truth}``."""
     try:
-        return load_reward_spec(ground_truth)
+        return reward_specs(ground_truth)
     except ValueError:
         pass
     if isinstance(extra_info, Mapping):
         if extra_info.get("reward") is not None:
-            return load_reward_spec(extra_info["reward"])
+            return reward_specs(extra_info["reward"])
         if extra_info.get("reward_mode") is not None:
-            return load_reward_spec(
+            return load_reward_specs(
                 {"mode": extra_info["reward_mode"], "ground_truth": ground_truth}
             )
     raise ValueError(
@@ -193,13 +221,15 @@ def easyr1_compute_score(
     ``{"overall", "format", "accuracy"}`` of floats. ``ground_truth`` is the reward spec.
     Weights: ``w_acc``/``w_fmt`` (default 0.5/0.5), or EasyR1's ``format_weight`` (overall =
     (1 - fw) * accuracy + fw * format). A single dict (``reward_type: sequential``) gives a
-    single dict."""
+    single dict. The ground truth may also be a list of specs or an exported ``meta_info``
+    (:func:`reward_specs`)."""
     wa, wf = _weights(w_acc, w_fmt, format_weight)
     if not all(math.isfinite(w) for w in (wa, wf)):
         raise ValueError("weights must be finite")
 
     def one(item: Mapping[str, Any]) -> dict[str, float]:
-        result = compute_reward(item.get("response"), item["ground_truth"], w_acc=wa, w_fmt=wf)
+        spec = reward_specs(item["ground_truth"])
+        result = compute_reward(item.get("response"), spec, w_acc=wa, w_fmt=wf)
         return {k: float(result[k]) for k in _COMPONENTS}
 
     if isinstance(reward_inputs, Mapping):

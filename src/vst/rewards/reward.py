@@ -12,6 +12,11 @@ A reward spec is the sample's ``reward`` field (a dict, or its JSON string)::
 ``total = w_acc * accuracy + w_fmt * format`` (defaults 0.5 / 0.5, as in the public release),
 so it lies in ``[0, w_acc + w_fmt]``.
 
+"Any of" specs: ``reward_spec`` may also be a non-empty LIST of specs (or its JSON string),
+meaning the answer may satisfy any of them (the release's multi-mode RL rows): accuracy is the
+max over the specs; the format uses the det3d rule when any spec is ``det3d``, else the think
+rule; ``checkable`` is False only when every spec is ``caption``.
+
 * Format (:func:`format_reward`): exactly one ``<think>...</think>`` at the start followed by a
   non-empty answer (:func:`vst.rewards.parsing.split_think`); for ``det3d`` the answer must also
   hold a valid JSON list whose entries all have a 9-number ``bbox_3d`` and a ``label``.
@@ -56,6 +61,7 @@ __all__ = [
     "compute_reward",
     "format_reward",
     "load_reward_spec",
+    "load_reward_specs",
 ]
 
 DEFAULT_W_ACC = 0.5
@@ -95,6 +101,28 @@ def load_reward_spec(spec: Any) -> dict[str, Any]:
     return out
 
 
+def load_reward_specs(spec: Any) -> list[dict[str, Any]]:
+    """The specs of a reward field as a non-empty list: one spec (dict or JSON) gives a list of
+    one; a list of specs ("any of", or its JSON string) gives each checked by
+    :func:`load_reward_spec`. Raises ValueError naming the bad entry."""
+    if isinstance(spec, str | bytes):
+        try:
+            spec = json.loads(spec)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"reward spec is not valid JSON: {exc}") from None
+    if isinstance(spec, list | tuple):
+        if not spec:
+            raise ValueError("reward spec list is empty")
+        out = []
+        for k, one in enumerate(spec):
+            try:
+                out.append(load_reward_spec(one))
+            except ValueError as exc:
+                raise ValueError(f"reward spec {k}: {exc}") from None
+        return out
+    return [load_reward_spec(spec)]
+
+
 def format_reward(response: str, mode: str | None = None) -> float:
     """1.0 if the response is ``<think>...</think>`` + a non-empty answer (and, for
     ``mode="det3d"``, the answer holds a valid box list), else 0.0."""
@@ -121,8 +149,19 @@ def _det3d_accuracy(answer: str, spec: Mapping[str, Any]) -> float:
 
 def accuracy_reward(answer: str, reward_spec: Any) -> tuple[float, bool]:
     """``(accuracy in [0, 1], checkable)`` of an *answer* (the text after ``</think>``) for a
-    reward spec; ``checkable`` is False for ``caption`` (accuracy 0)."""
-    spec = load_reward_spec(reward_spec)
+    reward spec, or for a list of specs (the max over them); ``checkable`` is False for
+    ``caption`` (accuracy 0), and for a list only when every spec is ``caption``."""
+    return _accuracy_any(answer, load_reward_specs(reward_spec))
+
+
+def _accuracy_any(answer: str, specs: list[dict[str, Any]]) -> tuple[float, bool]:
+    if len(specs) == 1:
+        return _accuracy_one(answer, specs[0])
+    scores = [_accuracy_one(answer, spec) for spec in specs]
+    return max(a for a, _ in scores), any(c for _, c in scores)
+
+
+def _accuracy_one(answer: str, spec: dict[str, Any]) -> tuple[float, bool]:
     mode, gt = spec["mode"], spec["ground_truth"]
     if not isinstance(answer, str):
         answer = ""
@@ -157,18 +196,20 @@ def compute_reward(
     w_acc: float = DEFAULT_W_ACC,
     w_fmt: float = DEFAULT_W_FMT,
 ) -> dict[str, Any]:
-    """Reward of one model response for a sample's reward spec.
+    """Reward of one model response for a sample's reward spec (or list of specs: "any of",
+    see the module docstring).
 
     Returns ``{"overall": w_acc * accuracy + w_fmt * format, "format": 0.0 | 1.0,
     "accuracy": [0, 1], "checkable": bool}`` (``checkable`` False only for ``caption``)."""
     if not all(isinstance(w, int | float) and math.isfinite(w) and w >= 0 for w in (w_acc, w_fmt)):
         raise ValueError(f"weights must be finite and >= 0, got w_acc={w_acc!r} w_fmt={w_fmt!r}")
-    spec = load_reward_spec(reward_spec)
+    specs = load_reward_specs(reward_spec)
     if not isinstance(response, str):
         response = ""
     split = split_think(response)
-    fmt = _format_score(split, spec["mode"])
-    acc, checkable = accuracy_reward(split.answer, spec)
+    det3d = any(spec["mode"] == "det3d" for spec in specs)
+    fmt = _format_score(split, "det3d" if det3d else specs[0]["mode"])
+    acc, checkable = _accuracy_any(split.answer, specs)
     return {
         "overall": float(w_acc * acc + w_fmt * fmt),
         "format": float(fmt),

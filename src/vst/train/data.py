@@ -9,12 +9,16 @@ refused)::
       - {kind: hf_parquet, path: general/, weight: 1.0}
       - {kind: vst_release, path: vst_500k/si_distance/}
       - {kind: vst, path: runs/cot/data, system: think}        # CoT data
+      - {kind: vst_release_rl, path: vst_r_rl/}                 # RL rows (GRPO)
 
 Kinds (readers in :mod:`vst.train.sources`): ``vst`` (vst shards, optional ``tasks`` filter and
 ``splits`` filter on the scene split, ``meta["split"]``, e.g. ``[train]``),
 ``llava`` (LLaVA JSON/JSONL + ``images`` folder), ``hf_parquet`` (``messages`` + ``images``),
-``vst_release`` (the release's parquet). ``system: plain|think`` puts that system prompt on every
-example of the source (``think`` also requires ``<think>...</think> answer`` targets).
+``vst_release`` (the release's parquet), ``vst_release_rl`` (the release's RL parquet, or
+``vst data export --format verl``: ``[user, assistant]`` examples with ``meta["reward"]``, no
+system turn). ``system: plain|think`` puts that system prompt on every example of the source
+(``think`` also requires ``<think>...</think> answer`` targets; not for ``vst_release_rl``,
+whose prompt the RL run adds).
 
 Mixing (:func:`mix`), exactly:
 
@@ -58,6 +62,7 @@ from vst.train.sources import (
     ItemError,
     LlavaJson,
     ReleaseParquet,
+    ReleaseRLParquet,
     Skip,
     Source,
     VstShards,
@@ -74,7 +79,8 @@ __all__ = [
     "source_from_dict",
 ]
 
-Kind = Literal["vst", "llava", "hf_parquet", "vst_release"]
+Kind = Literal["vst", "llava", "hf_parquet", "vst_release", "vst_release_rl"]
+KINDS: tuple[str, ...] = Kind.__args__
 
 _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "tasks": ("vst",),
@@ -83,6 +89,7 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "images": ("llava",),
     "video_fps": ("llava", "hf_parquet", "vst_release"),
     "max_frames": ("llava", "vst_release"),
+    "system": ("vst", "llava", "hf_parquet", "vst_release"),
 }
 """Fields that apply to some kinds only."""
 
@@ -138,11 +145,7 @@ def source_from_dict(d: Any, where: str, base: Path | None = None) -> DataSource
         raise ValueError(f"{where}: a data source must be a mapping, got {type(d).__name__}")
     kind = d.get("kind")
     for name, kinds in _ONLY_FOR.items():
-        if (
-            name in d
-            and kind in ("vst", "llava", "hf_parquet", "vst_release")
-            and kind not in kinds
-        ):
+        if name in d and kind in KINDS and kind not in kinds:
             raise ValueError(f"{where}: {name}: applies to kind {' / '.join(kinds)} only")
     try:
         cfg = DataSource.model_validate(dict(d))
@@ -183,6 +186,8 @@ def open_source(cfg: DataSource, rl: bool = False) -> Source:
             )
         if cfg.kind == "hf_parquet":
             return HfParquet(cfg.label, cfg.path, cfg.system, cfg.video_fps)
+        if cfg.kind == "vst_release_rl":
+            return ReleaseRLParquet(cfg.label, cfg.path)
         return ReleaseParquet(cfg.label, cfg.path, cfg.system, cfg.video_fps, cfg.max_frames)
     except (ValueError, OSError) as exc:
         raise ValueError(f"data source {cfg.label}: {exc}") from None

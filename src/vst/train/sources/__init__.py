@@ -5,6 +5,7 @@
 * :mod:`.llava`: LLaVA ``conversations`` JSON / JSONL + an image folder (``kind: llava``);
 * :mod:`.hf_parquet`: Parquet with ``messages`` + ``images`` (``kind: hf_parquet``);
 * :mod:`.release`: the VST release's SFT Parquet (``kind: vst_release``);
+* :mod:`.release_rl`: the VST release's RL Parquet (``kind: vst_release_rl``);
 * :mod:`.base`, :mod:`.chat`, :mod:`.media`, :mod:`.rows`: what they share.
 """
 
@@ -12,6 +13,7 @@ from vst.train.sources.base import ItemError, Skip, Source
 from vst.train.sources.hf_parquet import HfParquet
 from vst.train.sources.llava import LlavaJson
 from vst.train.sources.release import ReleaseParquet
+from vst.train.sources.release_rl import ReleaseRLParquet
 from vst.train.sources.shards import VstShards
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "ItemError",
     "LlavaJson",
     "ReleaseParquet",
+    "ReleaseRLParquet",
     "Skip",
     "Source",
     "VstShards",

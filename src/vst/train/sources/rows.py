@@ -81,10 +81,15 @@ class ParquetRows:
         f, _ = self._groups[k]
         return self.files[f], i - self._file_starts[f]
 
-    def column(self, name: str) -> list[Any]:
-        """One column of every row, in order (for indexing: ids, tasks, types)."""
+    def column(self, name: str, optional: bool = False) -> list[Any]:
+        """One column of every row, in order (for indexing: ids, tasks, types); with
+        ``optional``, None in the rows of files that lack the column."""
         out: list[Any] = []
-        for path in self.files:
+        ends = [*self._file_starts[1:], self._n]
+        for f, path in enumerate(self.files):
+            if optional and name not in pq.ParquetFile(path).schema_arrow.names:
+                out += [None] * (ends[f] - self._file_starts[f])
+                continue
             try:
                 out += pq.read_table(path, columns=[name]).column(name).to_pylist()
             except Exception as exc:  # pyarrow/OS errors on a broken file

@@ -63,7 +63,11 @@ DET_OK = '```json\n[{"bbox_3d": [0, 0, 2, 1, 1, 1, 0, 0, 0], "label": "chair"}]\
         (think('[{"bbox_3d": [0, 0, 2, 1, 1, 1, 0, 0, 0]}]'), "det3d", 0.0),
         (think('{"bbox_3d": [0, 0, 2, 1, 1, 1, 0, 0, 0], "label": "chair"}'), "det3d", 0.0),
         (think("a chair at the back"), "det3d", 0.0),
-        (DET_OK, "det3d", 0.0),
+        (DET_OK, "det3d", 1.0),  # no thinking prompt for detection: no tags needed
+        ("<think>x " + DET_OK, "det3d", 0.0),  # unfinished reasoning
+        ("<think>a</think><think>b</think>" + DET_OK, "det3d", 0.0),  # malformed tags
+        ("x </think>" + DET_OK, "det3d", 0.0),
+        ("a chair at the back", "det3d", 0.0),
     ],
 )
 def test_format_reward(response, mode, score):

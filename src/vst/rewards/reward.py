@@ -18,8 +18,10 @@ max over the specs; the format uses the det3d rule when any spec is ``det3d``, e
 rule; ``checkable`` is False only when every spec is ``caption``.
 
 * Format (:func:`format_reward`): exactly one ``<think>...</think>`` at the start followed by a
-  non-empty answer (:func:`vst.rewards.parsing.split_think`); for ``det3d`` the answer must also
-  hold a valid JSON list whose entries all have a 9-number ``bbox_3d`` and a ``label``.
+  non-empty answer (:func:`vst.rewards.parsing.split_think`); ``det3d``: the answer holds a
+  valid JSON list whose entries all have a 9-number ``bbox_3d`` and a ``label``, after a
+  well-formed think block or without any think tag (as the release's rule: detection is
+  prompted without the thinking system prompt).
 * Accuracy is judged on the answer after ``</think>`` whatever the format score (the two terms
   are independent, as in the release); a response with ``<think>`` but no ``</think>`` has an
   empty answer; one without any think tags is judged whole.
@@ -124,17 +126,19 @@ def load_reward_specs(spec: Any) -> list[dict[str, Any]]:
 
 
 def format_reward(response: str, mode: str | None = None) -> float:
-    """1.0 if the response is ``<think>...</think>`` + a non-empty answer (and, for
-    ``mode="det3d"``, the answer holds a valid box list), else 0.0."""
+    """1.0 if the response is ``<think>...</think>`` + a non-empty answer, else 0.0. For
+    ``mode="det3d"``: 1.0 if the answer holds a valid box list, after a well-formed think block
+    or without any think tag (detection is prompted without the thinking system prompt)."""
     return _format_score(split_think(response), mode)
 
 
 def _format_score(split: ThinkSplit, mode: str | None) -> float:
-    if not split.well_formed:
-        return 0.0
-    if mode in ("det3d", "detection") and not box_list_is_valid(split.answer):
-        return 0.0
-    return 1.0
+    if mode in ("det3d", "detection"):
+        # 3D detection is prompted without the thinking system prompt (the release's RL rule
+        # needs no think tags): a valid box list, after a well-formed think block or none at all
+        no_tags = split.think is None and bool(split.answer)
+        return float((split.well_formed or no_tags) and box_list_is_valid(split.answer))
+    return 1.0 if split.well_formed else 0.0
 
 
 def _det3d_accuracy(answer: str, spec: Mapping[str, Any]) -> float:

@@ -1,8 +1,9 @@
-"""``vst train sft CONFIG``: stage 1 (SFT) or stage 2 (CoT cold start) from a YAML config.
+"""``vst train sft CONFIG``: stage 1 (SFT) or stage 2 (CoT cold start) from a YAML config;
+``vst train grpo CONFIG``: stage 3 (GRPO with online filtering).
 
 Register in ``vst/cli.py``::
 
-    app.add_typer(train_app, name="train")   # adds `vst train sft`
+    app.add_typer(train_app, name="train")   # adds `vst train sft` and `vst train grpo`
 
 Multi-GPU: ``accelerate launch --config_file configs/accelerate/zero2.yaml -m vst.cli train sft
 CONFIG`` (every process runs the command; process 0 prints and writes the metrics).
@@ -23,7 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 train_app = typer.Typer(
-    help="Training stages 1 and 2 (SFT, CoT cold start) on transformers.", no_args_is_help=True
+    help="Training stages 1 and 2 (SFT, CoT cold start) on transformers, stage 3 (GRPO) on TRL.",
+    no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -38,9 +40,9 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def rich_progress(out: Console) -> Any:
+def rich_progress(out: Console, key: str = "loss", label: str = "loss") -> Any:
     """A ``TrainerCallback`` drawing a rich progress bar over optimizer steps, with the last
-    logged loss (transformers is imported only when training)."""
+    logged value of ``key`` shown as ``label`` (transformers is imported only when training)."""
     from transformers import TrainerCallback
 
     class RichProgress(TrainerCallback):
@@ -68,8 +70,8 @@ def rich_progress(out: Console) -> Any:
                 self.progress.update(self.task, completed=state.global_step)
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if self.progress is not None and logs and "loss" in logs:
-                self.progress.update(self.task, description=f"loss {float(logs['loss']):.4f}")
+            if self.progress is not None and logs and key in logs:
+                self.progress.update(self.task, description=f"{label} {float(logs[key]):.4f}")
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.progress is not None:
@@ -169,6 +171,115 @@ def sft_command(
         console.print(escape(report.to_markdown()), highlight=False)
     elif getattr(report, "drawn", None):
         console.print(escape(str(report.drawn)), highlight=False)
+    if result.resumed_from is not None:
+        console.print(f"resumed from {result.resumed_from}")
+    elif resume:
+        console.print("no checkpoint to resume from: trained from the start")
+    console.print(f"[bold]steps[/bold] {result.steps}")
+    console.print(f"[bold]model[/bold] {result.output_dir}")
+    console.print(f"[bold]metrics[/bold] {result.metrics}")
+    console.print(f"[bold]plot[/bold] {result.plot}")
+
+
+def _grpo_summary(cfg: Any, where: str, resume: bool) -> Table:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    accumulation, per_generation = cfg.batch_plan(world)
+    table = Table(title=f"vst train grpo: {where}", show_header=False)
+    f = cfg.filter
+    filt = (
+        f"on accuracy: keep groups with {f.low:g} < mean < {f.high:g}, up to {f.max_rounds} "
+        "refill rounds"
+        if f.enabled
+        else "off"
+    )
+    length = f"{cfg.epochs:g} epoch(s)"
+    if cfg.max_steps > 0:
+        length += f", at most {cfg.max_steps} steps"
+    lr = f"{cfg.learning_rate:g} ({cfg.lr_scheduler})"
+    if cfg.vision_learning_rate is not None:
+        lr += f", vision + merger {cfg.vision_learning_rate:g}"
+    generation = "vLLM " + cfg.vllm_mode if cfg.use_vllm else "transformers"
+    rows = [
+        ("model", str(cfg.model)),
+        ("output", f"{cfg.output_dir}{' (resume)' if resume else ''}"),
+        ("learning rate", lr),
+        ("length", length),
+        (
+            "batch",
+            f"{cfg.global_batch_size} prompts x {cfg.num_generations} completions per step "
+            f"({cfg.per_device_batch_size} per device x {accumulation} accumulation x {world} "
+            f"process(es)); rollouts of {cfg.rollout()} prompts ({per_generation} micro-steps)",
+        ),
+        (
+            "sampling",
+            f"temperature {cfg.temperature:g}, top-p {cfg.top_p:g}, {generation}, completions "
+            f"<= {cfg.max_completion_length} tokens, prompt + completion <= {cfg.max_length}",
+        ),
+        (
+            "objective",
+            f"{cfg.loss_type}, clip {cfg.epsilon_low:g} / {cfg.epsilon_high:g}, KL {cfg.beta:g}, "
+            f"reward {cfg.w_acc:g} x accuracy + {cfg.w_fmt:g} x format, truncated: "
+            f"{cfg.truncated}",
+        ),
+        ("online filter", filt),
+        ("system prompt", f"{cfg.system} (3D detection: none)"),
+        (
+            "data",
+            "; ".join(
+                f"{d.get('kind')}: {d.get('path')} (weight {d.get('weight', 1)})" for d in cfg.data
+            ),
+        ),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    return table
+
+
+@train_app.command("grpo")
+def grpo_command(
+    config: Path = typer.Argument(
+        ..., help="GRPO config (YAML, stage: grpo), e.g. configs/train/grpo_tiny_cpu.yaml."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from the last checkpoint-N in output_dir."
+    ),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
+    ),
+) -> None:
+    """Train stage 3 (GRPO/DAPO with vst's rewards and online filtering) and save a Hugging Face
+    checkpoint, metrics.jsonl and metrics.png into output_dir."""
+    from vst.train.grpo_config import ConfigError, load_grpo_config
+
+    where = f"{config} with overrides" if override else str(config)
+    try:
+        cfg = load_grpo_config(config, override)
+        cfg.batch_plan(int(os.environ.get("WORLD_SIZE", "1")))
+    except ConfigError as exc:
+        _fail(str(exc))
+    from transformers.utils import logging as hf_logging
+
+    from vst.train.grpo import run_grpo
+
+    hf_logging.disable_progress_bar()
+    main = _main_process()
+    if main:
+        console.print(_grpo_summary(cfg, where, resume))
+    progress = [rich_progress(console, "vst/accuracy", "accuracy")] if main else []
+    try:
+        result = run_grpo(cfg, resume=resume, where=where, callbacks=progress)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not main:
+        return
+    report = result.mix_report
+    if hasattr(report, "to_markdown"):
+        console.print(escape(report.to_markdown()), highlight=False)
+    if result.skipped:
+        console.print(
+            f"[yellow]{len(result.skipped)} prompt(s) skipped[/yellow] (first: "
+            f"{escape(result.skipped[0][0])}: {escape(result.skipped[0][1])})"
+        )
     if result.resumed_from is not None:
         console.print(f"resumed from {result.resumed_from}")
     elif resume:

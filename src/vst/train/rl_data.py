@@ -36,7 +36,7 @@ from vst.models.prompts import system_prompt, with_system
 from vst.models.requests import Request
 from vst.models.samples import prompt_turns
 from vst.models.vision import PixelLimits, fit_request
-from vst.rewards import load_reward_spec
+from vst.rewards import load_reward_specs
 from vst.train.examples import TrainExample
 from vst.train.sources import ItemError
 
@@ -47,18 +47,11 @@ MERGE_PATCH = 28
 
 
 def reward_specs(value: Any) -> list[dict[str, Any]]:
-    """The reward spec(s) of an example's ``meta["reward"]`` (a spec dict, its JSON, or a list
-    of specs: "any of") as a list of validated specs; ``ValueError`` otherwise."""
-    if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise ValueError("reward spec is not valid JSON") from None
-    if isinstance(value, Mapping):
-        return [load_reward_spec(value)]
-    if isinstance(value, list) and value:
-        return [load_reward_spec(v) for v in value]
-    raise ValueError("no reward spec (meta['reward'] is missing or empty)")
+    """The reward spec(s) of an example's ``meta["reward"]`` (a spec, a list of specs meaning
+    "any of", or their JSON) as a list of validated specs; ``ValueError`` otherwise."""
+    if value is None:
+        raise ValueError("no reward spec (meta['reward'] is missing)")
+    return load_reward_specs(value)
 
 
 def mode_label(specs: Sequence[Mapping[str, Any]]) -> str:

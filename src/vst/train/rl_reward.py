@@ -14,12 +14,11 @@ completion reward 0 (accuracy and format 0: it counts as wrong for the filter to
 and ``"mask"`` score it as written (``"mask"`` has TRL leave it out of the loss).
 
 A spec list ("any of", the release's multi-mode rows) scores the best accuracy over its specs
-with the format rule of the first spec (the det3d rule when any spec is det3d).
+(:func:`~vst.rewards.compute_reward`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,20 +46,9 @@ class Scored:
 
 
 def score_any(response: str, spec: Any) -> dict[str, Any]:
-    """:func:`~vst.rewards.compute_reward` (weights 1 / 1) of ``response`` for one spec or a
-    list of specs (best accuracy; the det3d format rule if any spec is det3d)."""
-    if isinstance(spec, str | bytes):
-        spec = json.loads(spec)
-    if not isinstance(spec, list):
-        return compute_reward(response, spec, w_acc=1.0, w_fmt=1.0)
-    results = [compute_reward(response, s, w_acc=1.0, w_fmt=1.0) for s in spec]
-    det3d = [r for r, s in zip(results, spec, strict=True) if s.get("mode") == "det3d"]
-    fmt = (det3d or results)[0]["format"]
-    return {
-        "accuracy": max(r["accuracy"] for r in results),
-        "format": fmt,
-        "checkable": any(r["checkable"] for r in results),
-    }
+    """:func:`~vst.rewards.compute_reward` with weights 1 / 1 (the scorer applies its own) for
+    one spec or a list of specs ("any of")."""
+    return compute_reward(response, spec, w_acc=1.0, w_fmt=1.0)
 
 
 class RolloutScorer:

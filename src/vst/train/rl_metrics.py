@@ -215,7 +215,8 @@ def plot_grpo_metrics(jsonl: str | Path, png: str | Path) -> Path | None:
         if any(key in r for r in rows):
             ax.plot(steps, [r.get(key, 0) for r in rows], label=label)
     ax.set_title("prompt groups per step (online filter)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     ax = axes[1][1]
     ax.plot(steps, [r.get("vst/completion_length") for r in rows], label="mean length (tokens)")
     ax.set_title("completions")

@@ -211,3 +211,21 @@ def test_concat_errors():
         concat_batches([one, two], pad_token_id=PAD)
     single = concat_batches([one], pad_token_id=PAD)
     assert single == one and single is not one
+
+
+def test_concat_sequence_and_token_level_importance_ratios():
+    one = select_rows(batch_one(), [0])  # completion width 2
+    two = select_rows(batch_two(), [0])  # completion width 3
+    # sequence-level ratio: one column in every part, concatenated as is
+    one["importance_sampling_ratio"] = _t([[0.5]], torch.float32)
+    two["importance_sampling_ratio"] = _t([[2.0]], torch.float32)
+    _eq(concat_batches([one, two], PAD)["importance_sampling_ratio"], [[0.5], [2.0]])
+    # token-level ratio whose first part happens to be one token wide: right-padded with 1
+    one = {k: v[:, :1] if k in ("completion_ids", "completion_mask") else v for k, v in one.items()}
+    one["old_per_token_logps"] = one["old_per_token_logps"][:, :1]
+    one["mm_token_type_ids"] = one["mm_token_type_ids"][:, :4]
+    one["importance_sampling_ratio"] = _t([[0.5]], torch.float32)
+    two["importance_sampling_ratio"] = _t([[2.0, 3.0, 1.0]], torch.float32)
+    out = concat_batches([one, two], PAD)
+    _eq(out["importance_sampling_ratio"], [[0.5, 1.0, 1.0], [2.0, 3.0, 1.0]])
+    _eq(out["completion_ids"], [[21, PAD, PAD], [41, 42, PAD]])

@@ -310,7 +310,9 @@ def parse_boxes3d(text: str) -> tuple[np.ndarray, list[str]]:
     Reads :func:`extract_json`'s value (a list, or one entry as a dict); without any parsable
     JSON, complete ``{...}`` objects are salvaged (e.g. from a truncated list). Malformed entries
     are skipped; unparsable text gives ``(0, 9)``. Only the first
-    :data:`~vst.rewards.bounds.MAX_DET3D_CHARS` characters are read."""
+    :data:`~vst.rewards.bounds.MAX_DET3D_CHARS` characters are read. Answers in the engine's
+    own layout go through :func:`vst.rewards.canonical.canonical_boxes3d` (one compiled pass,
+    the same result)."""
     if not isinstance(text, str):
         return np.zeros((0, 9)), []
     text = clip_answer(text, MAX_DET3D_CHARS, head_only=True)

@@ -1,4 +1,4 @@
-"""Speed of the detection reward and of AP3D on one core, each against baselines in the same run.
+"""Speed of the rewards and of AP3D on one core, each against baselines in the same run.
 
 Run: ``.venv/bin/python benchmarks/rewards.py``.
 
@@ -24,6 +24,19 @@ Run: ``.venv/bin/python benchmarks/rewards.py``.
     modes. Budget: every call < 1 s (median of 3). Baseline: the same mode on a normal answer
     (median of 200 calls) in the same run; the figure is the worst hostile call per mode.
 
+(d) :func:`vst.rewards.compute_reward` over one GRPO step: 640 completions (128 prompts x 5) in
+    the engine's mix of modes, taken from a real engine run of every task over 2 synthetic
+    scenes (320x240; the share of each mode among the rule-checkable samples, ``caption``
+    left out). Completions are ``<think>reasoning</think>answer``; per prompt a random share is
+    right (the sample's answer) and the rest wrong (another sample's answer of that mode);
+    det3d prompts get 10 ground-truth boxes and 10-box answers as in (a). The spec is the
+    dataset's JSON string, as the trainer passes it. Budget: the step in < 100 ms (median of
+    5); the time per mode is printed. Then the dynamic-sampling filter
+    (:mod:`vst.train.dynamic_sampling`: ``keep_groups`` on both rounds' accuracies,
+    ``select_rows`` of the kept groups of two rounds, ``concat_batches`` into one batch of 640
+    rows) on synthetic TRL batches (sizes printed), against the step's reward time of the same
+    run, and again without the image tensors. No budget for the filter.
+
 Prints a PASS/FAIL line per budget and exits non-zero on any FAIL. Pinned to one core
 (``os.sched_setaffinity``, ``NUMBA_NUM_THREADS=1``; the kernels are serial).
 """
@@ -32,11 +45,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -51,6 +66,21 @@ HOSTILE_BUDGET_S = 1.0
 
 ACCURACY_BUDGET = 1e-6
 """Allowed max |difference| of AP3D precision / recall against pycocotools."""
+
+STEP_BUDGET_S = 0.100
+"""The rewards of one GRPO step (640 completions in the engine's mix of modes), seconds."""
+
+GROUPS, GENERATIONS = 128, 5
+"""One GRPO step: prompts x completions per prompt."""
+
+PROMPT_WIDTH, COMPLETION_WIDTH = 700, 300
+"""Padded widths of the synthetic GRPO batch (tokens)."""
+
+IMAGES_PER_ROW, IMAGE_GRID = 2, (1, 8, 8)
+"""Images per row of the synthetic batch and their (t, h, w) patch grid (112 x 112 pixels)."""
+
+PAD_ID = 151_643
+"""Qwen2.5's pad token id."""
 
 CATEGORIES = [
     "bed",
@@ -408,6 +438,276 @@ def bench_hostile() -> tuple[bool, list[str]]:
     return ok, lines
 
 
+# ------------------------------------------------------------------------------------------------
+# (d) the reward time of one GRPO step, and the dynamic-sampling filter's overhead
+# ------------------------------------------------------------------------------------------------
+
+
+def engine_samples(folder: Path, num_scenes: int = 2) -> list[dict]:
+    """Rule-checkable samples (``mode != "caption"``) of one engine run of every registered
+    task over ``num_scenes`` synthetic scenes (320x240; 8 samples asked per scene and task):
+    ``{"task", "answer", "reward" (the JSON string), "mode"}``."""
+    import pyarrow.parquet as pq
+
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+    from vst.engine.writer import list_shards
+    from vst.scenes.sources.synthetic import SynthConfig, write_scenes
+
+    synth = SynthConfig(
+        num_scenes=num_scenes,
+        seed=5,
+        width=320,
+        height=240,
+        single_views=3,
+        multiview_sets=1,
+        views_per_set=2,
+        video_frames=16,
+    )
+    write_scenes(synth, folder / "scenes")
+    config = parse_config(
+        {
+            "output": str(folder / "run"),
+            "seed": 3,
+            "sources": [{"kind": "scenes", "path": str(folder / "scenes")}],
+            "tasks": [{"name": "*", "per_scene": 8}],
+            "workers": 1,
+        },
+        "benchmarks/rewards.py (d)",
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        run(config, progress=False)
+    rows = []
+    for path in list_shards(folder / "run" / "data"):
+        rows += pq.read_table(path, columns=["task", "answer", "reward"]).to_pylist()
+    for row in rows:
+        row["mode"] = json.loads(row["reward"])["mode"]
+    return [row for row in rows if row["mode"] != "caption"]
+
+
+def _apportion(counts: dict[str, int], total: int) -> dict[str, int]:
+    """``total`` split in proportion to ``counts`` (largest remainder; ties by name)."""
+    n = sum(counts.values())
+    exact = {k: total * v / n for k, v in counts.items()}
+    out = {k: int(v) for k, v in exact.items()}
+    by_rest = sorted(exact, key=lambda k: (-(exact[k] - out[k]), k))
+    for k in by_rest[: total - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+_REASONING = (
+    "Let me look at the image carefully. The camera faces the room; the objects in question "
+    "are visible in the frame, and their positions and sizes can be estimated from the "
+    "perspective and the floor. "
+)
+
+
+def step_responses(
+    samples: list[dict], rng: np.random.Generator
+) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
+    """640 ``(response, reward spec JSON, mode)`` in GRPO order (128 prompts x 5 completions),
+    the prompts split over the modes in the engine's proportions. Each completion is
+    ``<think>reasoning</think>answer``; each prompt draws a share of right answers (its own) and
+    the rest are wrong (another sample's answer of that mode). det3d prompts get 10 ground-truth
+    boxes and 10-box answers as in (a) (8 perturbed + 2 false positives)."""
+    by_mode: dict[str, list[dict]] = {}
+    for row in samples:
+        by_mode.setdefault(row["mode"], []).append(row)
+    prompts = _apportion({m: len(v) for m, v in by_mode.items()}, GROUPS)
+    from vst.geometry.text import box3d_to_text
+
+    out = []
+    for mode in sorted(prompts):
+        pool = by_mode[mode]
+        for k in range(prompts[mode]):
+            row = pool[k % len(pool)]
+            spec = json.loads(row["reward"])
+            if mode == "det3d":
+                gt = _random_boxes(rng, 10)
+                labels = [CATEGORIES[i] for i in rng.integers(0, len(CATEGORIES), 10)]
+                spec["ground_truth"] = [
+                    {"bbox_3d": b.tolist(), "label": lab} for b, lab in zip(gt, labels, strict=True)
+                ]
+            spec_json = json.dumps(spec)
+            p_right = rng.uniform(0.0, 1.0)
+            for _ in range(GENERATIONS):
+                if mode == "det3d":
+                    pred = np.r_[_perturb(rng, gt[:8]), _random_boxes(rng, 2)]
+                    order = rng.permutation(10)
+                    plabels = labels[:8] + [CATEGORIES[i] for i in rng.integers(0, 10, 2)]
+                    answer = box3d_to_text(pred[order], [plabels[i] for i in order])
+                elif rng.uniform() < p_right:
+                    answer = row["answer"]
+                else:
+                    others = [r["answer"] for r in pool if r["answer"] != row["answer"]]
+                    answer = others[rng.integers(len(others))] if others else "I am not sure."
+                reasoning = _REASONING * int(rng.integers(2, 5))
+                out.append((f"<think>{reasoning}</think>{answer}", spec_json, mode))
+    return out, {m: n * GENERATIONS for m, n in prompts.items()}
+
+
+def grpo_batch(rng: np.random.Generator, prompt_w: int, completion_w: int) -> dict:
+    """A synthetic TRL GRPO batch of ``GROUPS * GENERATIONS`` rows in TRL's layout (see
+    :mod:`vst.train.dynamic_sampling`): prompt ids/mask left-padded to ``prompt_w``,
+    completion ids/mask and old log-probabilities right-padded to ``completion_w``,
+    advantages, ``IMAGES_PER_ROW`` images per row of ``IMAGE_GRID`` patches of 1176 float32
+    features each, ``mm_token_type_ids`` over prompt + completion."""
+    import torch
+
+    n = GROUPS * GENERATIONS
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    prompt_len = torch.randint(prompt_w - 120, prompt_w + 1, (n,), generator=gen)
+    completion_len = torch.randint(40, completion_w + 1, (n,), generator=gen)
+    cols_p = torch.arange(prompt_w)[None, :]
+    cols_c = torch.arange(completion_w)[None, :]
+    prompt_mask = (cols_p >= prompt_w - prompt_len[:, None]).long()
+    completion_mask = (cols_c < completion_len[:, None]).long()
+    prompt_ids = torch.where(
+        prompt_mask.bool(), torch.randint(0, 150_000, (n, prompt_w), generator=gen), PAD_ID
+    )
+    completion_ids = torch.where(
+        completion_mask.bool(), torch.randint(0, 150_000, (n, completion_w), generator=gen), PAD_ID
+    )
+    t, h, w = IMAGE_GRID
+    images = n * IMAGES_PER_ROW
+    mm = torch.zeros((n, prompt_w + completion_w), dtype=torch.long)
+    image_tokens = IMAGES_PER_ROW * t * h * w // 4  # 2x2 patches merge into one token
+    for r in range(n):
+        start = prompt_w - int(prompt_len[r]) + 5
+        mm[r, start : start + image_tokens] = 1
+    return {
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids,
+        "completion_mask": completion_mask,
+        "advantages": torch.randn(n, generator=gen),
+        "num_items_in_batch": completion_mask.sum(),
+        "old_per_token_logps": torch.randn((n, completion_w), generator=gen) * completion_mask,
+        "pixel_values": torch.rand((images * t * h * w, 1176), generator=gen),
+        "image_grid_thw": torch.tensor([[t, h, w]] * images),
+        "num_images": [IMAGES_PER_ROW] * n,
+        "mm_token_type_ids": mm,
+    }
+
+
+def bench_step(rng: np.random.Generator) -> tuple[bool, list[str]]:
+    import tempfile
+
+    from vst.rewards import compute_reward
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vst-bench-rewards-") as tmp:
+        samples = engine_samples(Path(tmp))
+    t_setup = time.perf_counter() - t0
+    share: dict[str, int] = {}
+    for row in samples:
+        share[row["mode"]] = share.get(row["mode"], 0) + 1
+    responses, counts = step_responses(samples, rng)
+    for response, spec, _ in responses[::GENERATIONS]:  # warm-up (numba kernels, caches)
+        compute_reward(response, spec)
+
+    def run_all(items=responses) -> list[dict]:
+        return [compute_reward(r, s) for r, s, _ in items]
+
+    results = run_all()
+    t_step, t_step_best = _timed(run_all, 5)
+    ok = t_step < STEP_BUDGET_S
+    mix = ", ".join(f"{m} {share[m]}" for m in sorted(share))
+    lines = [
+        f"(d) compute_reward over one GRPO step: {len(responses)} completions "
+        f"({GROUPS} prompts x {GENERATIONS}) in the engine's mix of modes",
+        f"    engine run: {len(samples)} rule-checkable samples over 2 synthetic scenes ({mix}); "
+        f"set-up {t_setup:.1f} s",
+    ]
+    for mode in sorted(counts):
+        items = [x for x in responses if x[2] == mode]
+        acc = np.mean(
+            [r["accuracy"] for r, x in zip(results, responses, strict=True) if x[2] == mode]
+        )
+        t_mode, _ = _timed(lambda items=items: run_all(items), 5)
+        lines.append(
+            f"    {mode:8s} {len(items):4d} completions ({100 * len(items) / len(responses):4.1f}%)"
+            f" {t_mode * 1e3:7.1f} ms = {t_mode / len(items) * 1e6:6.1f} us each, mean accuracy "
+            f"{acc:.2f}"
+        )
+    lines += [
+        f"    whole step                        {t_step * 1e3:7.1f} ms median "
+        f"({t_step_best * 1e3:.1f} best)",
+        f"    budget < {STEP_BUDGET_S * 1e3:.0f} ms: {'PASS' if ok else 'FAIL'} "
+        f"({t_step * 1e3:.1f} ms)",
+    ]
+    lines += _filter_lines(rng, [r["accuracy"] for r in results], t_step)
+    return ok, lines
+
+
+def _filter_lines(rng: np.random.Generator, accuracy: list[float], t_step: float) -> list[str]:
+    """Time the dynamic-sampling filter on a synthetic batch against the step's reward time."""
+    try:
+        import torch
+
+        from vst.train.dynamic_sampling import concat_batches, keep_groups, select_rows
+    except ImportError as exc:
+        return [f"    filter overhead: skipped ({exc.name} not installed)"]
+    torch.set_num_threads(1)
+    n = GROUPS * GENERATIONS
+    first = grpo_batch(rng, PROMPT_WIDTH, COMPLETION_WIDTH)
+    second = grpo_batch(rng, PROMPT_WIDTH - 40, COMPLETION_WIDTH + 40)  # the refill round
+    accuracy2 = np.roll(np.asarray(accuracy), GENERATIONS * 7)  # other prompts' groups
+
+    def rows_of(mask: np.ndarray) -> list[int]:
+        return [int(g) * GENERATIONS + i for g in np.flatnonzero(mask) for i in range(GENERATIONS)]
+
+    def time_filter(a: dict, b: dict) -> tuple[float, dict[str, float], dict[str, int]]:
+        parts: dict[str, list[float]] = {}
+        sizes: dict[str, int] = {}
+
+        def run_filter() -> None:
+            t0 = time.perf_counter()
+            keep1 = keep_groups(accuracy, GENERATIONS)
+            keep2 = keep_groups(accuracy2, GENERATIONS)
+            t1 = time.perf_counter()
+            rows1 = rows_of(keep1)
+            rows2 = rows_of(keep2)[: n - len(rows1)]
+            part1 = select_rows(a, rows1)
+            part2 = select_rows(b, rows2)
+            t2 = time.perf_counter()
+            full = concat_batches([part1, part2], PAD_ID)
+            t3 = time.perf_counter()
+            for key, dt in (("keep", t1 - t0), ("select", t2 - t1), ("concat", t3 - t2)):
+                parts.setdefault(key, []).append(dt)
+            sizes.update(rows1=len(rows1), rows2=len(rows2), rows=len(full["prompt_ids"]))
+
+        run_filter()  # warm-up
+        parts.clear()
+        total, _ = _timed(run_filter, 5)
+        return total, {k: statistics.median(v) for k, v in parts.items()}, sizes
+
+    t_filter, med, sizes = time_filter(first, second)
+    no_images = ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")
+    t_text, _, _ = time_filter(
+        *({k: v for k, v in x.items() if k not in no_images} for x in (first, second))
+    )
+    t, h, w = IMAGE_GRID
+    mb = (
+        sum(v.numel() * v.element_size() for v in first.values() if isinstance(v, torch.Tensor))
+        / 2**20
+    )
+    return [
+        f"    filter (vst.train.dynamic_sampling), synthetic TRL batches of {n} rows "
+        f"({mb:,.0f} MB each): prompt [{n}, {PROMPT_WIDTH}] left-padded, completion "
+        f"[{n}, {COMPLETION_WIDTH}] right-padded (refill round {PROMPT_WIDTH - 40} / "
+        f"{COMPLETION_WIDTH + 40}), {IMAGES_PER_ROW} images per row of {t}x{h}x{w} patches "
+        f"x 1176 float32",
+        f"    kept {sizes['rows1']} rows of round 1 + {sizes['rows2']} of round 2 -> "
+        f"{sizes['rows']} rows; keep_groups x2 {med['keep'] * 1e3:.2f} ms, select_rows x2 "
+        f"{med['select'] * 1e3:.1f} ms, concat_batches {med['concat'] * 1e3:.1f} ms",
+        f"    filter total {t_filter * 1e3:7.1f} ms median = {100 * t_filter / t_step:.0f}% of the "
+        f"step's reward time ({t_step * 1e3:.1f} ms, same run); without the image tensors "
+        f"{t_text * 1e3:.1f} ms = {100 * t_text / t_step:.0f}%",
+    ]
+
+
 def main() -> int:
     os.environ["NUMBA_NUM_THREADS"] = "1"
     if hasattr(os, "sched_setaffinity"):
@@ -418,7 +718,9 @@ def main() -> int:
     print("\n".join(lines_b), flush=True)
     ok_c, lines_c = bench_hostile()
     print("\n".join(lines_c), flush=True)
-    return 0 if ok_a and ok_b and ok_c else 1
+    ok_d, lines_d = bench_step(np.random.default_rng(640))
+    print("\n".join(lines_d), flush=True)
+    return 0 if ok_a and ok_b and ok_c and ok_d else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 * :func:`det3d_reward` — the 3D detection reward ``0.5 * IoU + 0.5 * F1`` (Hungarian matching).
 * :func:`anls` — Average Normalised Levenshtein Similarity (1 - normalised edit distance).
 * :mod:`vst.rewards.parsing` — think/answer split, JSON, boxes, letters, numbers with units.
+* :mod:`vst.rewards.canonical` — the exact fast path for box answers in the engine's layout.
 * :mod:`vst.rewards.adapters` — TRL, verl and EasyR1 call signatures.
 * :mod:`vst.rewards.bounds` — the limits on work spent on untrusted text (answers cut to their
   ends, stream-safe NFKC): a 1 MB response of any content scores in well under a second.

@@ -117,7 +117,7 @@ def det3d_score(
     iou = box3d_iou(pred, gt)
     if not np.isfinite(iou).all():  # defensive: box3d_iou gives 0 for degenerate boxes
         iou = np.where(np.isfinite(iou), iou, 0.0)
-    np.clip(iou, 0.0, 1.0, out=iou)
+    np.minimum(np.maximum(iou, 0.0, out=iou), 1.0, out=iou)  # np.clip, without its overhead
     if class_aware:
         if pred_labels is None or gt_labels is None:
             raise ValueError("class_aware scoring needs pred_labels and gt_labels")

@@ -196,9 +196,10 @@ def concat_batches(batches: Sequence[Mapping[str, Any]], pad_token_id: int) -> d
         elif key in _LEFT or key in _RIGHT:
             pad = _LEFT.get(key, _RIGHT.get(key))
             value = pad_token_id if pad == "pad" else pad
-            if key in _RIGHT and first.ndim == 2 and first.shape[1] == 1 and key.endswith("ratio"):
+            one_column = all(v.ndim == 2 and v.shape[1] == 1 for v in values)
+            if key in _RIGHT and one_column and key.endswith("ratio"):
                 out[key] = torch.cat(values, dim=0)  # sequence-level ratio, one column
-                continue
+                continue  # (a token-level one is one column wide only if every part is)
             width = prompt_w if key in _LEFT else completion_w
             out[key] = torch.cat([_pad_to(v, width, value, key in _LEFT) for v in values], dim=0)
         elif key in _SPANNING:

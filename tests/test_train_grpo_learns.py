@@ -128,8 +128,8 @@ def test_grpo_raises_accuracy_from_chance(engine_scene_dirs, tiny_model_dir, tmp
     rows = read_metrics(run_grpo(grpo).metrics)
     accuracy = [r["vst/accuracy"] for r in rows]
     assert len(accuracy) == 16
-    start, end = float(np.mean(accuracy[:2])), float(np.mean(accuracy[-4:]))
-    assert start <= 0.4, accuracy  # chance: one letter in four
-    assert end >= 0.8, accuracy
+    # the first rollout samples the warmed-up model before any update: about one in four
+    assert accuracy[0] <= 0.45, accuracy
+    assert float(np.mean(accuracy[-4:])) >= 0.8, accuracy
     # as the policy gets it right, whole groups are all right and the filter drops them
     assert sum(r["vst/dropped_all_right"] for r in rows[-4:]) > 0

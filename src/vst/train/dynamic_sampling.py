@@ -33,6 +33,7 @@ import torch
 
 __all__ = [
     "concat_batches",
+    "gather_rows",
     "group_means",
     "keep_groups",
     "refill_indices",
@@ -149,8 +150,9 @@ def select_rows(batch: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]
             out[key] = [value[r] for r in rows]
         else:
             raise ValueError(f"dynamic sampling: cannot select rows of batch key {key!r}")
-    if "pixel_values" in batch and batch.get("pixel_values") is not None:
-        if "image_grid_thw" not in batch or "num_images" not in batch:
+    pixels = batch.get("pixel_values")
+    if pixels is not None or batch.get("image_grid_thw") is not None:
+        if batch.get("image_grid_thw") is None or "num_images" not in batch:
             raise ValueError(
                 "dynamic sampling: pixel_values without image_grid_thw / num_images "
                 "(only Qwen-style vision batches are supported)"
@@ -158,7 +160,42 @@ def select_rows(batch: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]
         images, patch_index = _image_index(batch, rows)
         grid = batch["image_grid_thw"]
         out["image_grid_thw"] = grid.index_select(0, _rows_index(images, grid.device))
-        out["pixel_values"] = batch["pixel_values"].index_select(0, patch_index)
+        if pixels is not None:
+            out["pixel_values"] = pixels.index_select(0, patch_index)
+    return out
+
+
+def gather_rows(
+    parts: Sequence[tuple[Mapping[str, Any], Sequence[int]]], pad_token_id: int
+) -> dict[str, Any]:
+    """``concat_batches([select_rows(batch, rows) for batch, rows in parts])``, with the
+    picture patches (by far the biggest tensor) copied once, straight into the result; one
+    part taking all its rows in order is returned as is (a shallow copy)."""
+    if not parts:
+        raise ValueError("gather_rows: nothing to gather")
+    if len(parts) == 1:
+        batch, rows = parts[0]
+        n = int(batch["completion_ids"].shape[0])
+        if [int(r) for r in rows] == list(range(n)):
+            return dict(batch)
+    selected, patch_rows = [], []
+    for batch, rows in parts:
+        light = {k: v for k, v in batch.items() if k != "pixel_values"}
+        selected.append(select_rows(light, rows))
+        if batch.get("pixel_values") is not None:
+            patch_rows.append(_image_index(batch, [int(r) for r in rows])[1])
+    out = concat_batches(selected, pad_token_id)
+    if patch_rows:
+        first = parts[0][0]["pixel_values"]
+        total = sum(len(i) for i in patch_rows)
+        pixels = torch.empty((total, *first.shape[1:]), dtype=first.dtype, device=first.device)
+        offset = 0
+        for (batch, _), index in zip(parts, patch_rows, strict=True):
+            torch.index_select(
+                batch["pixel_values"], 0, index, out=pixels[offset : offset + len(index)]
+            )
+            offset += len(index)
+        out["pixel_values"] = pixels
     return out
 
 

@@ -5,19 +5,18 @@ filtering (dynamic sampling).
 server mode on GPUs), loss (``dapo`` by default: token-mean, clip 0.2 / 0.28), advantages and
 logging, and changes:
 
-* **online filtering** (:meth:`VstGRPOTrainer._generate_and_score_completions`): after a
-  rollout is scored, prompt groups whose accuracy is all 0 or all 1 are dropped
-  (:func:`vst.train.dynamic_sampling.keep_groups`), fresh prompts are drawn and rolled out
-  until the batch has as many groups as it started with, up to ``max_rounds`` refill rounds;
-  the kept rows of every round become one batch (:func:`~vst.train.dynamic_sampling.
-  concat_batches`) and ``num_items_in_batch`` is recounted. Refill prompts come from a
-  generator seeded by the run seed, the optimizer step, the micro-step, the round and the
-  process (:func:`~vst.train.dynamic_sampling.refill_indices`), so a resumed run refills as the
-  original did. When the rounds run out, dropped groups fill the rest (their advantage is 0:
-  the batch keeps its size and the step's metrics count them). Every process runs the same
-  number of rounds with the same number of prompts (TRL gathers rewards across processes), and
-  each prompt's group stays on one process (:meth:`vst.train.grpo_config.GrpoConfig.
-  batch_plan`);
+* **online filtering** (:meth:`VstGRPOTrainer._generate_and_score_completions`): after a rollout
+  is scored, prompt groups whose accuracy is all 0 or all 1 are dropped
+  (:func:`vst.train.dynamic_sampling.keep_groups`), fresh prompts are drawn and rolled out until
+  the batch has as many groups as it started with, up to ``max_rounds`` refill rounds; the kept
+  rows of every round become one batch (:func:`~vst.train.dynamic_sampling. gather_rows`: picture
+  patches copied once) and ``num_items_in_batch`` is recounted. Refill prompts come from a
+  generator seeded by the run seed, the optimizer step, the micro-step, the round and the process
+  (:func:`~vst.train.dynamic_sampling.refill_indices`), so a resumed run refills as the original
+  did. When the rounds run out, dropped groups fill the rest (their advantage is 0: the batch
+  keeps its size and the step's metrics count them). Every process runs the same number of rounds
+  with the same number of prompts (TRL gathers rewards across processes), and each prompt's group
+  stays on one process (:meth:`vst.train.grpo_config.GrpoConfig. batch_plan`);
 * **metrics** (:mod:`vst.train.rl_metrics`): accuracy and format per task and per mode,
   completion lengths, the truncated share and the filter's counts, added to TRL's logs, written
   to ``metrics.jsonl`` and drawn into ``metrics.png``;
@@ -51,7 +50,7 @@ from trl.trainer.utils import RepeatSampler
 from vst.models.chat import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
 from vst.train.config import ConfigError
 from vst.train.data import mix, open_source, source_from_dict
-from vst.train.dynamic_sampling import concat_batches, keep_groups, refill_indices, select_rows
+from vst.train.dynamic_sampling import gather_rows, keep_groups, refill_indices
 from vst.train.grpo_config import FilterConfig, GrpoConfig
 from vst.train.manifest import write_manifest
 from vst.train.optim import apply_freezing
@@ -200,8 +199,8 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
                 f"rows is not a multiple of num_generations {G}"
             )
         target = len(inputs) // G
-        kept_parts: list[dict[str, Any]] = []
-        spare_parts: list[dict[str, Any]] = []
+        kept_parts: list[tuple[dict[str, Any], list[int]]] = []
+        spare_parts: list[tuple[dict[str, Any], list[int]]] = []
         kept = drawn = 0
         seen = [int(row["index"]) for row in inputs[::G]]
         batch, round_ = inputs, 0
@@ -212,10 +211,10 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
             self._merge_round(keep)
             groups = np.flatnonzero(keep)[: target - kept]
             if len(groups):
-                kept_parts.append(select_rows(out, _rows_of(groups, G)))
+                kept_parts.append((out, _rows_of(groups, G)))
             dropped = np.flatnonzero(~keep)
             if len(dropped):
-                spare_parts.append(select_rows(out, _rows_of(dropped, G)))
+                spare_parts.append((out, _rows_of(dropped, G)))
             kept += len(groups)
             drawn += len(keep)
             need, kept_all, drawn_all = self._max_over_processes([target - kept, kept, drawn])
@@ -227,13 +226,16 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
             batch = self._refill(size, round_, seen)
             seen += [int(row["index"]) for row in batch[::G]]
         self.rollout_stats.add_count("refill_rounds", round_)
-        parts = kept_parts
         short = target - kept
-        if short > 0:  # the rounds ran out: dropped groups (advantage 0) keep the batch's size
-            spare = concat_batches(spare_parts, self._tokenizer.pad_token_id)
-            parts = [*kept_parts, select_rows(spare, range(short * G))]
+        parts = list(kept_parts)
+        fill = short * G  # the rounds ran out: dropped groups (advantage 0) keep the size
+        for out, rows in spare_parts:
+            if fill <= 0:
+                break
+            parts.append((out, rows[:fill]))
+            fill -= len(rows[:fill])
         self._count_short(short)
-        merged = concat_batches(parts, self._tokenizer.pad_token_id)
+        merged = gather_rows(parts, self._tokenizer.pad_token_id)
         merged["num_items_in_batch"] = self._loss_tokens(merged)
         self._count_skips()
         return merged

@@ -33,9 +33,10 @@ Run: ``.venv/bin/python benchmarks/rewards.py``.
     dataset's JSON string, as the trainer passes it. Budget: the step in < 100 ms (median of
     5); the time per mode is printed. Then the dynamic-sampling filter
     (:mod:`vst.train.dynamic_sampling`: ``keep_groups`` on both rounds' accuracies,
-    ``select_rows`` of the kept groups of two rounds, ``concat_batches`` into one batch of 640
-    rows) on synthetic TRL batches (sizes printed), against the step's reward time of the same
-    run, and again without the image tensors. No budget for the filter.
+    ``gather_rows`` of the kept groups of two rounds into one batch of 640 rows; baseline:
+    ``select_rows`` of each round then ``concat_batches``, which copies every row twice) on
+    synthetic TRL batches (sizes printed), against the step's reward time of the same run, and
+    again without the image tensors. No budget for the filter.
 
 Prints a PASS/FAIL line per budget and exits non-zero on any FAIL. Pinned to one core
 (``os.sched_setaffinity``, ``NUMBA_NUM_THREADS=1``; the kernels are serial).
@@ -646,7 +647,12 @@ def _filter_lines(rng: np.random.Generator, accuracy: list[float], t_step: float
     try:
         import torch
 
-        from vst.train.dynamic_sampling import concat_batches, keep_groups, select_rows
+        from vst.train.dynamic_sampling import (
+            concat_batches,
+            gather_rows,
+            keep_groups,
+            select_rows,
+        )
     except ImportError as exc:
         return [f"    filter overhead: skipped ({exc.name} not installed)"]
     torch.set_num_threads(1)
@@ -669,18 +675,21 @@ def _filter_lines(rng: np.random.Generator, accuracy: list[float], t_step: float
             t1 = time.perf_counter()
             rows1 = rows_of(keep1)
             rows2 = rows_of(keep2)[: n - len(rows1)]
-            part1 = select_rows(a, rows1)
-            part2 = select_rows(b, rows2)
+            full = gather_rows([(a, rows1), (b, rows2)], PAD_ID)  # the trainer's path
             t2 = time.perf_counter()
-            full = concat_batches([part1, part2], PAD_ID)
-            t3 = time.perf_counter()
-            for key, dt in (("keep", t1 - t0), ("select", t2 - t1), ("concat", t3 - t2)):
+            for key, dt in (("keep", t1 - t0), ("gather", t2 - t1)):
                 parts.setdefault(key, []).append(dt)
             sizes.update(rows1=len(rows1), rows2=len(rows2), rows=len(full["prompt_ids"]))
+
+        def run_baseline() -> None:  # select each round's rows, then concatenate: two copies
+            rows1 = rows_of(keep_groups(accuracy, GENERATIONS))
+            rows2 = rows_of(keep_groups(accuracy2, GENERATIONS))[: n - len(rows1)]
+            concat_batches([select_rows(a, rows1), select_rows(b, rows2)], PAD_ID)
 
         run_filter()  # warm-up
         parts.clear()
         total, _ = _timed(run_filter, 5)
+        parts["baseline"] = [_timed(run_baseline, 3)[0]]
         return total, {k: statistics.median(v) for k, v in parts.items()}, sizes
 
     t_filter, med, sizes = time_filter(first, second)
@@ -700,8 +709,9 @@ def _filter_lines(rng: np.random.Generator, accuracy: list[float], t_step: float
         f"{COMPLETION_WIDTH + 40}), {IMAGES_PER_ROW} images per row of {t}x{h}x{w} patches "
         f"x 1176 float32",
         f"    kept {sizes['rows1']} rows of round 1 + {sizes['rows2']} of round 2 -> "
-        f"{sizes['rows']} rows; keep_groups x2 {med['keep'] * 1e3:.2f} ms, select_rows x2 "
-        f"{med['select'] * 1e3:.1f} ms, concat_batches {med['concat'] * 1e3:.1f} ms",
+        f"{sizes['rows']} rows; keep_groups x2 {med['keep'] * 1e3:.2f} ms, gather_rows "
+        f"{med['gather'] * 1e3:.1f} ms (baseline select_rows x2 + concat_batches, two copies: "
+        f"{med['baseline'] * 1e3:.1f} ms)",
         f"    filter total {t_filter * 1e3:7.1f} ms median = {100 * t_filter / t_step:.0f}% of the "
         f"step's reward time ({t_step * 1e3:.1f} ms, same run); without the image tensors "
         f"{t_text * 1e3:.1f} ms = {100 * t_text / t_step:.0f}%",

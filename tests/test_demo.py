@@ -11,7 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from vst.cli import app
-from vst.demo import BENCH_LIMIT, DEMO_PER_TASK, FIXTURE_BENCHMARKS, TRAIN_STEPS, train_config
+from vst.demo import (
+    BENCH_LIMIT,
+    DEMO_PER_TASK,
+    FIXTURE_BENCHMARKS,
+    RL_STEPS,
+    TRAIN_STEPS,
+    rl_config,
+    train_config,
+)
 from vst.engine.writer import iter_rows, list_shards
 
 
@@ -70,12 +78,25 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     assert used and not used & test_scenes
     assert len(examples) == sum(split_of[s] == "train" for s in scene_of.values())
 
+    # then RL_STEPS GRPO steps on the SFT model, train split only, online filter on
+    from vst.train.grpo import load_rl_prompts
+    from vst.train.grpo_config import parse_grpo_config
+
+    rl = out / "rl-model"
+    assert (rl / "model.safetensors").is_file() and (rl / "metrics.png").is_file()
+    rows = [json.loads(ln) for ln in (rl / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, RL_STEPS + 1))
+    assert all(r["vst/groups_drawn"] >= 4 and "vst/accuracy" in r for r in rows)
+    prompts, _ = load_rl_prompts(parse_grpo_config(rl_config(out)), "demo")
+    rl_ids = {prompts.examples[i].id for i in range(len(prompts))}
+    assert rl_ids and not {scene_of[i] for i in rl_ids} & test_scenes
+
     # the eval run: a score file per benchmark and the report
     run = out / "eval"
     for name in ("vstp", *FIXTURE_BENCHMARKS):
         score = json.loads((run / f"{name}.score.json").read_text())
         assert score["benchmark"] == name and score["items"] > 0 and not score["failed"], name
-        assert score["model"].startswith("transformers:trained-model:"), name
+        assert score["model"].startswith("transformers:rl-model:"), name
         if name != "vstp":
             assert 0 < score["items"] <= BENCH_LIMIT, name
         lines = (run / f"{name}.predictions.jsonl").read_text().splitlines()
@@ -93,7 +114,7 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     # the trained model carries its training-data manifest: no training scene is in vstp
     overlap = json.loads((run / "vstp.score.json").read_text())["training_overlap"]
     assert overlap["manifest"] is True and overlap["overlap"] == []
-    for name in ("trained model", "eval run", "eval report", "benchmark fixtures"):
+    for name in ("trained model", "GRPO model", "eval run", "eval report", "benchmark fixtures"):
         assert name in result.output, name
 
     # a rerun reuses every output: no training, no model call, the same predictions
@@ -101,6 +122,7 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     again = CliRunner().invoke(app, ["demo", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert "trained model found, kept" in again.output
+    assert "GRPO model found, kept" in again.output
     assert {p.name: p.read_bytes() for p in run.glob("*.predictions.jsonl")} == before
     for name in ("vstp", *FIXTURE_BENCHMARKS):
         assert json.loads((run / f"{name}.score.json").read_text())["items"] > 0

@@ -5,7 +5,8 @@ engine over them with every registered task (Parquet shards + a report; each sam
 ``meta["split"]`` names its room's split), re-derives every answer from the scenes' ground
 truth, audits the dataset's quality (``vst data audit``: audit.md) and draws a contact sheet per
 scene. Then it builds the tiny random Qwen2.5-VL, fine-tunes it briefly on the train split's
-samples (``vst train sft``'s library path), evaluates the trained model with ``vst eval run``'s
+samples (``vst train sft``'s library path), runs a few GRPO steps on it with online filtering
+(``vst train grpo``'s library path), evaluates the resulting model with ``vst eval run``'s
 library path on ``vstp`` (the held-out room's samples) and on benchmark fixtures written in the
 benchmarks' real formats, and writes the run's report. Everything is written under ``out``; the
 same seed gives the same files, and a rerun reuses what is already there.
@@ -234,6 +235,58 @@ def write_bench_fixtures(root: Path) -> Path:
     return root
 
 
+RL_STEPS = 3
+"""GRPO steps of the demo (4 prompts x 4 completions each, online filtering on)."""
+
+
+def rl_config(out: Path) -> dict:
+    """The demo's GRPO: the SFT model on the train split's rule-checkable image samples."""
+    return {
+        "stage": "grpo",
+        "model": str(out / "trained-model"),
+        "output_dir": str(out / "rl-model"),
+        "seed": 0,
+        "learning_rate": 1.0e-4,
+        "global_batch_size": 4,
+        "num_generations": 4,
+        "per_device_batch_size": 16,
+        "max_completion_length": 32,
+        "max_length": 2048,
+        "max_steps": RL_STEPS,
+        "save_steps": 10,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "attn_implementation": "sdpa",
+        "use_cpu": True,
+        "min_pixels": 3136,
+        "max_pixels": 12544,
+        "filter": {"max_rounds": 1},
+        "data": [{"kind": "vst", "path": str(out / "data"), "splits": ["train"]}],
+    }
+
+
+def _rl_step(out: Path, console: Console) -> Path:
+    """A few GRPO steps on the SFT model (kept once saved); returns the model folder."""
+    from vst.train.grpo import run_grpo
+    from vst.train.grpo_config import parse_grpo_config
+
+    config = parse_grpo_config(rl_config(out), "vst demo grpo")
+    if (config.output_dir / "model.safetensors").is_file():
+        console.print(f"GRPO model found, kept: {config.output_dir}")
+        return config.output_dir
+    result = run_grpo(config, resume=True, where="vst demo grpo")
+    rows = [json.loads(line) for line in result.metrics.read_text().splitlines() if line]
+    acc = [r["vst/accuracy"] for r in rows if "vst/accuracy" in r]
+    kept = sum(r.get("vst/groups_kept", 0) for r in rows)
+    drawn = sum(r.get("vst/groups_drawn", 0) for r in rows)
+    curve = f", accuracy reward {acc[0]:.2f} -> {acc[-1]:.2f}" if acc else ""
+    console.print(
+        f"GRPO: {result.steps} steps{curve}; the online filter kept {kept:g} of {drawn:g} "
+        f"prompt groups (a barely trained model is mostly all wrong) -> {config.output_dir}"
+    )
+    return config.output_dir
+
+
 def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]]:
     """Build the tiny random Qwen2.5-VL (kept across reruns), fine-tune it briefly on the
     train split (``vst train sft``'s library call; kept once saved), and evaluate the trained
@@ -276,10 +329,11 @@ def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]
             f"train-split example(s){drop} -> {trained}"
         )
 
+    sft_model, trained = trained, _rl_step(out, console)
     bench_data = write_bench_fixtures(out / "bench-data")
     run_dir = out / "eval"
     problems: list[str] = []
-    table = Table(title=f"trained tiny model on the benchmarks ({run_dir})")
+    table = Table(title=f"trained tiny model (SFT + GRPO) on the benchmarks ({run_dir})")
     for col in ("benchmark", "items", "asked", "reused", "official"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     backend = open_backend(trained, limits=config.pixel_limits(), batch_size=8)
@@ -309,7 +363,8 @@ def _model_step(out: Path, console: Console) -> tuple[dict[str, Path], list[str]
     md, js, png = write_report(run_dir)
     outputs = {
         "tiny model": model_dir,
-        "trained model": trained,
+        "trained model": sft_model,
+        "GRPO model": trained,
         "benchmark fixtures": bench_data,
         "eval run": run_dir,
         "eval report": md,

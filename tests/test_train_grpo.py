@@ -562,3 +562,47 @@ def test_cli_grpo_runs_and_reports(tiny_model_dir, tmp_path):
     assert bad.exit_code == 2 and "num_generations" in bad.output
     again = runner.invoke(app, ["train", "grpo", str(cfg)])
     assert again.exit_code == 2 and "holds checkpoints" in again.output
+
+
+@pytest.mark.slow
+def test_two_processes_filter_in_step(tiny_model_dir, tmp_path):
+    """Two CPU processes (torchrun, gloo): every process runs the same refill rounds with the
+    same number of prompts (TRL gathers rewards across processes; a mismatch would hang), and
+    the logged counts are summed over both. The random tiny model never answers a letter, so
+    every group is all wrong: 2 rounds of refills, then the batch is filled and counted."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    data = _mcq_shard(tmp_path / "d", "ABCDABCDABCD")
+    cfg = tmp_path / "g.yaml"
+    settings = {**SMALL, "max_completion_length": 8}
+    lines = [
+        "stage: grpo",
+        f"model: {tiny_model_dir}",
+        f"output_dir: {tmp_path / 'o'}",
+        f"data: [{{kind: vst, path: {data}}}]",
+        "global_batch_size: 4",
+        "num_generations: 2",
+        "per_device_batch_size: 2",
+        "max_steps: 2",
+        "filter: {max_rounds: 2}",
+        *(f"{k}: {json.dumps(v)}" for k, v in settings.items()),
+    ]
+    cfg.write_text("\n".join(lines) + "\n")
+    torchrun = Path(sys.executable).parent / "torchrun"
+    with socket.socket() as s:  # a free loopback port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}  # loopback only
+    cmd = [str(torchrun), "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}"]
+    cmd += ["-m", "vst.cli", "train", "grpo", str(cfg)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    rows = read_metrics(tmp_path / "o" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:  # per round 2 prompts on each process; 3 rounds
+        assert r["vst/groups_drawn"] == 12 and r["vst/dropped_all_wrong"] == 12
+        assert r["vst/refill_rounds"] == 2 and r["vst/underfilled_groups"] == 4
+        assert r["vst/completions"] == 24

@@ -606,3 +606,36 @@ def test_two_processes_filter_in_step(tiny_model_dir, tmp_path):
         assert r["vst/groups_drawn"] == 12 and r["vst/dropped_all_wrong"] == 12
         assert r["vst/refill_rounds"] == 2 and r["vst/underfilled_groups"] == 4
         assert r["vst/completions"] == 24
+
+
+def test_text_only_and_image_prompts_in_one_batch(tiny_model_dir, tmp_path, monkeypatch):
+    """General text data beside spatial samples: TRL hands Qwen2.5-VL's processor a None image
+    list for a text-only prompt, which it refuses unless vst flattens the lists."""
+    samples = []
+    for k, letter in enumerate("DDDDADBD"):
+        text_only = k % 2 == 1
+        samples.append(
+            Sample(
+                task="text" if text_only else "image",
+                scenario="text" if text_only else "single_image",
+                messages=[
+                    user(*(() if text_only else (None,)), f"Q{k}: which?\nA. a\nB. b\nD. d"),
+                    assistant(letter),
+                ],
+                images=[] if text_only else [_image(k)],
+                answer=letter,
+                reward={"mode": "mcq", "ground_truth": letter},
+            )
+        )
+    data = _write(tmp_path / "d", samples)
+    cfg = _config(tiny_model_dir, tmp_path / "o", [{"kind": "vst", "path": str(data)}], max_steps=2)
+    batches = _trace_batches(monkeypatch)
+    result = run_grpo(cfg, scorer=RolloutScorer(score=ScriptedScore()))
+    assert result.steps == 2
+    images = [n for batch in batches for n in batch["num_images"]]
+    assert set(images) == {0, 1}
+    for batch in batches:
+        assert batch["image_grid_thw"].shape[0] == sum(batch["num_images"])
+        assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
+    rows = read_metrics(result.metrics)
+    assert {"vst/accuracy/text", "vst/accuracy/image"} <= set(rows[0]) | set(rows[1])

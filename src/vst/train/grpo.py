@@ -63,6 +63,7 @@ __all__ = [
     "EpochRepeatSampler",
     "GrpoResult",
     "VstGRPOTrainer",
+    "accept_text_only_rows",
     "build_grpo_trainer",
     "grpo_arguments",
     "load_rl_prompts",
@@ -144,6 +145,80 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
             repeat_count=self.num_iterations * self.args.steps_per_generation,
             shuffle=self.shuffle_dataset,
             seed=self.args.seed,
+        )
+
+    # -- text-only rows -----------------------------------------------------------------------
+    def _get_per_token_logps_and_entropies(
+        self,
+        model: Any,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        logits_to_keep: int,
+        batch_size: int | None = None,
+        compute_entropy: bool = False,
+        compute_aux_loss: bool = False,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """TRL's forward over chunks of ``batch_size`` rows, except that a chunk whose prompts
+        have no picture (text-only data beside spatial samples) goes without image tensors:
+        Qwen2.5-VL's vision tower fails on an empty image grid, which TRL would pass it."""
+        n = input_ids.size(0)
+        size = batch_size or n
+        num_images = kwargs.get("num_images")
+        grid, pixels = kwargs.get("image_grid_thw"), kwargs.get("pixel_values")
+        per_row = ("mm_token_type_ids", "token_type_ids")
+        others = [
+            k
+            for k, v in kwargs.items()
+            if v is not None and k not in (*per_row, "num_images", "image_grid_thw", "pixel_values")
+        ]
+        if (
+            num_images is None
+            or grid is None
+            or pixels is None
+            or others
+            or all(sum(num_images[i : i + size]) for i in range(0, n, size))
+        ):
+            return super()._get_per_token_logps_and_entropies(
+                model,
+                input_ids,
+                attention_mask,
+                logits_to_keep,
+                batch_size=batch_size,
+                compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss,
+                **kwargs,
+            )
+        first_image = np.concatenate([[0], np.cumsum(num_images)]).astype(int)
+        first_patch = np.concatenate([[0], np.cumsum(grid.prod(-1).tolist())]).astype(int)
+        logps, entropies, aux = [], [], []
+        for start in range(0, n, size):
+            end = min(start + size, n)
+            chunk = {k: kwargs[k][start:end] for k in per_row if kwargs.get(k) is not None}
+            i0, i1 = int(first_image[start]), int(first_image[end])
+            if i1 > i0:
+                chunk["num_images"] = list(num_images[start:end])
+                chunk["image_grid_thw"] = grid[i0:i1]
+                chunk["pixel_values"] = pixels[int(first_patch[i0]) : int(first_patch[i1])]
+            lp, ent, ax = super()._get_per_token_logps_and_entropies(
+                model,
+                input_ids[start:end],
+                attention_mask[start:end],
+                logits_to_keep,
+                batch_size=end - start,
+                compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss,
+                **chunk,
+            )
+            logps.append(lp)
+            if ent is not None:
+                entropies.append(ent)
+            if ax is not None:
+                aux.append(ax)
+        return (
+            torch.cat(logps, dim=0),
+            torch.cat(entropies, dim=0) if entropies else None,
+            torch.stack(aux).mean() if aux else None,
         )
 
     # -- online filtering ------------------------------------------------------------------
@@ -266,6 +341,35 @@ def _rows_of(groups: Sequence[int] | np.ndarray, num_generations: int) -> list[i
 
 
 # -- building a run -------------------------------------------------------------------------
+def accept_text_only_rows(processor: Any) -> Any:
+    """Let ``processor`` take a batch in which some prompts have no picture.
+
+    TRL passes the processor one image list per prompt, ``None`` for a text-only prompt
+    (general reasoning data beside spatial samples), and Qwen2.5-VL's processor refuses a
+    ``None`` entry. Its pictures are read in the order their tokens appear in the texts, so
+    the lists can simply be flattened. The processor's class is swapped for a subclass with
+    that ``__call__`` (TRL checks ``isinstance(processor, ProcessorMixin)``, so a wrapper
+    object would not do); everything else is unchanged."""
+    base = type(processor)
+    if getattr(base, "_vst_flat_images", False):
+        return processor
+
+    def call(self: Any, images: Any = None, text: Any = None, **kwargs: Any) -> Any:
+        if isinstance(images, list) and any(x is None or isinstance(x, list) for x in images):
+            flat = [
+                im
+                for entry in images
+                if entry is not None
+                for im in (entry if isinstance(entry, list) else [entry])
+            ]
+            images = flat or None
+        return base.__call__(self, images=images, text=text, **kwargs)
+
+    members = {"__call__": call, "_vst_flat_images": True}
+    processor.__class__ = type(base.__name__, (base,), members)
+    return processor
+
+
 def vision_token_ids(tokenizer: Any) -> list[int]:
     """Ids of Qwen2.5-VL's vision tokens (image / video pads, vision start / end / pad) in
     ``tokenizer``: a completion must never contain one (the model's 3D position ids count
@@ -408,6 +512,7 @@ def build_grpo_trainer(
     # TRL left-pads prompt ids itself and takes mm_token_type_ids from the processor, which pads
     # on the tokenizer's side: both must be left or the image tokens of shorter prompts shift
     processor.tokenizer.padding_side = "left"
+    accept_text_only_rows(processor)
     prompts, report = load_rl_prompts(config, where, processor.tokenizer)
     model = _load_model(config)
     if scorer is None:

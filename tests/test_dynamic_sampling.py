@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from vst.train.dynamic_sampling import (  # noqa: E402 - after the torch skip
     concat_batches,
+    gather_rows,
     group_means,
     keep_groups,
     select_rows,
@@ -229,3 +230,33 @@ def test_concat_sequence_and_token_level_importance_ratios():
     out = concat_batches([one, two], PAD)
     _eq(out["importance_sampling_ratio"], [[0.5, 1.0, 1.0], [2.0, 3.0, 1.0]])
     _eq(out["completion_ids"], [[21, PAD, PAD], [41, 42, PAD]])
+
+
+# --- gather_rows (the trainer's path) ------------------------------------------------------------
+
+
+def test_gather_rows_equals_select_then_concat():
+    parts = [(batch_one(), [4, 1]), (batch_two(), [1])]
+    fast = gather_rows(parts, pad_token_id=PAD)
+    slow = concat_batches([select_rows(b, rows) for b, rows in parts], pad_token_id=PAD)
+    assert set(fast) == set(slow)
+    for key, value in slow.items():
+        if isinstance(value, torch.Tensor):
+            _eq(fast[key], value.tolist(), value.dtype)
+        else:
+            assert fast[key] == value, key
+    whole = batch_one()
+    assert gather_rows([(whole, range(6))], PAD)["pixel_values"] is whole["pixel_values"]
+
+
+def test_gather_rows_with_a_round_of_text_only_prompts():
+    """A round without any picture has no image keys: it gathers as rows of no image."""
+    text = {k: v for k, v in batch_two().items() if k not in ("image_grid_thw", "num_images")}
+    text = {k: v for k, v in text.items() if k not in ("pixel_values", "mm_token_type_ids")}
+    out = gather_rows([(batch_one(), [1]), (text, [0, 1])], pad_token_id=PAD)
+    assert out["num_images"] == [2, 0, 0]
+    _eq(out["image_grid_thw"], [[1, 1, 1], [1, 1, 2]])
+    _eq(out["pixel_values"], [[2, 102], [3, 103], [4, 104]])  # row 1: patches 2, 3-4
+    # the text rows' token types are zeros over their prompt (left-padded) and completion
+    _eq(out["mm_token_type_ids"], [[11, 12, 13, 14, 15, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    _eq(out["prompt_ids"], [[13, 14, 15], [PAD, 31, 32], [PAD, PAD, 33]])

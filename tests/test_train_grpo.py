@@ -347,7 +347,7 @@ def test_filter_drops_on_accuracy_refills_and_logs_counts(tiny_model_dir, tmp_pa
     )
     script = ScriptedScore()
     batches = _trace_batches(monkeypatch)
-    result = run_grpo(cfg, scorer=RolloutScorer(score=script))
+    result = run_grpo(cfg, score=script)
     rows = read_metrics(result.metrics)
     assert [r["step"] for r in rows] == [1, 2, 3]
     # the scripted calls, in groups of num_generations = 2, one group per prompt drawn
@@ -389,7 +389,7 @@ def test_short_batch_is_filled_and_counted(tiny_model_dir, tmp_path, monkeypatch
     )
     batches = _trace_batches(monkeypatch)
     script = ScriptedScore()
-    result = run_grpo(cfg, scorer=RolloutScorer(score=script))
+    result = run_grpo(cfg, score=script)
     (row,) = read_metrics(result.metrics)
     assert row["vst/refill_rounds"] == 2 and row["vst/underfilled_groups"] == 4
     assert row["vst/groups_kept"] == 0 and row["vst/groups_drawn"] == len(script.calls) // 2
@@ -407,7 +407,7 @@ def test_filter_off_is_trls_step(tiny_model_dir, tmp_path):
         filter={"enabled": False},
     )
     script = ScriptedScore()
-    result = run_grpo(cfg, scorer=RolloutScorer(score=script))
+    result = run_grpo(cfg, score=script)
     (row,) = read_metrics(result.metrics)
     assert len(script.calls) == 8 and "vst/groups_drawn" not in row
     assert row["vst/accuracy"] == pytest.approx(np.mean([1, 0, 0, 0.5]))
@@ -447,12 +447,13 @@ def test_every_mode_reaches_the_reward_with_its_spec(
         return compute_reward(response, spec, w_acc=1.0, w_fmt=1.0)
 
     prompts_seen: list[Any] = []
+    scorer_call = RolloutScorer.__call__
 
-    class Spy(RolloutScorer):
-        def __call__(self, prompts=None, **kw):
-            prompts_seen.extend(zip(prompts, kw["reward"], strict=True))
-            return super().__call__(prompts=prompts, **kw)
+    def spy_call(self, prompts=None, **kw):
+        prompts_seen.extend(zip(prompts, kw["reward"], strict=True))
+        return scorer_call(self, prompts=prompts, **kw)
 
+    monkeypatch.setattr(RolloutScorer, "__call__", spy_call)
     cfg = _config(
         tiny_model_dir,
         tmp_path / "o",
@@ -462,7 +463,7 @@ def test_every_mode_reaches_the_reward_with_its_spec(
         max_steps=1,
         filter={"enabled": False},
     )
-    run_grpo(cfg, scorer=Spy(score=spy))
+    run_grpo(cfg, score=spy)
     expected = sorted(json.dumps(json.loads(r["reward"]), sort_keys=True) for r in picked.values())
     got = sorted({json.dumps(s, sort_keys=True) for s in seen})
     assert got == expected and len(seen) == 10
@@ -503,17 +504,17 @@ def test_resume_continues_with_the_same_data_and_weights(tiny_model_dir, tmp_pat
     full = _config(
         tiny_model_dir, tmp_path / "full", [{"kind": "vst", "path": str(data)}], **common
     )
-    run_grpo(full, scorer=RolloutScorer(score=full_script))
+    run_grpo(full, score=full_script)
     cut = _config(tiny_model_dir, tmp_path / "cut", [{"kind": "vst", "path": str(data)}], **common)
     first = ScriptedScore()
     with pytest.raises(KeyboardInterrupt):
-        run_grpo(cut, scorer=RolloutScorer(score=first), callbacks=[_Kill(2)])
+        run_grpo(cut, score=first, callbacks=[_Kill(2)])
     assert (tmp_path / "cut" / "checkpoint-2").is_dir()
     with pytest.raises(ConfigError, match="holds checkpoints"):
-        run_grpo(cut, scorer=RolloutScorer(score=ScriptedScore()))
+        run_grpo(cut, score=ScriptedScore())
     rest = ScriptedScore()
     rest.turn = first.turn  # the scripted alternation continues where the killed run stopped
-    result = run_grpo(cut, resume=True, scorer=RolloutScorer(score=rest))
+    result = run_grpo(cut, resume=True, score=rest)
     assert result.resumed_from == tmp_path / "cut" / "checkpoint-2" and result.steps == 4
     # the same prompts in the same order, before and after the kill
     assert first.calls + rest.calls == full_script.calls
@@ -630,7 +631,7 @@ def test_text_only_and_image_prompts_in_one_batch(tiny_model_dir, tmp_path, monk
     data = _write(tmp_path / "d", samples)
     cfg = _config(tiny_model_dir, tmp_path / "o", [{"kind": "vst", "path": str(data)}], max_steps=2)
     batches = _trace_batches(monkeypatch)
-    result = run_grpo(cfg, scorer=RolloutScorer(score=ScriptedScore()))
+    result = run_grpo(cfg, score=ScriptedScore())
     assert result.steps == 2
     images = [n for batch in batches for n in batch["num_images"]]
     assert set(images) == {0, 1}
@@ -639,3 +640,37 @@ def test_text_only_and_image_prompts_in_one_batch(tiny_model_dir, tmp_path, monk
         assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
     rows = read_metrics(result.metrics)
     assert {"vst/accuracy/text", "vst/accuracy/image"} <= set(rows[0]) | set(rows[1])
+
+
+@pytest.mark.parametrize("policy", ["zero", "score"])
+def test_truncated_completions_through_the_trainer(tiny_model_dir, tmp_path, monkeypatch, policy):
+    """One-token completions are cut unless that token ends the turn. With ``zero`` a cut
+    completion scores 0 although the script calls every answer right; with ``score`` it
+    keeps its score."""
+    data = _mcq_shard(tmp_path / "d", "AAAA")
+    cfg = _config(
+        tiny_model_dir,
+        tmp_path / "o",
+        [{"kind": "vst", "path": str(data)}],
+        max_steps=1,
+        max_completion_length=1,
+        truncated=policy,
+        filter={"enabled": False},
+    )
+    scorers: list[RolloutScorer] = []
+    scorer_call = RolloutScorer.__call__
+
+    def keep(self, **kw):
+        scorers.append(self)
+        return scorer_call(self, **kw)
+
+    monkeypatch.setattr(RolloutScorer, "__call__", keep)
+    (row,) = read_metrics(run_grpo(cfg, score=ScriptedScore()).metrics)
+    scorer = scorers[-1]
+    cut = [s.truncated for s in scorer.last]
+    assert row["vst/truncated_share"] == pytest.approx(np.mean(cut)) and any(cut)
+    expected = 1.0 - np.mean(cut) if policy == "zero" else 1.0
+    assert row["vst/accuracy"] == pytest.approx(expected)
+    assert [s.accuracy for s in scorer.last] == [
+        0.0 if c and policy == "zero" else 1.0 for c in cut
+    ]

@@ -165,6 +165,38 @@ def select_rows(batch: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]
     return out
 
 
+def _with_image_keys(
+    batches: Sequence[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """The batches with the picture keys of the others filled in where a batch has none (a
+    round of text-only prompts): no images per row, empty grids and patches, zero token
+    types over prompt + completion."""
+    keys = set().union(*(b.keys() for b in batches))
+    wanted = [k for k in ("num_images", "image_grid_thw", "pixel_values", *_SPANNING) if k in keys]
+    if all(k in b for b in batches for k in wanted):
+        return list(batches)
+    reference = {k: next(b[k] for b in batches if k in b) for k in wanted}
+    out = []
+    for b in batches:
+        missing = [k for k in wanted if k not in b]
+        if not missing:
+            out.append(b)
+            continue
+        filled = dict(b)
+        n = int(b["completion_ids"].shape[0])
+        width = int(b["prompt_ids"].shape[1] + b["completion_ids"].shape[1])
+        for k in missing:
+            ref = reference[k]
+            if k == "num_images":
+                filled[k] = [0] * n
+            elif k in _SPANNING:
+                filled[k] = torch.zeros((n, width), dtype=ref.dtype, device=ref.device)
+            else:
+                filled[k] = ref.new_zeros((0, *ref.shape[1:]))
+        out.append(filled)
+    return out
+
+
 def gather_rows(
     parts: Sequence[tuple[Mapping[str, Any], Sequence[int]]], pad_token_id: int
 ) -> dict[str, Any]:
@@ -178,6 +210,7 @@ def gather_rows(
         n = int(batch["completion_ids"].shape[0])
         if [int(r) for r in rows] == list(range(n)):
             return dict(batch)
+    parts = list(zip(_with_image_keys([b for b, _ in parts]), [r for _, r in parts], strict=True))
     selected, patch_rows = [], []
     for batch, rows in parts:
         light = {k: v for k, v in batch.items() if k != "pixel_values"}

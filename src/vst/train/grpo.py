@@ -56,7 +56,7 @@ from vst.train.manifest import write_manifest
 from vst.train.optim import apply_freezing
 from vst.train.rl_data import RLPrompts
 from vst.train.rl_metrics import GrpoMetricsCallback, RolloutStats
-from vst.train.rl_reward import RolloutScorer
+from vst.train.rl_reward import RolloutScorer, Score, score_any
 from vst.train.trainer_common import VstTrainerMixin
 
 __all__ = [
@@ -500,12 +500,13 @@ def build_grpo_trainer(
     config: GrpoConfig,
     where: str = "config",
     *,
-    scorer: RolloutScorer | None = None,
+    score: Score | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = False,
 ) -> tuple[VstGRPOTrainer, Any]:
-    """The trainer of a run and the data mix report. ``scorer`` replaces the default
-    :class:`~vst.train.rl_reward.RolloutScorer` (tests script rewards with it)."""
+    """The trainer of a run and the data mix report. ``score`` replaces
+    :func:`vst.rewards.compute_reward` inside the run's
+    :class:`~vst.train.rl_reward.RolloutScorer` (tests script accuracies with it)."""
     from vst.models.processor import load_processor
 
     processor = load_processor(config.model)
@@ -515,8 +516,7 @@ def build_grpo_trainer(
     accept_text_only_rows(processor)
     prompts, report = load_rl_prompts(config, where, processor.tokenizer)
     model = _load_model(config)
-    if scorer is None:
-        scorer = RolloutScorer(config.w_acc, config.w_fmt, config.truncated)
+    scorer = RolloutScorer(config.w_acc, config.w_fmt, config.truncated, score or score_any)
     trainer = VstGRPOTrainer(
         model,
         grpo_arguments(
@@ -556,11 +556,11 @@ def run_grpo(
     where: str = "config",
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = False,
-    scorer: RolloutScorer | None = None,
+    score: Score | None = None,
 ) -> GrpoResult:
     """Train (resuming from the last ``checkpoint-N`` in ``output_dir`` when ``resume``; a run
     without ``resume`` refuses an ``output_dir`` holding checkpoints) and save the final model
-    into ``output_dir``."""
+    into ``output_dir``. ``score``: see :func:`build_grpo_trainer`."""
     out = config.output_dir
     last = get_last_checkpoint(str(out)) if out.is_dir() else None
     if last is not None and not resume:
@@ -569,7 +569,7 @@ def run_grpo(
             "--resume or choose another output_dir"
         )
     trainer, report = build_grpo_trainer(
-        config, where, scorer=scorer, callbacks=callbacks, progress=progress
+        config, where, score=score, callbacks=callbacks, progress=progress
     )
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out))

@@ -127,6 +127,18 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
     return table
 
 
+def _print_outputs(result: Any, resume: bool) -> None:
+    """Where a finished run resumed from and what it wrote (either stage's result)."""
+    if result.resumed_from is not None:
+        console.print(f"resumed from {result.resumed_from}")
+    elif resume:
+        console.print("no checkpoint to resume from: trained from the start")
+    console.print(f"[bold]steps[/bold] {result.steps}")
+    console.print(f"[bold]model[/bold] {result.output_dir}")
+    console.print(f"[bold]metrics[/bold] {result.metrics}")
+    console.print(f"[bold]plot[/bold] {result.plot}")
+
+
 @train_app.command("sft")
 def sft_command(
     config: Path = typer.Argument(
@@ -171,14 +183,7 @@ def sft_command(
         console.print(escape(report.to_markdown()), highlight=False)
     elif getattr(report, "drawn", None):
         console.print(escape(str(report.drawn)), highlight=False)
-    if result.resumed_from is not None:
-        console.print(f"resumed from {result.resumed_from}")
-    elif resume:
-        console.print("no checkpoint to resume from: trained from the start")
-    console.print(f"[bold]steps[/bold] {result.steps}")
-    console.print(f"[bold]model[/bold] {result.output_dir}")
-    console.print(f"[bold]metrics[/bold] {result.metrics}")
-    console.print(f"[bold]plot[/bold] {result.plot}")
+    _print_outputs(result, resume)
 
 
 def _grpo_summary(cfg: Any, where: str, resume: bool) -> Table:
@@ -280,11 +285,4 @@ def grpo_command(
             f"[yellow]{len(result.skipped)} prompt(s) skipped[/yellow] (first: "
             f"{escape(result.skipped[0][0])}: {escape(result.skipped[0][1])})"
         )
-    if result.resumed_from is not None:
-        console.print(f"resumed from {result.resumed_from}")
-    elif resume:
-        console.print("no checkpoint to resume from: trained from the start")
-    console.print(f"[bold]steps[/bold] {result.steps}")
-    console.print(f"[bold]model[/bold] {result.output_dir}")
-    console.print(f"[bold]metrics[/bold] {result.metrics}")
-    console.print(f"[bold]plot[/bold] {result.plot}")
+    _print_outputs(result, resume)

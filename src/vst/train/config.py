@@ -55,8 +55,10 @@ __all__ = [
     "ConfigError",
     "TrainConfig",
     "apply_overrides",
+    "load_run_config",
     "load_train_config",
     "parse_train_config",
+    "validate_preset",
 ]
 
 STAGE_PRESETS: dict[str, dict[str, Any]] = {
@@ -253,6 +255,35 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def validate_preset(model: type[BaseModel], preset: dict[str, Any], data: Any, where: str) -> Any:
+    """``model`` validated from ``data`` over ``preset`` (the file's values win);
+    :class:`ConfigError` naming ``where`` and each bad field."""
+    try:
+        return model.model_validate({**preset, **data})
+    except ValidationError as exc:
+        text = format_errors(exc).replace("\n", f"\n{where}: ")
+        raise ConfigError(f"{where}: {text}") from None
+
+
+def load_run_config(path: str | Path, overrides: list[str] | None, parse: Any) -> Any:
+    """Read a run config (YAML), apply ``key=value`` overrides, validate it with ``parse(data,
+    where)``; the model directory must exist and ``output_dir`` must not be a file."""
+    p = Path(path)
+    data = load_yaml(p)
+    where = str(p)
+    if overrides:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping of options")
+        data = apply_overrides(data, overrides)
+        where = f"{p} with overrides"
+    config = parse(data, where)
+    if not config.model.is_dir():
+        raise ConfigError(f"{where}: model: {config.model} is not a directory")
+    if config.output_dir.exists() and not config.output_dir.is_dir():
+        raise ConfigError(f"{where}: output_dir: {config.output_dir} is a file")
+    return config
+
+
 def parse_train_config(data: Any, where: str = "config") -> TrainConfig:
     """Validate a config mapping with its stage's preset filled in; :class:`ConfigError`
     naming ``where`` and each bad field."""
@@ -262,28 +293,10 @@ def parse_train_config(data: Any, where: str = "config") -> TrainConfig:
     if not isinstance(stage, str) or stage not in STAGE_PRESETS:
         got = "missing" if stage is None else f"got {stage!r}"
         raise ConfigError(f"{where}: stage: must be one of {', '.join(STAGE_PRESETS)} ({got})")
-    merged = {**STAGE_PRESETS[stage], **data}
-    try:
-        return TrainConfig.model_validate(merged)
-    except ValidationError as exc:
-        text = format_errors(exc).replace("\n", f"\n{where}: ")
-        raise ConfigError(f"{where}: {text}") from None
+    return validate_preset(TrainConfig, STAGE_PRESETS[stage], data, where)
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read, override and validate a training config (see the module docstring). The model
     directory must exist; ``output_dir`` must not be a file."""
-    p = Path(path)
-    data = load_yaml(p)
-    where = str(p)
-    if overrides:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping of options")
-        data = apply_overrides(data, overrides)
-        where = f"{p} with overrides"
-    config = parse_train_config(data, where)
-    if not config.model.is_dir():
-        raise ConfigError(f"{where}: model: {config.model} is not a directory")
-    if config.output_dir.exists() and not config.output_dir.is_dir():
-        raise ConfigError(f"{where}: output_dir: {config.output_dir} is a file")
-    return config
+    return load_run_config(path, overrides, parse_train_config)

@@ -53,10 +53,10 @@ from vst.train.data import mix, open_source, source_from_dict
 from vst.train.dynamic_sampling import gather_rows, keep_groups, refill_indices
 from vst.train.grpo_config import FilterConfig, GrpoConfig
 from vst.train.manifest import write_manifest
-from vst.train.optim import apply_freezing
 from vst.train.rl_data import RLPrompts
 from vst.train.rl_metrics import GrpoMetricsCallback, RolloutStats
 from vst.train.rl_reward import RolloutScorer, Score, score_any
+from vst.train.trainer import load_model
 from vst.train.trainer_common import VstTrainerMixin
 
 __all__ = [
@@ -478,24 +478,6 @@ def load_rl_prompts(config: GrpoConfig, where: str, tokenizer: Any = None) -> tu
     return prompts, report
 
 
-def _load_model(config: GrpoConfig) -> Any:
-    from transformers import AutoModelForImageTextToText
-
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            str(config.model), attn_implementation=config.attention(), dtype=torch.float32
-        )
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"model: cannot load {config.model}: {exc}") from None
-    apply_freezing(
-        model,
-        vision=config.freeze_vision,
-        merger=config.freeze_merger,
-        language_model=config.freeze_language_model,
-    )
-    return model
-
-
 def build_grpo_trainer(
     config: GrpoConfig,
     where: str = "config",
@@ -515,7 +497,7 @@ def build_grpo_trainer(
     processor.tokenizer.padding_side = "left"
     accept_text_only_rows(processor)
     prompts, report = load_rl_prompts(config, where, processor.tokenizer)
-    model = _load_model(config)
+    model = load_model(config)
     scorer = RolloutScorer(config.w_acc, config.w_fmt, config.truncated, score or score_any)
     trainer = VstGRPOTrainer(
         model,

@@ -42,11 +42,11 @@ import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vst.engine.config import ConfigError, format_errors, load_yaml
+from vst.engine.config import ConfigError
 from vst.models.vision import PixelLimits
-from vst.train.config import apply_overrides
+from vst.train.config import load_run_config, validate_preset
 
 __all__ = [
     "GRPO_PRESET",
@@ -236,28 +236,10 @@ def parse_grpo_config(data: Any, where: str = "config") -> GrpoConfig:
         raise ConfigError(f"{where}: expected a mapping of options, got {type(data).__name__}")
     if data.get("stage") != "grpo":
         raise ConfigError(f"{where}: stage: must be grpo (got {data.get('stage')!r})")
-    merged = {**GRPO_PRESET, **data}
-    try:
-        return GrpoConfig.model_validate(merged)
-    except ValidationError as exc:
-        text = format_errors(exc).replace("\n", f"\n{where}: ")
-        raise ConfigError(f"{where}: {text}") from None
+    return validate_preset(GrpoConfig, GRPO_PRESET, data, where)
 
 
 def load_grpo_config(path: str | Path, overrides: list[str] | None = None) -> GrpoConfig:
     """Read, override (``key=value``, dotted keys) and validate a GRPO config. The model
     directory must exist; ``output_dir`` must not be a file."""
-    p = Path(path)
-    data = load_yaml(p)
-    where = str(p)
-    if overrides:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping of options")
-        data = apply_overrides(data, overrides)
-        where = f"{p} with overrides"
-    config = parse_grpo_config(data, where)
-    if not config.model.is_dir():
-        raise ConfigError(f"{where}: model: {config.model} is not a directory")
-    if config.output_dir.exists() and not config.output_dir.is_dir():
-        raise ConfigError(f"{where}: output_dir: {config.output_dir} is a file")
-    return config
+    return load_run_config(path, overrides, parse_grpo_config)

@@ -31,7 +31,14 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-__all__ = ["STAT_KEYS", "MetricsCallback", "StepStats", "plot_metrics", "read_metrics"]
+__all__ = [
+    "STAT_KEYS",
+    "MetricsCallback",
+    "StepStats",
+    "keep_rows_until",
+    "plot_metrics",
+    "read_metrics",
+]
 
 STAT_KEYS = (
     "real_tokens",
@@ -74,6 +81,15 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line]
 
 
+def keep_rows_until(path: str | Path, step: int) -> None:
+    """Rewrite a ``metrics.jsonl`` with only its rows up to ``step`` (a resumed run continues
+    one history); creates the folder and an empty file when there is none."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    kept = [r for r in read_metrics(p) if r["step"] <= step]
+    p.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept), encoding="utf-8")
+
+
 class MetricsCallback(TrainerCallback):
     """Writes ``metrics.jsonl`` (and ``metrics.png`` at the end) into ``out_dir``. ``collect``
     returns the step's summed ``[loss, *counts]`` over all processes and resets the step (it
@@ -89,10 +105,7 @@ class MetricsCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            kept = [r for r in read_metrics(self.jsonl) if r["step"] <= state.global_step]
-            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-            self.jsonl.write_text(text, encoding="utf-8")
+            keep_rows_until(self.jsonl, state.global_step)
         self._last = time.perf_counter()
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

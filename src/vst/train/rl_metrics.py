@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from transformers import TrainerCallback
 
-from vst.train.metrics import read_metrics
+from vst.train.metrics import keep_rows_until, read_metrics
 from vst.train.rl_reward import Scored
 
 __all__ = ["GrpoMetricsCallback", "RolloutStats", "plot_grpo_metrics"]
@@ -157,10 +157,7 @@ class GrpoMetricsCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            kept = [r for r in read_metrics(self.jsonl) if r["step"] <= state.global_step]
-            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-            self.jsonl.write_text(text, encoding="utf-8")
+            keep_rows_until(self.jsonl, state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:

@@ -89,6 +89,7 @@ __all__ = [
     "build_trainer",
     "data_sources",
     "load_examples",
+    "load_model",
     "run_training",
     "token_mean_loss",
     "training_arguments",
@@ -342,7 +343,11 @@ def training_arguments(
     )
 
 
-def _load_model(config: TrainConfig) -> Any:
+def load_model(config: Any) -> Any:
+    """The config's checkpoint (``config.model``) in fp32 with its attention implementation
+    (``config.attention()``) and frozen parts (``freeze_vision`` / ``freeze_merger`` /
+    ``freeze_language_model``); :class:`ConfigError` when it cannot be loaded. Any stage's
+    config (SFT/CoT or GRPO) has those fields."""
     from transformers import AutoModelForImageTextToText
 
     try:
@@ -373,7 +378,7 @@ def build_trainer(
 
     if not examples:
         raise ConfigError("data: the sources gave no examples")
-    model = _load_model(config)
+    model = load_model(config)
     processor = load_processor(config.model)
     collator = VLMCollator(
         processor,

@@ -57,7 +57,7 @@ from vst.train.rl_data import RLPrompts
 from vst.train.rl_metrics import GrpoMetricsCallback, RolloutStats
 from vst.train.rl_reward import RolloutScorer, Score, score_any
 from vst.train.trainer import load_model
-from vst.train.trainer_common import VstTrainerMixin
+from vst.train.trainer_common import VstTrainerMixin, run_arguments
 
 __all__ = [
     "EpochRepeatSampler",
@@ -394,7 +394,6 @@ def grpo_arguments(
     if world_size is None:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation, per_generation = config.batch_plan(world_size)
-    gc = config.gradient_checkpointing
     extra: dict[str, Any] = {}
     if config.use_vllm:
         extra = {
@@ -409,9 +408,6 @@ def grpo_arguments(
     elif suppress_ids:
         extra["generation_kwargs"] = {"suppress_tokens": sorted(int(i) for i in suppress_ids)}
     return GRPOConfig(
-        output_dir=str(config.output_dir),
-        seed=config.seed,
-        data_seed=config.seed,
         per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=accumulation,
         steps_per_generation=per_generation,
@@ -419,32 +415,14 @@ def grpo_arguments(
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
         top_p=config.top_p,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
         beta=config.beta,
         epsilon=config.epsilon_low,
         epsilon_high=config.epsilon_high,
         loss_type=config.loss_type,
         scale_rewards=config.scale_rewards,
         mask_truncated_completions=config.truncated == "mask",
-        bf16=config.bf16,
-        activation_checkpointing=gc,
-        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        report_to="none",
-        remove_unused_columns=False,
-        use_cpu=config.use_cpu,
-        disable_tqdm=not progress,
         log_completions=False,
-        ddp_find_unused_parameters=True,
+        **run_arguments(config, progress),
         **extra,
     )
 

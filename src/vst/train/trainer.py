@@ -78,7 +78,7 @@ from vst.train.planning import (
     keep_own_shards,
     measure_lengths,
 )
-from vst.train.trainer_common import PROCESSOR_FILES, VstTrainerMixin
+from vst.train.trainer_common import PROCESSOR_FILES, VstTrainerMixin, run_arguments
 
 __all__ = [
     "PROCESSOR_FILES",
@@ -312,34 +312,11 @@ def training_arguments(
     """``TrainingArguments`` of a run (``world_size`` default: ``$WORLD_SIZE`` or 1)."""
     if world_size is None:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    gc = config.gradient_checkpointing
     return TrainingArguments(
-        output_dir=str(config.output_dir),
-        seed=config.seed,
-        data_seed=config.seed,
         per_device_train_batch_size=config.micro_batch()[1],  # rows with packing
         gradient_accumulation_steps=config.accumulation(world_size),
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        bf16=config.bf16,
-        activation_checkpointing=gc,  # transformers 5 name of gradient checkpointing
-        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        report_to="none",
-        remove_unused_columns=False,
         dataloader_num_workers=config.dataloader_num_workers,
-        use_cpu=config.use_cpu,
-        disable_tqdm=not progress,
-        # a text-only batch leaves the vision tower without gradients
-        ddp_find_unused_parameters=True,
+        **run_arguments(config, progress),
     )
 
 

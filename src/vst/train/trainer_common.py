@@ -26,7 +26,7 @@ import torch
 
 from vst.train.optim import param_groups
 
-__all__ = ["PROCESSOR_FILES", "VstTrainerMixin"]
+__all__ = ["PROCESSOR_FILES", "VstTrainerMixin", "run_arguments"]
 
 PROCESSOR_FILES = (
     "processor_config.json",
@@ -42,6 +42,38 @@ PROCESSOR_FILES = (
     "merges.txt",
 )
 """Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
+
+
+def run_arguments(config: Any, progress: bool = False) -> dict[str, Any]:
+    """The ``TrainingArguments`` fields both stages set the same way from their config (output,
+    seeds, schedule, length, precision, checkpointing, saving, logging, device): the stage's
+    own trainer arguments add batch and algorithm fields."""
+    gc = config.gradient_checkpointing
+    return {
+        "output_dir": str(config.output_dir),
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "bf16": config.bf16,
+        "activation_checkpointing": gc,  # transformers 5 name of gradient checkpointing
+        "activation_checkpointing_kwargs": {"use_reentrant": False} if gc else None,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "logging_steps": config.logging_steps,
+        "report_to": "none",
+        "remove_unused_columns": False,
+        "use_cpu": config.use_cpu,
+        "disable_tqdm": not progress,
+        # a text-only batch leaves the vision tower without gradients
+        "ddp_find_unused_parameters": True,
+    }
 
 
 class VstTrainerMixin:

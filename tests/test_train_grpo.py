@@ -405,11 +405,17 @@ def test_filter_off_is_trls_step(tiny_model_dir, tmp_path):
         [{"kind": "vst", "path": str(data)}],
         max_steps=1,
         filter={"enabled": False},
+        log_completions=3,
     )
     script = ScriptedScore()
     result = run_grpo(cfg, score=script)
     (row,) = read_metrics(result.metrics)
     assert len(script.calls) == 8 and "vst/groups_drawn" not in row
+    logged = read_metrics(tmp_path / "o" / "completions.jsonl")
+    assert len(logged) == 3 and {r["step"] for r in logged} == {1}
+    for r in logged:
+        assert r["task"].startswith("t_") and len(r["id"]) == 16
+        assert r["accuracy"] in (0.0, 1.0) and r["kept"] is None and "completion" in r
     assert row["vst/accuracy"] == pytest.approx(np.mean([1, 0, 0, 0.5]))
     for letter, acc in (("A", 1.0), ("B", 0.0), ("C", 0.0), ("D", 0.5)):
         assert row[f"vst/accuracy/t_{letter}"] == pytest.approx(acc)

@@ -31,6 +31,7 @@ logging, and changes:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -110,6 +111,7 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
         prompts: RLPrompts,
         filter_config: FilterConfig,
         vision_learning_rate: float,
+        completions_per_round: int = 0,
         source_dir: str | Path | None = None,
         callbacks: Sequence[TrainerCallback] = (),
     ) -> None:
@@ -118,6 +120,7 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
         self.scorer = scorer
         self.prompts = prompts
         self.filter_config = filter_config
+        self.completions_per_round = completions_per_round
         self.rollout_stats = RolloutStats()
         self._skips_reported = 0
         super().__init__(
@@ -229,7 +232,31 @@ class VstGRPOTrainer(VstTrainerMixin, GRPOTrainer):
             t = self.accelerator.gather(t.unsqueeze(0)).max(dim=0).values
         return [float(v) for v in t.cpu()]
 
+    def _write_completions(self, keep: np.ndarray | None) -> None:
+        """The first ``completions_per_round`` completions of the round (process 0) as JSON lines:
+        step, sample id, task, mode, the text, accuracy, format, truncation and whether the
+        filter kept its group."""
+        if not self.completions_per_round or not self.accelerator.is_main_process:
+            return
+        path = Path(self.args.output_dir) / "completions.jsonl"
+        G = self.num_generations
+        with path.open("a", encoding="utf-8") as f:
+            for k, s in enumerate(self.scorer.last[: self.completions_per_round]):
+                record = {
+                    "step": self.state.global_step + 1,
+                    "id": s.id,
+                    "task": s.task,
+                    "mode": s.mode,
+                    "completion": s.text,
+                    "accuracy": s.accuracy,
+                    "format": s.format,
+                    "truncated": s.truncated,
+                    "kept": None if keep is None else bool(keep[k // G]),
+                }
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
     def _merge_round(self, keep: np.ndarray | None) -> None:
+        self._write_completions(keep)
         f = self.filter_config
         summary = self.rollout_stats.round_summary(
             self.scorer.last, self.num_generations, keep, f.low, f.high
@@ -487,6 +514,7 @@ def build_grpo_trainer(
         scorer=scorer,
         prompts=prompts,
         filter_config=config.filter,
+        completions_per_round=config.log_completions,
         vision_learning_rate=config.vision_learning_rate or config.learning_rate,
         source_dir=config.model,
         callbacks=callbacks,

@@ -143,6 +143,8 @@ class GrpoConfig(BaseModel):
     truncated: Literal["score", "zero", "mask"] = "score"
     epochs: PosFloat = 1.0
     max_steps: Annotated[int, Field(strict=True, ge=-1)] = -1
+    log_completions: Annotated[int, Field(strict=True, ge=0)] = 0
+    """Completions per rollout round written to ``output_dir/completions.jsonl`` (0: none)."""
     save_steps: PosInt = 10
     save_total_limit: PosInt | None = None
     logging_steps: PosInt = 1

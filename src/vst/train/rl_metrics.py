@@ -9,10 +9,11 @@ groups drawn, kept, dropped because all wrong (mean accuracy <= ``low``) or all 
 :meth:`~RolloutStats.flush` gives flat ``vst/...`` keys that the trainer adds to TRL's logs.
 
 :class:`GrpoMetricsCallback` appends each training log (TRL's keys: ``loss``, ``grad_norm``,
-``learning_rate``, ``entropy``, ``clip_ratio/*``, ``completions/*``, ``reward`` ... and vst's)
-to ``metrics.jsonl`` with ``step`` and ``epoch``; on resume the rows after the checkpoint's step
-are dropped first. :func:`plot_grpo_metrics` draws ``metrics.png``: accuracy per task, format
-per task, the filter's counts, completion length and truncation.
+``learning_rate``, ``entropy``, ``clip_ratio/*``, ``completions/*``, ``reward`` ... and vst's) to
+``metrics.jsonl`` with ``step`` and ``epoch``; on resume the rows after the checkpoint's step are
+dropped first (from ``completions.jsonl`` too, when the run logs completions).
+:func:`plot_grpo_metrics` draws ``metrics.png``: accuracy per task, format per task, the filter's
+counts, completion length and truncation.
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ class GrpoMetricsCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             keep_rows_until(self.jsonl, state.global_step)
+            completions = self.out_dir / "completions.jsonl"
+            if completions.is_file():  # a resumed run continues one history there too
+                keep_rows_until(completions, state.global_step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:

@@ -43,6 +43,8 @@ class Scored:
     overall: float
     length: int
     truncated: bool
+    id: str = ""
+    text: str = ""
 
 
 def score_any(response: str, spec: Any) -> dict[str, Any]:
@@ -95,18 +97,23 @@ class RolloutScorer:
             raise ValueError(f"GRPO reward: {got} reward specs for {n} completions")
         tasks = columns.get("task") or ["?"] * n
         modes = columns.get("mode") or ["?"] * n
+        sample_ids = columns.get("id") or [""] * n
         ids = list(completion_ids) if completion_ids is not None else [None] * n
         out: list[float] = []
         scored: list[Scored] = []
-        for c, spec, task, mode, cid in zip(completions, specs, tasks, modes, ids, strict=True):
-            result = self.score(completion_text(c), spec)
+        rows = zip(completions, specs, tasks, modes, ids, sample_ids, strict=True)
+        for c, spec, task, mode, cid, sid in rows:
+            text = completion_text(c)
+            result = self.score(text, spec)
             acc, fmt = float(result["accuracy"]), float(result["format"])
             cut = self.is_truncated(cid)
             if cut and self.truncated == "zero":
                 acc = fmt = 0.0
             overall = self.w_acc * acc + self.w_fmt * fmt
             length = len(cid) if cid is not None else 0
-            scored.append(Scored(str(task), str(mode), acc, fmt, overall, length, cut))
+            scored.append(
+                Scored(str(task), str(mode), acc, fmt, overall, length, cut, str(sid), text)
+            )
             out.append(overall)
         self.last = scored
         return out

@@ -444,7 +444,7 @@ def _shared_shifts(facts: SampleFacts) -> list[tuple[ObjectFact, float, float, f
 def _parallax(facts: SampleFacts, family: str, axis: str | None, motion) -> list[str]:
     """Sentences on how the image content moves for this motion, with the observed shifts."""
     pan = (motion.angles or (0.0, 0.0, 0.0))[0]
-    tx = (motion.translation or (0.0, 0.0, 0.0))[0] or (0.0, 0.0, 0.0)
+    tx = (motion.translation or (0.0, 0.0, 0.0))[0]
     out = []
     if family.startswith("rotation"):
         out.append(

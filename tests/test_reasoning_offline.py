@@ -230,6 +230,23 @@ def test_rt_layout_sentences_match_the_scene(covered):
     assert checked > 50
 
 
+def test_no_invented_objects(covered):
+    """Apart from the objects' own names (as the question words them), the texts name no
+    scene category that the sample's facts do not hold."""
+    vocab = set().union(*(f.scene_labels for _, f in covered))
+    for _, facts in covered:
+        for kind in ("num", "rt"):
+            text = offline_cot(facts, kind).reasoning
+            for f in sorted(facts.objects, key=lambda f: -len(f.name)):
+                text = text.replace(f.name, "")
+            for label in vocab - facts.labels:
+                assert not re.search(rf"(?<![\w-]){re.escape(label)}(e?s)?(?![\w-])", text, re.I), (
+                    facts.id,
+                    kind,
+                    label,
+                )
+
+
 @pytest.mark.parametrize("kind", ["num", "rt"])
 def test_every_cot_ends_in_the_right_answer(covered, kind):
     n = 0

@@ -153,7 +153,7 @@ def _fact(facts: SampleFacts, oid: int) -> ObjectFact:
 
 
 def _object_lines(facts: SampleFacts, ids: Sequence[int], pos: dict[int, np.ndarray]) -> list[str]:
-    out = ["Objects (3D box centres and sizes):"]
+    out = ["Objects (3D centres and sizes):"]
     for i in ids:
         f = _fact(facts, i)
         x, y, z = pos[i]
@@ -450,7 +450,7 @@ def _parallax(facts: SampleFacts, family: str, axis: str | None, motion) -> list
         out.append(
             "Parallax check: when the camera pans right, the whole scene slides left in the "
             "image, about equally near and far; tilting up moves it down; a clockwise roll "
-            "turns the picture counter-clockwise."
+            "turns the image content counter-clockwise."
         )
         expect_x = -1 if pan > 0 else 1
     else:

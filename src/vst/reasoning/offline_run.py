@@ -43,7 +43,7 @@ DEFAULT_TASKS: tuple[str, ...] = (
 """The paper's VST-R CoT tasks (multi-image object-object, camera-object, camera-camera and
 camera motion)."""
 
-OFFLINE_VERSION = "offline-cot-1"
+OFFLINE_VERSION = "offline-cot-2"
 """Bumped when the offline texts change (part of the prompt version in the provenance)."""
 
 

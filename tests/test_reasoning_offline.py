@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vst.engine.tasks.single_image._refer import ground_truth_view
 from vst.engine.verify import SceneIndex
 from vst.engine.writer import iter_rows, list_shards
 from vst.reasoning.facts import sample_facts
@@ -36,7 +37,8 @@ ATAN = re.compile(rf"atan2\({NUM}, {NUM}\) = {NUM} deg")
 BEARING = re.compile(rf"clockwise from north: {NUM} - {NUM} = {NUM} deg \(mod 360\)")
 DIST = re.compile(rf"= {NUM} m, i\.e\. {NUM} m\.")
 LAYOUT = re.compile(
-    rf"The (?P<name>.+) is about {NUM} m (ahead of|behind) camera 1 and {NUM} m to its "
+    rf"The (?P<name>.+) is about {NUM} m (ahead of|behind) (?:camera 1|the camera) and {NUM} m "
+    rf"to its "
     rf"(left|right), {NUM} m (above|below) the camera's height\."
 )
 
@@ -95,6 +97,24 @@ def _check_objects(text: str, facts) -> dict[str, np.ndarray]:
         assert sorted([w, h, ln]) == pytest.approx(sorted(box[3:6]), abs=0.0051)
         stated[name] = truth
     return stated
+
+
+def _check_si_distance(text: str, facts) -> None:
+    """si_distance: the objects (named with the question's handles), their centres and the
+    candidates' distances to the anchor, recomputed from the world boxes."""
+    meta = facts.meta
+    handle_of = {r["id"]: r["handle"] for r in meta["refs"]}
+    pose = facts.mv.frames[0].cam_to_world
+    lines = OBJ_LINE.findall(text)
+    ids = [meta["anchor_id"], *meta["candidate_ids"]]
+    assert len(lines) == len(ids)
+    for (name, *nums), oid in zip(lines, ids, strict=True):
+        assert handle_of[oid] in name and facts.mv.scene.object(oid).label in name
+        truth = levelled(pose, world_centre(facts, oid))[0]
+        assert np.allclose([float(v) for v in nums[:3]], truth, atol=0.0051)
+    anchor = world_centre(facts, meta["anchor_id"])
+    truth = [np.linalg.norm(world_centre(facts, c) - anchor) for c in meta["candidate_ids"]]
+    assert [float(d) for d, _ in DIST.findall(text)] == pytest.approx(truth, abs=0.0011)
 
 
 def test_num_states_the_scene_and_computes(covered):
@@ -163,6 +183,19 @@ def test_num_states_the_scene_and_computes(covered):
             else:
                 turn = re.search(rf"mod 360 = {NUM} deg", text).group(1)
                 assert float(turn) == pytest.approx(meta["turn_deg"], abs=0.051)
+        elif facts.task == "si_distance":
+            _check_si_distance(text, facts)
+        elif facts.task == "si_depth_point":
+            depth = ground_truth_view(facts.mv.scene, meta["frame_ids"][0]).depth
+            stated = re.findall(
+                rf"Point ([A-D]) at \((\d+), (\d+)\) in the image: depth {NUM} m", text
+            )
+            assert [p for p, *_ in stated] == [p["label"] for p in meta["points"]]
+            for (_, u, v, d), p in zip(stated, meta["points"], strict=True):
+                assert [int(u), int(v)] == p["xy"]
+                assert float(d) == pytest.approx(
+                    float(depth[p["pixel"][1], p["pixel"][0]]), abs=0.0051
+                )
         else:  # mi_camera_motion
             pan, tilt, roll = meta["pan_tilt_roll_deg"]
             m = re.search(
@@ -192,6 +225,16 @@ def test_rt_layout_sentences_match_the_scene(covered):
         assert "centre (x, y, z)" not in text  # rt: sentences, not coordinates
         pose = facts.mv.frames[0].cam_to_world
         by_name = {f.name: f for f in facts.objects}
+        if facts.task == "si_distance":
+            handle_of = {r["id"]: r["handle"] for r in meta["refs"]}
+            for f in facts.objects:
+                h = handle_of.get(f.object_id)
+                by_name[f.label if h in (None, f.label) else f"{f.label} ({h})"] = f
+        if facts.task == "si_depth_point":
+            depth = ground_truth_view(facts.mv.scene, meta["frame_ids"][0]).depth
+            d = [float(depth[p["pixel"][1], p["pixel"][0]]) for p in meta["points"]]
+            near_to_far = ", ".join(meta["points"][k]["label"] for k in np.argsort(d))
+            assert f"From near to far the points are {near_to_far}." in text
         for name, depth, ahead, side_m, side, height, updown in LAYOUT.findall(text):
             x, y, z = levelled(pose, world_centre(facts, by_name[name].object_id))[0]
             assert float(depth) == pytest.approx(abs(z), abs=0.051)
@@ -257,7 +300,7 @@ def test_every_cot_ends_in_the_right_answer(covered, kind):
         score = compute_reward(f"<think>{cot.reasoning}</think> {cot.answer}", facts.reward)
         assert (score["accuracy"], score["format"]) == (1.0, 1.0), (facts.id, cot)
         n += 1
-    assert n == len(covered) >= 40
+    assert n == len(covered) >= 80
 
 
 def test_deterministic_and_uncovered(covered, all_tasks_run, scenes):
@@ -268,11 +311,11 @@ def test_deterministic_and_uncovered(covered, all_tasks_run, scenes):
     with pytest.raises(ValueError, match="unknown offline CoT kind"):
         offline_cot(facts, "rt_bev")
     other = next(
-        r for s in list_shards(all_tasks_run) for r in iter_rows(s) if r["task"] == "si_distance"
+        r for s in list_shards(all_tasks_run) for r in iter_rows(s) if r["task"] == "si_depth_order"
     )
     f = sample_facts(other, scenes)
     assert offline_cot(f, "num") is None
-    assert explain_offline_cot(f, "num") == "no offline CoT for task 'si_distance'"
+    assert explain_offline_cot(f, "num") == "no offline CoT for task 'si_depth_order'"
     # a meta whose answer disagrees with the scene is skipped, never explained wrongly
     bad = type(facts)(**{**facts.__dict__, "meta": {**facts.meta, "direction": "nowhere"}})
     if "direction" in facts.meta:

@@ -23,8 +23,11 @@ Conventions of the texts:
 
 Covered tasks (every question form): ``mi_object_object`` (direction, distance, closer),
 ``mi_camera_object`` (facing, object_north, distance), ``mi_camera_camera`` (position, heading),
-``mi_camera_motion`` (every family). Others (the single-image tasks, video, captions, 3D
-detection, correspondence) get None; :func:`explain_offline_cot` says why.
+``mi_camera_motion`` (every family), and the single-image ``si_distance`` (which candidate is
+closest to / farthest from an anchor; every style, metric replies included) and
+``si_depth_point`` (which marked point is nearer / farther, from the depths the engine read off
+the depth map). Others (the other single-image tasks, video, captions, 3D detection,
+correspondence) get None; :func:`explain_offline_cot` says why.
 Deterministic: no randomness, the text depends only on the sample and the scene.
 """
 
@@ -152,14 +155,19 @@ def _fact(facts: SampleFacts, oid: int) -> ObjectFact:
     raise _SkipError(f"object {oid} is not among the sample's facts")
 
 
-def _object_lines(facts: SampleFacts, ids: Sequence[int], pos: dict[int, np.ndarray]) -> list[str]:
+def _object_lines(
+    facts: SampleFacts,
+    ids: Sequence[int],
+    pos: dict[int, np.ndarray],
+    names: dict[int, str] | None = None,
+) -> list[str]:
     out = ["Objects (3D centres and sizes):"]
     for i in ids:
         f = _fact(facts, i)
         x, y, z = pos[i]
         w, h, ln = f.size
         out.append(
-            f"- {f.name}: centre (x, y, z) = ({_f(x)}, {_f(y)}, {_f(z)}), "
+            f"- {(names or {}).get(i, f.name)}: centre (x, y, z) = ({_f(x)}, {_f(y)}, {_f(z)}), "
             f"size {_f(w)} x {_f(h)} x {_f(ln)} m"
         )
     return out
@@ -616,6 +624,84 @@ def _motion_conclusion(facts, kind, family, axis, style, motion, task, cm) -> li
     return out
 
 
+# -- single image: si_distance, si_depth_point -------------------------------------------------
+
+
+def _single(text: str) -> str:
+    """Single-image wording: the one camera instead of camera 1."""
+    return text.replace("camera 1's", "the camera's").replace("camera 1", "the camera")
+
+
+def _si_distance(facts: SampleFacts, kind: str) -> str:
+    meta = facts.meta
+    x, cands = meta["anchor_id"], list(meta["candidate_ids"])
+    ids = [x, *cands]
+    pos = _levelled(facts, ids)
+    handles = {r["id"]: r.get("handle") for r in meta.get("refs") or [] if "id" in r}
+    name = {}
+    for i in ids:
+        label, handle = _fact(facts, i).label, handles.get(i)
+        name[i] = label if not handle or handle == label else f"{label} ({handle})"
+    dists = [float(np.linalg.norm(pos[c] - pos[x])) for c in cands]
+    if not np.allclose(dists, meta["distances"], atol=1e-3):
+        raise _SkipError("the recomputed distances disagree with the meta")
+    pick = np.argmin if meta["query"] == "closest" else np.argmax
+    best = int(pick(dists))
+    if best != int(pick(meta["distances"])):
+        raise _SkipError("the recomputed answer disagrees with the meta")
+    lines = [FRAME_NOTE, *_object_lines(facts, ids, pos, name)] if kind == "num" else []
+    if kind == "rt":
+        lines += [_layout_sentence(name[i], pos[i]) for i in ids]
+    for c, d in zip(cands, dists, strict=True):
+        if kind == "num":
+            lines += _distance_lines(name[x], name[c], pos[x], pos[c])[0]
+        else:
+            lines.append(f"The {name[c]} is about {_f(d, 1)} m from the {name[x]}.")
+    word = "closest to" if meta["query"] == "closest" else "farthest from"
+    tail = ""
+    if meta.get("style") == "mcq":
+        tail = f"; it is option {LETTERS[list(meta['options']).index(best)]}"
+    ranked = " < ".join(_f(d) for d in sorted(dists))
+    lines.append(
+        f"Sorted distances: {ranked} m; the {name[cands[best]]} ({_f(dists[best])} m) is the one "
+        f"{word} the {name[x]}{tail}."
+    )
+    return _single("\n".join(lines))
+
+
+def _si_depth_point(facts: SampleFacts, kind: str) -> str:
+    from vst.engine.tasks.single_image.depth_point import answer_index
+
+    meta = facts.meta
+    points, depths = meta["points"], [float(d) for d in meta["depths"]]
+    best = answer_index(depths, meta["query"])
+    if LETTERS[best] != facts.reward.get("ground_truth"):
+        raise _SkipError("the depths' answer disagrees with the reference")
+    scene = facts.mv.scene
+    lines = []
+    for p, d in zip(points, depths, strict=True):
+        where = (
+            f"on the {scene.object(p['object_id']).label}"
+            if p.get("object_id") is not None and scene.object(p["object_id"]).label in facts.labels
+            else "on a surface"
+        )
+        u, v = (round(c) for c in p["xy"])
+        if kind == "num":
+            lines.append(f"Point {p['label']} at ({u}, {v}) in the image: depth {_f(d)} m.")
+        else:
+            lines.append(f"Point {p['label']} lies {where}, about {_f(d, 1)} m from the camera.")
+    order = sorted(range(len(depths)), key=lambda k: depths[k])
+    word = "closest to" if meta["query"] == "closer" else "farthest from"
+    if kind == "num":
+        ranked = " < ".join(f"{points[k]['label']} {_f(depths[k])} m" for k in order)
+        lines.append(f"Ordered by depth: {ranked}.")
+    else:
+        ranked = ", ".join(points[k]["label"] for k in order)
+        lines.append(f"From near to far the points are {ranked}.")
+    lines.append(f"So point {LETTERS[best]} is the one {word} the camera.")
+    return "\n".join(lines)
+
+
 # -- dispatch ----------------------------------------------------------------------------------
 
 _BUILDERS: dict[str, Callable[[SampleFacts, str], str]] = {
@@ -623,6 +709,8 @@ _BUILDERS: dict[str, Callable[[SampleFacts, str], str]] = {
     "mi_camera_object": _camera_object,
     "mi_camera_camera": _camera_camera,
     "mi_camera_motion": _camera_motion,
+    "si_distance": _si_distance,
+    "si_depth_point": _si_depth_point,
 }
 
 COVERED_TASKS: tuple[str, ...] = tuple(_BUILDERS)

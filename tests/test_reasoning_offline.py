@@ -442,3 +442,34 @@ def test_writer_rejects_non_cot_and_bad_settings(tmp_path):
         CotShardWriter(tmp_path).add(plain)
     with pytest.raises(ValueError, match="kinds must be"):
         run_offline_cot(tmp_path, tmp_path, tmp_path / "o", kinds=("rt_bev",))
+
+
+def test_run_counts_hostile_rows_and_goes_on(all_tasks_run, engine_scene_dirs, tmp_path):
+    from vst.engine.writer import ShardWriter
+
+    rows = [
+        r
+        for s in list_shards(all_tasks_run)
+        for r in iter_rows(s)
+        if r["task"] == "mi_camera_camera"
+    ][:3]
+    meta = json.loads(rows[1]["meta"])
+    hostile = [
+        {**rows[0], "meta": "{not json"},
+        {**rows[1], "meta": json.dumps({**meta, "scene_id": "nowhere"})},
+        {**rows[2], "meta": json.dumps({**meta, "kind": "sideways"}), "id": "odd0000000000000"},
+        rows[2],
+    ]
+    run = tmp_path / "run" / "data"
+    run.mkdir(parents=True)
+    with ShardWriter(run / "shard-00000-000000000000.parquet") as w:
+        for r in hostile:
+            w.write(r)
+        w.close()
+    rep = run_offline_cot(tmp_path / "run", Path(engine_scene_dirs[0]).parent, tmp_path / "o")
+    t = rep.tasks["mi_camera_camera"]
+    assert t.seen == 4 and dict(t.kept) == {"num": 1, "rt": 1}
+    assert t.skipped["no scene facts: meta is not valid JSON"] == 2
+    assert sum(n for r, n in t.skipped.items() if "is not under the scenes folder" in r) == 2
+    assert t.skipped["mi_camera_camera question kind 'sideways' is not covered"] == 2
+    assert any("skipped 2: no scene facts: meta is not valid JSON" in x for x in rep.lines())

@@ -572,20 +572,34 @@ def _motion_conclusion(facts, kind, family, axis, style, motion, task, cm) -> li
             others = [
                 f"|{n}| = {_f(abs(angles[j]), 1)}" for j, n in enumerate(cm.ROTATION_AXES) if j != k
             ]
-            out.append(
-                f"The {axis} is {_f(angles[k], 1)} deg ({', '.join(others)} deg are smaller), "
-                f"so the camera is {cm.rotation_option(key)}."
-            )
+            if kind == "num":
+                out.append(
+                    f"The {axis} is {_f(angles[k], 1)} deg ({', '.join(others)} deg are "
+                    f"smaller), so the camera is {cm.rotation_option(key)}."
+                )
+            else:
+                out.append(
+                    f"The {axis} of about {round(abs(angles[k]))} degrees is clearly larger than "
+                    f"the other rotations, so the camera is {cm.rotation_option(key)}."
+                )
             word = cm.ROTATION_WORDS[axis][1 if sign > 0 else 0]
         else:
             key = cm._rotation_main_key(motion, task.MIN_ANGLE_DEG, task.DOMINANCE)
             mags = ", ".join(
                 f"|{n}| = {_f(abs(angles[j]), 1)}" for j, n in enumerate(cm.ROTATION_AXES)
             )
-            out.append(
-                f"Comparing the angles ({mags} deg), the main rotation is "
-                f"{cm.rotation_option(key)}."
-            )
+            if kind == "num":
+                out.append(
+                    f"Comparing the angles ({mags} deg), the main rotation is "
+                    f"{cm.rotation_option(key)}."
+                )
+            else:
+                main = cm.ROTATION_AXES.index(key[:-1])
+                out.append(
+                    f"The largest rotation is the {key[:-1]} of about "
+                    f"{round(abs(angles[main]))} degrees and the others are smaller, so the main "
+                    f"motion is {cm.rotation_option(key)}."
+                )
             word = ""
     else:  # translation_binary / translation_direction
         signs = task._translation_signs(motion)
@@ -593,10 +607,14 @@ def _motion_conclusion(facts, kind, family, axis, style, motion, task, cm) -> li
         if family == "translation_binary":
             k = cm.TRANSLATION_AXES.index(axis)
             key = cm._key(axis, signs[k])
-            out.append(
-                f"The {axis} component is {_f(t[k])} m, clearly "
-                f"{cm.translation_option(key).removeprefix('moving ')}."
-            )
+            adverb = cm.translation_option(key).removeprefix("moving ")
+            if kind == "num":
+                out.append(f"The {axis} component is {_f(t[k])} m, clearly {adverb}.")
+            else:
+                out.append(
+                    f"In its {cm.TRANS_DESC[axis]} the camera clearly went {adverb}, by about "
+                    f"{_f(abs(t[k]), 1)} m."
+                )
             word = cm.TRANSLATION_WORDS[axis][1 if signs[k] > 0 else 0]
         else:
             key = list(signs)
@@ -604,9 +622,20 @@ def _motion_conclusion(facts, kind, family, axis, style, motion, task, cm) -> li
             for j, ax in enumerate(cm.TRANSLATION_AXES):
                 state = "still" if not signs[j] else cm.TRANSLATION_ADVERBS[ax][signs[j] > 0]
                 parts.append(f"{ax} {_f(t[j])} m: {state}")
-            out.append(
-                f"Per axis ({'; '.join(parts)}), the camera is {cm.direction_text(tuple(signs))}."
-            )
+            if kind == "num":
+                out.append(
+                    f"Per axis ({'; '.join(parts)}), the camera is "
+                    f"{cm.direction_text(tuple(signs))}."
+                )
+            else:
+                still = [
+                    cm.TRANS_DESC[ax] for j, ax in enumerate(cm.TRANSLATION_AXES) if not signs[j]
+                ]
+                rest = f"Its {' and '.join(still)} is negligible; p" if still else "P"
+                out.append(
+                    f"{rest}utting the clear parts of the move together, the camera is "
+                    f"{cm.direction_text(tuple(signs))}."
+                )
             word = ""
     if style == "short":
         out.append(f"In one word: {word}.")
@@ -728,7 +757,7 @@ def explain_offline_cot(facts: SampleFacts, kind: str) -> OfflineCot | str:
         text = build(facts, kind)
     except _SkipError as exc:
         return str(exc)
-    except (KeyError, TypeError, IndexError, ValueError) as exc:
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         return f"meta does not fit {facts.task}: {type(exc).__name__}: {exc}"
     return OfflineCot(reasoning=text, answer=facts.answer)
 

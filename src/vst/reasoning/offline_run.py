@@ -192,7 +192,7 @@ def _one_row(row, scenes, kinds, writer: CotShardWriter, stats: TaskStats) -> No
         return
     try:
         facts = sample_facts(row, scenes)
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         reason = str(exc).removeprefix(f"sample {sid}: ")
         stats.skipped[f"no scene facts: {reason}"] += len(todo)
         return
@@ -211,7 +211,7 @@ def _one_row(row, scenes, kinds, writer: CotShardWriter, stats: TaskStats) -> No
         }
         try:
             sample = cot_sample(row, cot.reasoning, cot.answer, provenance)
-        except ValueError as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             stats.skipped[f"rejected: {str(exc).removeprefix(f'sample {sid}: ')}"] += 1
             continue
         writer.add(sample)

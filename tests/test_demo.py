@@ -61,6 +61,22 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     assert sorted(split_of.values()) == ["test", "train", "train", "train"]
     test_scenes = {s for s, split in split_of.items() if split == "test"}
 
+    # VST-R offline CoT from ground truth: loads as thinking-prompt training data
+    from vst.train.data import open_source, source_from_dict
+
+    cot = open_source(
+        source_from_dict({"kind": "vst", "path": str(out / "cot"), "system": "think"}, "cot")
+    )
+    assert len(cot) >= 20 and not cot.skipped
+    first = cot.load(0)
+    assert first.messages[-1]["content"][0]["text"].startswith("<think>")
+    assert first.meta["task"] in (
+        "mi_object_object",
+        "mi_camera_object",
+        "mi_camera_camera",
+        "mi_camera_motion",
+    )
+
     # the tiny model was fine-tuned for TRAIN_STEPS steps on train-split samples only
     from vst.train.config import parse_train_config
     from vst.train.trainer import load_examples
@@ -114,7 +130,8 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     # the trained model carries its training-data manifest: no training scene is in vstp
     overlap = json.loads((run / "vstp.score.json").read_text())["training_overlap"]
     assert overlap["manifest"] is True and overlap["overlap"] == []
-    for name in ("trained model", "GRPO model", "eval run", "eval report", "benchmark fixtures"):
+    outputs = ("trained model", "GRPO model", "eval run", "eval report", "benchmark fixtures")
+    for name in (*outputs, "CoT data"):
         assert name in result.output, name
 
     # a rerun reuses every output: no training, no model call, the same predictions

@@ -1,13 +1,14 @@
 """`vst demo`: the whole loop on the built-in default, end to end, on a CPU in a few minutes.
 
-It synthesises MuJoCo rooms (3 for training and 1 held out, ``split: test``), runs the data
-engine over them with every registered task (Parquet shards + a report; each sample's
-``meta["split"]`` names its room's split), re-derives every answer from the scenes' ground
-truth, audits the dataset's quality (``vst data audit``: audit.md) and draws a contact sheet per
+It synthesises MuJoCo rooms (3 for training and 1 held out, ``split: test``), runs the data engine
+over them with every registered task (Parquet shards + a report; each sample's ``meta["split"]``
+names its room's split), re-derives every answer from the scenes' ground truth, audits the
+dataset's quality (``vst data audit``: audit.md), writes VST-R chain-of-thought samples from
+ground truth (offline ``num`` and ``rt`` CoT, no teacher needed) and draws a contact sheet per
 scene. Then it builds the tiny random Qwen2.5-VL, fine-tunes it briefly on the train split's
 samples (``vst train sft``'s library path), runs a few GRPO steps on it with online filtering
-(``vst train grpo``'s library path), evaluates the resulting model with ``vst eval run``'s
-library path on ``vstp`` (the held-out room's samples) and on benchmark fixtures written in the
+(``vst train grpo``'s library path), evaluates the resulting model with ``vst eval run``'s library
+path on ``vstp`` (the held-out room's samples) and on benchmark fixtures written in the
 benchmarks' real formats, and writes the run's report. Everything is written under ``out``; the
 same seed gives the same files, and a rerun reuses what is already there.
 """
@@ -136,15 +137,23 @@ def run_demo(
     for line in audit.failures:
         console.print(f"  audit: {line}", markup=False)
 
+    from vst.reasoning.offline_run import run_offline_cot
+
+    cot = run_offline_cot(out, scenes_dir, out / "cot", kinds=("num", "rt"))
+    for line in cot.lines():
+        console.print(line, markup=False, highlight=False)
+    problems_cot = [] if cot.kept + cot.resumed else ["cot: no offline CoT sample was written"]
+
     sheets = out / "sheets"
     for scene_dir in find_scene_dirs(scenes_dir):
         scene = load_scene(scene_dir)
         write_contact_sheet(scene, sheets / f"{scene.id}.png")
     _fov_table(console)
     problems = [f"verify: {m}" for m in check.mismatches + check.failures]
-    problems += [f"audit: {line}" for line in audit.failures]
+    problems += [f"audit: {line}" for line in audit.failures] + problems_cot
     outputs = {
         "dataset": out / "data",
+        "CoT data (VST-R, offline)": out / "cot" / "data",
         "report": out / "report.md",
         "audit": audit_md,
         "scenes": scenes_dir,

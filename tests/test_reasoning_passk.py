@@ -1,0 +1,144 @@
+"""The pass@k difficulty filter with a scripted model whose correctness per prompt is known."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from vst.engine.writer import iter_rows, list_shards
+from vst.models.backends import Sampling, ScriptedBackend
+from vst.models.prompts import THINK_SYSTEM_PROMPT
+from vst.reasoning.passk import run_pass_k
+from vst.rewards import compute_reward, load_reward_specs
+
+K = 4
+WRONG = "<think>guess</think> zzqx"
+
+
+def _usable(run):
+    """The rows the filter asks (not caption, no video), in id order, and the skips expected."""
+    rows, skipped = [], Counter()
+    for shard in list_shards(run):
+        for row in iter_rows(shard):
+            mode = load_reward_specs(row["reward"])[0]["mode"]
+            if mode == "caption":
+                skipped["caption"] += 1
+            elif row["videos"]:
+                skipped["video"] += 1
+            else:
+                rows.append(row)
+    return sorted(rows, key=lambda r: r["id"]), skipped
+
+
+@pytest.fixture(scope="module")
+def plan(all_tasks_run):
+    """Prompt i (in id order) is right on its first i % (K + 1) samples."""
+    rows, skipped = _usable(all_tasks_run)
+    right = {}
+    for i, row in enumerate(rows):
+        spec = row["reward"]
+        det3d = load_reward_specs(spec)[0]["mode"] == "det3d"
+        good = compute_reward(f"<think>ok</think> {row['answer']}", spec)["accuracy"]
+        assert good >= (0.5 if det3d else 1.0)  # the filter's default thresholds
+        assert compute_reward(WRONG, spec)["accuracy"] == 0.0
+        right[row["id"]] = (i % (K + 1), row["answer"])
+    return rows, skipped, right
+
+
+def _backend(right, fail=frozenset()):
+    def answer(request, index):
+        if request.id in fail:
+            raise RuntimeError("scripted outage")
+        n, text = right[request.id]
+        return f"<think>step {index}</think> {text}" if index < n else WRONG
+
+    return ScriptedBackend(answer)
+
+
+def test_pass_k_keeps_exactly_the_mixed_prompts(all_tasks_run, plan, tmp_path):
+    rows, skipped, right = plan
+    out = tmp_path / "filter"
+    backend = _backend(right)
+    report = run_pass_k(all_tasks_run, backend, k=K, out=out, sampling=Sampling(temperature=1.0))
+
+    expected = {sid for sid, (n, _) in right.items() if 0 < n < K}
+    kept = [r for s in list_shards(out / "data") for r in iter_rows(s)]
+    assert {r["id"] for r in kept} == expected
+    assert report.kept == len(expected) and report.scored == len(rows)
+    counts = Counter(n for n, _ in right.values())
+    assert report.histogram == [counts[j] for j in range(K + 1)]
+    assert report.too_hard == counts[0] and report.too_easy == counts[K]
+    assert sum(report.skipped.values()) == sum(skipped.values())
+    assert report.skipped["caption mode (not rule-checkable)"] == skipped["caption"]
+    assert report.calls == len(rows) and report.cached == 0
+
+    # kept rows are the source rows plus meta.pass_k
+    by_id = {r["id"]: r for r in rows}
+    for row in kept:
+        meta = json.loads(row["meta"])
+        n = right[row["id"]][0]
+        assert meta.pop("pass_k") == {"k": K, "correct": n, "rate": n / K}
+        assert meta == json.loads(by_id[row["id"]]["meta"])
+        assert row["reward"] == by_id[row["id"]]["reward"]
+
+    # the pass-rate lines: every scored prompt, exact counts and rates
+    lines = [json.loads(x) for x in (out / "pass_rates.jsonl").read_text().splitlines()]
+    assert len(lines) == len(rows)
+    for line in lines:
+        n = right[line["id"]][0]
+        assert (line["k"], line["correct"], line["rate"]) == (K, n, n / K)
+        assert line["task"] == by_id[line["id"]]["task"]
+    with Image.open(out / "pass_rates.png") as im:
+        assert im.format == "PNG" and im.size[0] > 100
+    assert json.loads((out / "report.json").read_text())["histogram"] == report.histogram
+    assert f"| 1/{K} | {counts[1]} |" in (out / "report.md").read_text()
+
+    # one request per prompt with n = k; thinking system prompt except det3d
+    sent = [r for call in backend.calls for r in call]
+    assert len(sent) == len(rows)
+    for request in sent:
+        det3d = load_reward_specs(by_id[request.id]["reward"])[0]["mode"] == "det3d"
+        first = request.messages[0]
+        if det3d:
+            assert first["role"] == "user"
+        else:
+            assert first == {
+                "role": "system",
+                "content": [{"type": "text", "text": THINK_SYSTEM_PROMPT}],
+            }
+
+    # a rerun asks nothing new and gives the same result
+    again = _backend(right)
+    report2 = run_pass_k(all_tasks_run, again, k=K, out=out, sampling=Sampling(temperature=1.0))
+    assert again.calls == []
+    assert report2.calls == 0 and report2.cached == len(rows)
+    assert report2.histogram == report.histogram and report2.kept == report.kept
+
+
+def test_failed_requests_are_retried_next_run(all_tasks_run, plan, tmp_path):
+    rows, _, right = plan
+    out = tmp_path / "filter"
+    fail = {rows[1]["id"], rows[2]["id"]}  # right on 1 and 2 of 4: kept once answered
+    report = run_pass_k(all_tasks_run, _backend(right, fail), k=K, out=out)
+    assert len(report.failed) == 2 and all("scripted outage" in f for f in report.failed)
+    assert report.scored == len(rows) - 2
+    kept = {r["id"] for s in list_shards(out / "data") for r in iter_rows(s)}
+    assert not kept & fail
+
+    backend = _backend(right)
+    report = run_pass_k(all_tasks_run, backend, k=K, out=out)
+    assert sorted(r.id for call in backend.calls for r in call) == sorted(fail)
+    assert report.failed == [] and report.scored == len(rows)
+    kept = {r["id"] for s in list_shards(out / "data") for r in iter_rows(s)}
+    assert fail <= kept
+
+
+def test_bad_arguments(all_tasks_run, tmp_path):
+    backend = ScriptedBackend(lambda r, i: "x")
+    with pytest.raises(ValueError, match="k must be"):
+        run_pass_k(all_tasks_run, backend, k=1, out=tmp_path)
+    with pytest.raises(ValueError, match="no vst shards"):
+        run_pass_k(tmp_path, backend, k=2, out=tmp_path / "o")

@@ -33,7 +33,7 @@ from typing import Any
 from vst.atomic import atomic_write_bytes
 from vst.engine.sample import canonical_json
 from vst.engine.writer import ShardWriter, iter_rows, list_shards, parse_shard_name, shard_name
-from vst.models.backends import Backend, CachedBackend, Sampling
+from vst.models.backends import Backend, CachedBackend, Sampling, open_backend
 from vst.models.samples import sample_request
 from vst.rewards import compute_reward, load_reward_specs
 
@@ -147,7 +147,15 @@ def _prompts(data: Path, report: PassKReport) -> list[_Prompt]:
         raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
     out: list[_Prompt] = []
     for shard in shards:
-        for row in iter_rows(shard):
+        try:
+            rows = list(iter_rows(shard))
+        except Exception as exc:  # a corrupt shard is one skip, not a crash
+            report.skipped[f"{shard.name}: cannot read ({type(exc).__name__})"] += 1
+            continue
+        for row in rows:
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                report.skipped["no id"] += 1
+                continue
             try:
                 specs = load_reward_specs(row.get("reward"))
             except ValueError:
@@ -190,7 +198,7 @@ def _write_kept(rows: list[dict[str, Any]], folder: Path, size: int = 1000) -> l
 
 def run_pass_k(
     data: str | Path,
-    backend: Backend,
+    backend: Backend | str | Path,
     k: int = 4,
     out: str | Path = "passk",
     sampling: Sampling | None = None,
@@ -200,9 +208,11 @@ def run_pass_k(
     cache: bool = True,
 ) -> PassKReport:
     """Run the pass@k filter over ``data`` (a vst run or RL set folder) with ``backend`` and
-    write the outputs into ``out`` (see the module docstring). ``sampling`` gives temperature,
-    max tokens and seed (its ``n`` is replaced by ``k``); default ``Sampling(temperature=1.0,
-    max_tokens=1024)``. ``cache``: wrap ``backend`` in a disk cache on ``<out>/cache``.
+    write the outputs into ``out`` (see the module docstring). ``backend``: a backend, or a
+    model directory / endpoint URL for :func:`vst.models.backends.open_backend`. ``sampling``
+    gives temperature, max tokens and seed (its ``n`` is replaced by ``k``); default
+    ``Sampling(temperature=1.0, max_tokens=1024)``. ``cache``: wrap ``backend`` in a disk cache
+    on ``<out>/cache``.
     ValueError for ``k < 2``, a threshold outside (0, 1] or a folder without shards."""
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
@@ -210,6 +220,8 @@ def run_pass_k(
         if not 0 < value <= 1:
             raise ValueError(f"{name} must be in (0, 1], got {value}")
     out = Path(out)
+    if isinstance(backend, str | Path):
+        backend = open_backend(str(backend), cache_dir=out / "cache" if cache else None)
     sampling = replace(sampling or Sampling(temperature=1.0, max_tokens=1024), n=k)
     if cache and not isinstance(backend, CachedBackend):
         backend = CachedBackend(backend, out / "cache")

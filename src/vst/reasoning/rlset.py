@@ -221,9 +221,17 @@ def _vst_candidates(config: RLSetConfig, report: RLSetReport) -> list[_Candidate
         if not shards:
             raise ValueError(f"{run}: no vst shards (shard-*.parquet) here or in its data/")
         for shard in shards:
-            for row in iter_rows(shard):
-                task = row.get("task") or "?"
+            try:
+                rows = list(iter_rows(shard))
+            except Exception as exc:  # a corrupt shard is one bad entry, not a crash
+                report.bad_rows.append(f"{shard}: cannot read ({type(exc).__name__}: {exc})")
+                continue
+            for r, row in enumerate(rows):
+                task = row.get("task") if isinstance(row.get("task"), str) else "?"
                 if config.tasks and not any(fnmatch.fnmatch(task, p) for p in config.tasks):
+                    continue
+                if not isinstance(row.get("id"), str) or not row["id"]:
+                    report.bad_rows.append(f"{shard}: row {r + 1}: no id")
                     continue
                 try:
                     mode = _mode(row)

@@ -26,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +143,9 @@ class _Prompt:
     specs: list[dict[str, Any]]
 
 
-def _prompts(data: Path, report: PassKReport) -> list[_Prompt]:
-    shards = list_shards(data)
-    if not shards:
-        raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
-    out: list[_Prompt] = []
+def _prompts(shards: list[Path], report: PassKReport) -> Iterator[_Prompt]:
+    """The rule-checkable image prompts of ``shards``, one shard in memory at a time; the other
+    rows are counted in ``report.skipped`` by reason."""
     for shard in shards:
         try:
             rows = list(iter_rows(shard))
@@ -166,8 +166,7 @@ def _prompts(data: Path, report: PassKReport) -> list[_Prompt]:
             elif row.get("videos"):
                 report.skipped["a video (GRPO rollouts take images only)"] += 1
             else:
-                out.append(_Prompt(row, shard.name, specs))
-    return out
+                yield _Prompt(row, shard.name, specs)
 
 
 def _meta(value: Any) -> dict[str, Any]:
@@ -226,12 +225,15 @@ def run_pass_k(
     if cache and not isinstance(backend, CachedBackend):
         backend = CachedBackend(backend, out / "cache")
     report = PassKReport(out, k, histogram=[0] * (k + 1))
-    prompts = _prompts(Path(data), report)
+    shards = list_shards(data)
+    if not shards:
+        raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
+    prompts = _prompts(shards, report)
     kept_rows: list[dict[str, Any]] = []
     lines: list[str] = []
-    for start in range(0, len(prompts), batch_size):
+    while chunk := list(islice(prompts, batch_size)):
         batch, requests = [], []
-        for p in prompts[start : start + batch_size]:
+        for p in chunk:
             det3d = any(s["mode"] == "det3d" for s in p.specs)
             try:
                 sr = sample_request(p.row, system=None if det3d else "think", where=p.where)

@@ -142,3 +142,40 @@ def test_bad_arguments(all_tasks_run, tmp_path):
         run_pass_k(all_tasks_run, backend, k=1, out=tmp_path)
     with pytest.raises(ValueError, match="no vst shards"):
         run_pass_k(tmp_path, backend, k=2, out=tmp_path / "o")
+
+
+def test_pass_k_over_an_rl_set_through_an_openai_endpoint(all_tasks_run, tmp_path):
+    """The filter reads an RL set (vst.reasoning.rlset) and asks a model by URL; the local
+    OpenAI-compatible server answers from a script keyed by the question text."""
+    from vst.models.server import ServerThread, create_app
+    from vst.reasoning.rlset import RLSetConfig, build_rl_set
+
+    rl = tmp_path / "rl"
+    build_rl_set(RLSetConfig(output=rl, vst=[all_tasks_run], per_task_mode=1, export_trl=False))
+    rows = sorted((r for s in list_shards(rl) for r in iter_rows(s)), key=lambda r: r["id"])
+    k = 3
+
+    def question(messages):
+        user = [m for m in messages if m["role"] == "user"][-1]
+        return " ".join(c["text"] for c in user["content"] if c["type"] == "text")
+
+    plan = {question(r["messages"]): (i % (k + 1), r["answer"]) for i, r in enumerate(rows)}
+    assert len(plan) == len(rows)
+    served = ScriptedBackend(
+        lambda req, i: (
+            f"<think>s</think> {plan[question(req.messages)][1]}"
+            if i < plan[question(req.messages)][0]
+            else WRONG
+        )
+    )
+    out = tmp_path / "filter"
+    with ServerThread(create_app(served, "scripted")) as server:
+        report = run_pass_k(rl, server.url, k=k, out=out)
+        n_calls = len(served.calls)
+        again = run_pass_k(rl, server.url, k=k, out=out)
+    expected = {r["id"] for i, r in enumerate(rows) if 0 < i % (k + 1) < k}
+    assert {r["id"] for s in list_shards(out / "data") for r in iter_rows(s)} == expected
+    assert report.scored == len(rows) and report.calls == len(rows) and n_calls > 0
+    counts = Counter(i % (k + 1) for i in range(len(rows)))
+    assert report.histogram == [counts[j] for j in range(k + 1)]
+    assert len(served.calls) == n_calls and again.calls == 0 and again.kept == report.kept

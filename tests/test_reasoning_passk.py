@@ -62,7 +62,9 @@ def test_pass_k_keeps_exactly_the_mixed_prompts(all_tasks_run, plan, tmp_path):
     rows, skipped, right = plan
     out = tmp_path / "filter"
     backend = _backend(right)
-    report = run_pass_k(all_tasks_run, backend, k=K, out=out, sampling=Sampling(temperature=1.0))
+    report = run_pass_k(
+        all_tasks_run, backend, k=K, out=out, sampling=Sampling(temperature=1.0), prices=(2.0, 10.0)
+    )
 
     expected = {sid for sid, (n, _) in right.items() if 0 < n < K}
     kept = [r for s in list_shards(out / "data") for r in iter_rows(s)]
@@ -110,12 +112,23 @@ def test_pass_k_keeps_exactly_the_mixed_prompts(all_tasks_run, plan, tmp_path):
                 "content": [{"type": "text", "text": THINK_SYSTEM_PROMPT}],
             }
 
+    # tokens as the scripted backend counts them (words), and their cost
+    answers = [_backend(right)._answer(r, i) for r in sent for i in range(K)]
+    completion = sum(max(1, len(a.split())) for a in answers)
+    prompt = sum(
+        len(" ".join(c["text"] for m in r.messages for c in m["content"] if "text" in c).split())
+        for r in sent
+    )
+    assert (report.prompt_tokens, report.completion_tokens) == (prompt, completion)
+    assert report.cost == pytest.approx((prompt * 2.0 + completion * 10.0) / 1e6)
+
     # a rerun asks nothing new and gives the same result
     again = _backend(right)
     report2 = run_pass_k(all_tasks_run, again, k=K, out=out, sampling=Sampling(temperature=1.0))
     assert again.calls == []
     assert report2.calls == 0 and report2.cached == len(rows)
     assert report2.histogram == report.histogram and report2.kept == report.kept
+    assert report2.prompt_tokens == report2.completion_tokens == 0  # nothing paid for
 
 
 def test_failed_requests_are_retried_next_run(all_tasks_run, plan, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -288,6 +289,22 @@ def test_exports_read_back(all_tasks_run, math_file, tmp_path):
         else:
             system = {"role": "system", "content": [{"type": "text", "text": THINK_SYSTEM_PROMPT}]}
             assert t["prompt"] == [system, user]
+
+    import datasets
+
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files=str(out / "trl" / "train.parquet"),
+        split="train",
+        cache_dir=str(tmp_path / "hf"),
+    )
+    assert len(ds) == len(rows)
+    first = next(r for r in ds if r["images"])
+    assert isinstance(first["images"][0], Image.Image)
+    assert (
+        first["images"][0].size
+        == Image.open(io.BytesIO(rows[first["id"]]["images"][0]["bytes"])).size
+    )
 
     release = ReleaseRLParquet("rl", out / "verl")
     assert report.verl_rows == len(release) == len(rows) and release.skipped == []

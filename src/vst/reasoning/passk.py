@@ -47,7 +47,9 @@ class PassKReport:
     """What :func:`run_pass_k` did: ``k``; prompts ``scored``, ``kept``, ``too_easy`` (k of k
     right), ``too_hard`` (none right), ``failed`` (request errors, retried next run),
     ``skipped`` by reason; ``histogram[j]`` = prompts with j right (j = 0..k); per-task counts;
-    backend ``calls`` (requests sent, cache misses) and ``cached`` answers; the files written."""
+    backend ``calls`` (requests sent, cache misses) and ``cached`` answers; the tokens of the
+    answers this run paid for (cached ones are free) and their ``cost`` when prices were given;
+    the files written."""
 
     out: Path
     k: int
@@ -63,6 +65,7 @@ class PassKReport:
     cached: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost: float | None = None
     shards: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +83,7 @@ class PassKReport:
             "calls": self.calls,
             "cached": self.cached,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost": self.cost,
             "shards": [p.name for p in self.shards],
         }
 
@@ -91,7 +95,8 @@ class PassKReport:
             f"right, {self.too_hard} never right, {len(self.failed)} failed (asked again next "
             f"run), {sum(self.skipped.values())} skipped.",
             f"Requests sent: {self.calls}; answered from the cache: {self.cached}; tokens: "
-            f"{self.prompt_tokens} prompt, {self.completion_tokens} completion.",
+            f"{self.prompt_tokens} prompt, {self.completion_tokens} completion"
+            + (f"; cost {self.cost:.4f}." if self.cost is not None else "."),
             "",
             "| right of k | prompts |",
             "|---:|---:|",
@@ -205,13 +210,15 @@ def run_pass_k(
     det3d_threshold: float = 0.5,
     batch_size: int = 32,
     cache: bool = True,
+    prices: tuple[float, float] | None = None,
 ) -> PassKReport:
     """Run the pass@k filter over ``data`` (a vst run or RL set folder) with ``backend`` and
     write the outputs into ``out`` (see the module docstring). ``backend``: a backend, or a
     model directory / endpoint URL for :func:`vst.models.backends.open_backend`. ``sampling``
     gives temperature, max tokens and seed (its ``n`` is replaced by ``k``); default
     ``Sampling(temperature=1.0, max_tokens=1024)``. ``cache``: wrap ``backend`` in a disk cache
-    on ``<out>/cache``.
+    on ``<out>/cache``. ``prices``: (prompt, completion) price per million tokens; the report's
+    ``cost`` is the tokens this run paid for at these prices.
     ValueError for ``k < 2``, a threshold outside (0, 1] or a folder without shards."""
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
@@ -258,8 +265,9 @@ def run_pass_k(
                 reason = completion.error or f"{len(completion.choices)} answers for k={k}"
                 report.failed.append(f"{p.where}: {sid}: {reason}")
                 continue
-            report.prompt_tokens += completion.prompt_tokens
-            report.completion_tokens += completion.completion_tokens
+            if not completion.cached:
+                report.prompt_tokens += completion.prompt_tokens
+                report.completion_tokens += completion.completion_tokens
             accs = [compute_reward(c.text, p.specs)["accuracy"] for c in completion.choices]
             det3d = any(s["mode"] == "det3d" for s in p.specs)
             right = sum(a >= (det3d_threshold if det3d else threshold) for a in accs)
@@ -292,6 +300,10 @@ def run_pass_k(
                 "accuracy": sum(accs) / k,
             }
             lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    if prices is not None:
+        report.cost = (
+            report.prompt_tokens * prices[0] + report.completion_tokens * prices[1]
+        ) / 1e6
     report.shards = _write_kept(kept_rows, out / "data")
     atomic_write_bytes(out / "pass_rates.jsonl", "".join(x + "\n" for x in lines).encode())
     pass_rate_histogram(report.histogram, k, out / "pass_rates.png")

@@ -192,3 +192,8 @@ def test_pass_k_over_an_rl_set_through_an_openai_endpoint(all_tasks_run, tmp_pat
     counts = Counter(i % (k + 1) for i in range(len(rows)))
     assert report.histogram == [counts[j] for j in range(k + 1)]
     assert len(served.calls) == n_calls and again.calls == 0 and again.kept == report.kept
+
+
+def test_output_must_not_be_the_input(all_tasks_run):
+    with pytest.raises(ValueError, match="is also the input"):
+        run_pass_k(all_tasks_run, ScriptedBackend(lambda r, i: "x"), k=2, out=all_tasks_run)

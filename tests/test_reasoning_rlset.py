@@ -347,3 +347,23 @@ def test_config_yaml(tmp_path, all_tasks_run):
         load_rl_set_config(bad)
     with pytest.raises(ValueError, match="no vst shards"):
         build_rl_set(RLSetConfig(output=tmp_path / "o", vst=[tmp_path]))
+
+
+def test_broken_inputs_are_reported_not_raised(all_tasks_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run" / "data"
+    run.mkdir(parents=True)
+    first = list_shards(all_tasks_run)[0]
+    shutil.copy(first, run / first.name)
+    (run / "shard-00099-abcdefabcdef.parquet").write_bytes(b"PAR1 not really")
+    report = build_rl_set(RLSetConfig(output=tmp_path / "out", vst=[tmp_path / "run"]))
+    assert (
+        len(report.bad_rows) == 1
+        and "shard-00099-abcdefabcdef.parquet: cannot read" in (report.bad_rows[0])
+    )
+    usable = [r for r in iter_rows(first) if r in _usable(all_tasks_run)]
+    assert report.selected == len(usable) > 0
+    with pytest.raises(ValueError, match="is also the input"):
+        build_rl_set(RLSetConfig(output=tmp_path / "run", vst=[tmp_path / "run"]))
+    assert len(list_shards(tmp_path / "run")) == 2  # untouched

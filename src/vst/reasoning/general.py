@@ -57,9 +57,10 @@ _EXTRA_SPEC_FIELDS = ("options", "unit", "tolerance")
 @dataclass(frozen=True)
 class GeneralRow:
     """One read row: a shard row (``row``) or the reason it was skipped (``error``), with its
-    ``where`` (``file:line``)."""
+    ``where`` (``file:line``) and ``line`` (Parquet: row number; 0: the whole file)."""
 
     where: str
+    line: int
     row: dict[str, Any] | None = None
     error: str | None = None
 
@@ -214,12 +215,12 @@ def read_general(path: str | Path, task: str | None = None) -> Iterator[GeneralR
     for line, record, error in _records(path):
         where = f"{path}:{line}"
         if error is not None:
-            yield GeneralRow(where, error=error)
+            yield GeneralRow(where, line, error=error)
             continue
         try:
-            yield GeneralRow(where, row=general_row(record, path, line, task))
+            yield GeneralRow(where, line, row=general_row(record, path, line, task))
         except (ValueError, TypeError, OSError) as exc:
-            yield GeneralRow(where, error=" ".join(str(exc).split()) or type(exc).__name__)
+            yield GeneralRow(where, line, error=" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def question_key_text(text: str) -> str:

@@ -235,6 +235,8 @@ def run_pass_k(
     shards = list_shards(data)
     if not shards:
         raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
+    if (out / "data").resolve() == shards[0].parent.resolve():
+        raise ValueError(f"output {out} is also the input {data} (its shards would be replaced)")
     prompts = _prompts(shards, report)
     kept_rows: list[dict[str, Any]] = []
     lines: list[str] = []

@@ -35,7 +35,8 @@ import hashlib
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -201,12 +202,18 @@ class RLSetReport:
         return "\n".join(lines) + "\n"
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Candidate:
-    row: dict[str, Any]
+    """A usable row, without its pixels: where it is (a shard or general file and the row's
+    index / line there), its group and its dedup key."""
+
+    id: str
     task: str
     mode: str
     key: str
+    file: Path
+    index: int
+    general: GeneralSource | None = None
 
 
 def _mode(row: dict[str, Any]) -> str:
@@ -222,7 +229,7 @@ def _vst_candidates(config: RLSetConfig, report: RLSetReport) -> list[_Candidate
             raise ValueError(f"{run}: no vst shards (shard-*.parquet) here or in its data/")
         for shard in shards:
             try:
-                rows = list(iter_rows(shard))
+                rows = list(iter_rows(shard))  # one shard in memory at a time
             except Exception as exc:  # a corrupt shard is one bad entry, not a crash
                 report.bad_rows.append(f"{shard}: cannot read ({type(exc).__name__}: {exc})")
                 continue
@@ -244,7 +251,7 @@ def _vst_candidates(config: RLSetConfig, report: RLSetReport) -> list[_Candidate
                 except ValueError as exc:
                     report.group(task, mode).skipped[str(exc)] += 1
                     continue
-                out.append(_Candidate(row, task, mode, key))
+                out.append(_Candidate(row["id"], task, mode, key, shard, r))
     return out
 
 
@@ -258,14 +265,19 @@ def _general_candidates(config: RLSetConfig, report: RLSetReport) -> list[_Candi
                 report.bad_rows.append(f"{item.where}: {item.error}")
                 continue
             row = item.row
-            out.append(_Candidate(row, row["task"], _mode(row), row_key(row)))
+            cand = _Candidate(
+                row["id"], row["task"], _mode(row), row_key(row), source.path, item.line
+            )
+            out.append(replace(cand, general=source))
     return out
 
 
-def _select(config: RLSetConfig, cands: list[_Candidate], seen: SeenSet, report: RLSetReport):
-    """The kept candidates, sorted by (task, mode, id), with the report's counts filled."""
+def _select(
+    config: RLSetConfig, cands: list[_Candidate], seen: SeenSet, report: RLSetReport
+) -> list[_Candidate]:
+    """The kept candidates, with the report's counts filled (see the module docstring)."""
     groups: dict[tuple[str, str], list[_Candidate]] = {}
-    for c in sorted(cands, key=lambda c: (c.task, c.mode, c.row["id"])):
+    for c in sorted(cands, key=lambda c: (c.task, c.mode, c.id)):
         report.group(c.task, c.mode).available += 1
         groups.setdefault((c.task, c.mode), []).append(c)
     kept_keys: set[str] = set()
@@ -275,38 +287,75 @@ def _select(config: RLSetConfig, cands: list[_Candidate], seen: SeenSet, report:
         stats = report.group(task, mode)
         fresh = []
         for c in group:
-            if (c.key, c.row["id"]) in seen:
+            if (c.key, c.id) in seen:
                 stats.sft_duplicates += 1
-            elif c.key in kept_keys or c.row["id"] in kept_ids:
+            elif c.key in kept_keys or c.id in kept_ids:
                 stats.self_duplicates += 1
             else:
                 kept_keys.add(c.key)
-                kept_ids.add(c.row["id"])
+                kept_ids.add(c.id)
                 fresh.append(c)
         cap = config.cap(task, mode)
         if cap is not None and len(fresh) > cap:
             rng = random.Random(f"{config.seed}:{task}:{mode}")
-            fresh = sorted(rng.sample(fresh, cap), key=lambda c: c.row["id"])
+            fresh = rng.sample(fresh, cap)
         stats.selected = len(fresh)
         out.extend(fresh)
     return out
 
 
-def _write_shards(rows: list[dict[str, Any]], folder: Path, size: int) -> list[Path]:
+def _selected_rows(kept: list[_Candidate]) -> Iterator[dict[str, Any]]:
+    """The rows of ``kept``, read again file by file (input order: VST-P shards, then general
+    files), so that only one shard's pixels are in memory at a time."""
+    wanted: dict[Path, set[int]] = {}
+    sources: dict[Path, GeneralSource | None] = {}
+    for c in kept:
+        wanted.setdefault(c.file, set()).add(c.index)
+        sources[c.file] = c.general
+    for file, indices in wanted.items():
+        source = sources[file]
+        if source is None:
+            for r, row in enumerate(iter_rows(file)):
+                if r in indices:
+                    yield row
+        else:
+            for item in read_general(file, source.task):
+                if item.row is not None and item.line in indices:
+                    yield item.row
+
+
+def _write_shards(rows: Iterable[dict[str, Any]], folder: Path, size: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("shard-*.parquet"):
         if parse_shard_name(old.name):
             old.unlink()
-    paths = []
-    for index, start in enumerate(range(0, len(rows), size)):
-        chunk = rows[start : start + size]
+    paths: list[Path] = []
+
+    def flush(chunk: list[dict[str, Any]]) -> None:
         key = hashlib.sha256(",".join(r["id"] for r in chunk).encode()).hexdigest()
-        writer = ShardWriter(folder / shard_name(index, key))
+        writer = ShardWriter(folder / shard_name(len(paths), key))
         with writer:
             for row in chunk:
                 writer.write(row)
             paths.append(writer.close({"rl_set": True, "rows": len(chunk)}).path)
+
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            flush(chunk)
+            chunk = []
+    if chunk:
+        flush(chunk)
     return paths
+
+
+def _check_output(config: RLSetConfig) -> None:
+    """ValueError when the output folder is one of the inputs (its shards would be replaced)."""
+    outs = {config.output.resolve(), (config.output / "data").resolve()}
+    for path in [*config.vst, *config.sft]:
+        if path.resolve() in outs:
+            raise ValueError(f"output {config.output} is also the input {path}")
 
 
 def build_rl_set(config: RLSetConfig) -> RLSetReport:
@@ -314,14 +363,15 @@ def build_rl_set(config: RLSetConfig) -> RLSetReport:
     ValueError naming the path for a VST-P run without shards, a missing general file or an
     SFT path with no data; bad rows inside files are skipped and reported, never raised."""
     out = config.output
+    _check_output(config)
     report = RLSetReport(out)
     seen = sft_keys(config.sft) if config.sft else SeenSet()
     report.sft_rows, report.sft_bad = seen.rows, list(seen.bad)
     cands = _vst_candidates(config, report) + _general_candidates(config, report)
     kept = _select(config, cands, seen, report)
-    rows = [c.row for c in kept]
-    report.shards = _write_shards(rows, out / "data", config.shard_size)
+    report.shards = _write_shards(_selected_rows(kept), out / "data", config.shard_size)
     if config.export_trl:
+        rows = (row for shard in report.shards for row in iter_rows(shard))
         report.trl_rows = export_trl(rows, out / "trl" / "train.parquet")
     if config.export_verl:
         verl_dir = out / "verl"

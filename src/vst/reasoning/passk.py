@@ -23,7 +23,6 @@ k, correct, rate, mean accuracy), ``pass_rates.png`` (histogram of the number ri
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -34,9 +33,10 @@ from typing import Any
 
 from vst.atomic import atomic_write_bytes
 from vst.engine.sample import canonical_json
-from vst.engine.writer import ShardWriter, iter_rows, list_shards, parse_shard_name, shard_name
+from vst.engine.writer import iter_rows, list_shards
 from vst.models.backends import Backend, CachedBackend, Sampling, open_backend
 from vst.models.samples import sample_request
+from vst.reasoning.shards import write_chunked
 from vst.rewards import compute_reward, load_reward_specs
 
 __all__ = ["PassKReport", "pass_rate_histogram", "run_pass_k"]
@@ -183,63 +183,19 @@ def _meta(value: Any) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _write_kept(rows: list[dict[str, Any]], folder: Path, size: int = 1000) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("shard-*.parquet"):
-        if parse_shard_name(old.name):
-            old.unlink()
-    paths = []
-    for index, start in enumerate(range(0, len(rows), size)):
-        chunk = rows[start : start + size]
-        key = hashlib.sha256(",".join(r["id"] for r in chunk).encode()).hexdigest()
-        writer = ShardWriter(folder / shard_name(index, key))
-        with writer:
-            for row in chunk:
-                writer.write(row)
-            paths.append(writer.close({"pass_k": True, "rows": len(chunk)}).path)
-    return paths
-
-
-def run_pass_k(
-    data: str | Path,
-    backend: Backend | str | Path,
-    k: int = 4,
-    out: str | Path = "passk",
-    sampling: Sampling | None = None,
-    threshold: float = 1.0,
-    det3d_threshold: float = 0.5,
-    batch_size: int = 32,
-    cache: bool = True,
-    prices: tuple[float, float] | None = None,
-) -> PassKReport:
-    """Run the pass@k filter over ``data`` (a vst run or RL set folder) with ``backend`` and
-    write the outputs into ``out`` (see the module docstring). ``backend``: a backend, or a
-    model directory / endpoint URL for :func:`vst.models.backends.open_backend`. ``sampling``
-    gives temperature, max tokens and seed (its ``n`` is replaced by ``k``); default
-    ``Sampling(temperature=1.0, max_tokens=1024)``. ``cache``: wrap ``backend`` in a disk cache
-    on ``<out>/cache``. ``prices``: (prompt, completion) price per million tokens; the report's
-    ``cost`` is the tokens this run paid for at these prices.
-    ValueError for ``k < 2``, a threshold outside (0, 1] or a folder without shards."""
-    if k < 2:
-        raise ValueError(f"k must be at least 2, got {k}")
-    for name, value in (("threshold", threshold), ("det3d_threshold", det3d_threshold)):
-        if not 0 < value <= 1:
-            raise ValueError(f"{name} must be in (0, 1], got {value}")
-    out = Path(out)
-    if isinstance(backend, str | Path):
-        backend = open_backend(str(backend), cache_dir=out / "cache" if cache else None)
-    sampling = replace(sampling or Sampling(temperature=1.0, max_tokens=1024), n=k)
-    if cache and not isinstance(backend, CachedBackend):
-        backend = CachedBackend(backend, out / "cache")
-    report = PassKReport(out, k, histogram=[0] * (k + 1))
-    shards = list_shards(data)
-    if not shards:
-        raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
-    if (out / "data").resolve() == shards[0].parent.resolve():
-        raise ValueError(f"output {out} is also the input {data} (its shards would be replaced)")
-    prompts = _prompts(shards, report)
-    kept_rows: list[dict[str, Any]] = []
-    lines: list[str] = []
+def _run(
+    prompts: Iterator[_Prompt],
+    backend: Backend,
+    sampling: Sampling,
+    thresholds: tuple[float, float],
+    batch_size: int,
+    report: PassKReport,
+    lines: list[str],
+) -> Iterator[dict[str, Any]]:
+    """Ask, score and count every prompt (``report`` and the pass-rate ``lines`` filled as it
+    goes); yields the kept rows (``meta["pass_k"]`` added)."""
+    k = sampling.n
+    threshold, det3d_threshold = thresholds
     while chunk := list(islice(prompts, batch_size)):
         batch, requests = [], []
         for p in chunk:
@@ -291,7 +247,7 @@ def run_pass_k(
                 stats["kept"] += 1
                 meta = _meta(p.row.get("meta"))
                 meta["pass_k"] = {"k": k, "correct": right, "rate": rate}
-                kept_rows.append({**p.row, "meta": canonical_json(meta)})
+                yield {**p.row, "meta": canonical_json(meta)}
             record = {
                 "id": sid,
                 "task": task,
@@ -302,11 +258,53 @@ def run_pass_k(
                 "accuracy": sum(accs) / k,
             }
             lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+def run_pass_k(
+    data: str | Path,
+    backend: Backend | str | Path,
+    k: int = 4,
+    out: str | Path = "passk",
+    sampling: Sampling | None = None,
+    threshold: float = 1.0,
+    det3d_threshold: float = 0.5,
+    batch_size: int = 32,
+    cache: bool = True,
+    prices: tuple[float, float] | None = None,
+) -> PassKReport:
+    """Run the pass@k filter over ``data`` (a vst run or RL set folder) with ``backend`` and
+    write the outputs into ``out`` (see the module docstring). ``backend``: a backend, or a
+    model directory / endpoint URL for :func:`vst.models.backends.open_backend`. ``sampling``
+    gives temperature, max tokens and seed (its ``n`` is replaced by ``k``); default
+    ``Sampling(temperature=1.0, max_tokens=1024)``. ``cache``: wrap ``backend`` in a disk cache
+    on ``<out>/cache``. ``prices``: (prompt, completion) price per million tokens; the report's
+    ``cost`` is the tokens this run paid for at these prices.
+    ValueError for ``k < 2``, a threshold outside (0, 1] or a folder without shards."""
+    if k < 2:
+        raise ValueError(f"k must be at least 2, got {k}")
+    for name, value in (("threshold", threshold), ("det3d_threshold", det3d_threshold)):
+        if not 0 < value <= 1:
+            raise ValueError(f"{name} must be in (0, 1], got {value}")
+    out = Path(out)
+    if isinstance(backend, str | Path):
+        backend = open_backend(str(backend), cache_dir=out / "cache" if cache else None)
+    sampling = replace(sampling or Sampling(temperature=1.0, max_tokens=1024), n=k)
+    if cache and not isinstance(backend, CachedBackend):
+        backend = CachedBackend(backend, out / "cache")
+    report = PassKReport(out, k, histogram=[0] * (k + 1))
+    shards = list_shards(data)
+    if not shards:
+        raise ValueError(f"{data}: no vst shards (shard-*.parquet) here or in its data/")
+    if (out / "data").resolve() == shards[0].parent.resolve():
+        raise ValueError(f"output {out} is also the input {data} (its shards would be replaced)")
+    lines: list[str] = []
+    prompts = _prompts(shards, report)
+    kept = _run(prompts, backend, sampling, (threshold, det3d_threshold), batch_size, report, lines)
+    report.shards = write_chunked(kept, out / "data", 1000, {"pass_k": True})
     if prices is not None:
         report.cost = (
             report.prompt_tokens * prices[0] + report.completion_tokens * prices[1]
         ) / 1e6
-    report.shards = _write_kept(kept_rows, out / "data")
     atomic_write_bytes(out / "pass_rates.jsonl", "".join(x + "\n" for x in lines).encode())
     pass_rate_histogram(report.histogram, k, out / "pass_rates.png")
     atomic_write_bytes(out / "report.md", report.to_markdown().encode())

@@ -31,11 +31,10 @@ vst_release_rl``) and ``report.md`` / ``report.json``.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,9 +44,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vst.atomic import atomic_write_bytes
 from vst.engine.config import ConfigError, format_errors, load_yaml
 from vst.engine.export_verl import export_verl, verl_row
-from vst.engine.writer import ShardWriter, iter_rows, list_shards, parse_shard_name, shard_name
+from vst.engine.writer import iter_rows, list_shards
 from vst.reasoning.dedup import SeenSet, row_key, sft_keys
 from vst.reasoning.general import read_general
+from vst.reasoning.shards import write_chunked
 from vst.reasoning.trl_export import export_trl
 from vst.rewards import load_reward_specs
 
@@ -324,32 +324,6 @@ def _selected_rows(kept: list[_Candidate]) -> Iterator[dict[str, Any]]:
                     yield item.row
 
 
-def _write_shards(rows: Iterable[dict[str, Any]], folder: Path, size: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("shard-*.parquet"):
-        if parse_shard_name(old.name):
-            old.unlink()
-    paths: list[Path] = []
-
-    def flush(chunk: list[dict[str, Any]]) -> None:
-        key = hashlib.sha256(",".join(r["id"] for r in chunk).encode()).hexdigest()
-        writer = ShardWriter(folder / shard_name(len(paths), key))
-        with writer:
-            for row in chunk:
-                writer.write(row)
-            paths.append(writer.close({"rl_set": True, "rows": len(chunk)}).path)
-
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            flush(chunk)
-            chunk = []
-    if chunk:
-        flush(chunk)
-    return paths
-
-
 def _check_output(config: RLSetConfig) -> None:
     """ValueError when the output folder is one of the inputs (its shards would be replaced)."""
     outs = {config.output.resolve(), (config.output / "data").resolve()}
@@ -369,7 +343,8 @@ def build_rl_set(config: RLSetConfig) -> RLSetReport:
     report.sft_rows, report.sft_bad = seen.rows, list(seen.bad)
     cands = _vst_candidates(config, report) + _general_candidates(config, report)
     kept = _select(config, cands, seen, report)
-    report.shards = _write_shards(_selected_rows(kept), out / "data", config.shard_size)
+    data = out / "data"
+    report.shards = write_chunked(_selected_rows(kept), data, config.shard_size, {"rl_set": True})
     if config.export_trl:
         rows = (row for shard in report.shards for row in iter_rows(shard))
         report.trl_rows = export_trl(rows, out / "trl" / "train.parquet")

@@ -13,6 +13,9 @@ Example config (YAML; paths relative to the working folder)::
     per_task_mode: 500            # cap per (task, mode); null = no cap
     caps: {"math": 200, "mi_camera_motion:numeric": 50}   # overrides: "task" or "task:mode"
     seed: 0
+    shard_size: 1000              # rows per output shard
+    export_trl: true              # write trl/train.parquet
+    export_verl: true             # write verl/ (the release's RL form)
 
 Pipeline: every VST-P row that the release's RL form can carry (reward mode not ``caption``, no
 video, one question: :func:`vst.engine.export_verl.verl_row` decides, with its reason for the
@@ -20,7 +23,9 @@ rest) and every good general row is a candidate of its (task, mode); candidates 
 and picture bytes (or id) are in the SFT set are dropped, then duplicates within the set
 (the first of each key in (task, mode, id) order stays); then each group keeps at most its cap,
 drawn with ``random.Random(f"{seed}:{task}:{mode}")`` from the candidates sorted by id. Rows
-keep their reward spec (VST-P rows are copied unchanged).
+keep their reward spec (VST-P rows are copied unchanged). Rows are read twice (once to select,
+once to write, in input order: VST-P shards, then general files), so only one shard's pictures
+are in memory at a time.
 
 Outputs in ``output``: ``data/shard-*.parquet`` (vst shards: ``kind: vst`` reads them for
 ``vst train grpo``), ``trl/train.parquet`` (TRL GRPO form: :mod:`vst.reasoning.trl_export`),

@@ -211,6 +211,8 @@ def test_general_rows_and_bad_rows_with_file_and_line(tmp_path):
             },
             {"question": "Describe.", "answer": "A room.", "mode": "caption"},
             ["not", "an", "object"],
+            '{"question": "Q", "answer": NaN, "mode": "numeric"}',
+            {"question": "Q", "answer": "A", "mode": "mcq", "options": {"A": ["x"], "B": 3}},
         ],
     )
     table = pa.table(
@@ -232,7 +234,7 @@ def test_general_rows_and_bad_rows_with_file_and_line(tmp_path):
     )
     bad = report.bad_rows
     assert [b.split(": ")[0] for b in bad] == [
-        f"{path}:{n}" for n in (3, 5, 6, 7, 8, 9, 11, 12)
+        f"{path}:{n}" for n in (3, 5, 6, 7, 8, 9, 11, 12, 13, 14)
     ] + [f"{pq_path}:2"]
     words = [
         "not valid JSON",
@@ -243,6 +245,8 @@ def test_general_rows_and_bad_rows_with_file_and_line(tmp_path):
         "cannot decode image",
         "unknown mode 'caption'",
         "not a JSON object",
+        "not a finite number",
+        "options must be",
         "answer is missing",
     ]
     for line, word in zip(bad, words, strict=True):

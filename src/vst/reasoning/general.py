@@ -9,9 +9,10 @@ Format: a JSONL file (one JSON object per line) or a Parquet file, one sample pe
 * ``mode`` (str, required): a vst reward mode (``mcq``, ``exact``, ``numeric``, ``ocr``,
   ``math``, ``order``) or a release mode name (``multi_choices_score``, ``vqa_score``,
   ``relaxed_score``, ``anls_score``, ``math_score``; :func:`vst.rewards.release.release_spec`).
-* optional ``options`` (mcq option texts), ``unit`` and ``tolerance`` (numeric): copied into the
-  reward spec; ``task`` (str): the row's task name (default: the source's task, else
-  ``general``); ``id``: kept as ``meta["source_id"]`` (the sample id is a content hash).
+* optional ``options`` (mcq option texts: a list or a dict of strings), ``unit`` (str) and
+  ``tolerance`` (number >= 0) for numeric: checked and copied into the reward spec; ``task``
+  (str): the row's task name (default: the source's task, else ``general``); ``id``: kept as
+  ``meta["source_id"]`` (the sample id is a content hash).
 * optional ``images``: a list of picture paths relative to the data file's folder (read only
   inside that folder: :func:`vst.scenes.files.resolve_inside`), or, in Parquet, of
   ``{"bytes", "path"}`` structs (bytes used; the path is never opened). JPEG/PNG bytes are kept
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -86,9 +88,33 @@ def _spec(record: Mapping[str, Any], answer: Any) -> dict[str, Any]:
     spec = {"mode": mode, "ground_truth": answer}
     for key in _EXTRA_SPEC_FIELDS:
         if record.get(key) is not None:
-            spec[key] = record[key]
+            spec[key] = _extra(key, record[key])
     accuracy_reward("", spec)  # a ground truth the mode cannot read raises here
     return spec
+
+
+def _extra(key: str, value: Any) -> Any:
+    """An optional spec field, checked: ``options`` a list of strings or a dict of strings,
+    ``unit`` a string, ``tolerance`` a finite number >= 0."""
+    if key == "options":
+        items = value.values() if isinstance(value, Mapping) else value
+        keys_ok = not isinstance(value, Mapping) or all(isinstance(k, str) for k in value)
+        if (
+            not isinstance(value, list | Mapping)
+            or not keys_ok
+            or not all(isinstance(v, str) for v in items)
+        ):
+            raise ValueError("options must be a list of strings or a dict of strings")
+    elif key == "unit" and not isinstance(value, str):
+        raise ValueError("unit must be a string")
+    elif key == "tolerance" and (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError("tolerance must be a finite number >= 0")
+    return value
 
 
 def _picture(entry: Any, folder: Path, k: int, where: str) -> bytes:
@@ -140,6 +166,8 @@ def general_row(record: Any, path: Path, line: int, task: str | None = None) -> 
         raise ValueError("answer must be a string or a number")
     if isinstance(answer, str) and not answer.strip():
         raise ValueError("answer is empty")
+    if isinstance(answer, float) and not math.isfinite(answer):
+        raise ValueError(f"answer {answer} is not a finite number")
     spec = _spec(record, answer.strip() if isinstance(answer, str) else answer)
     entries = record.get("images")
     if entries is None:
@@ -219,7 +247,7 @@ def read_general(path: str | Path, task: str | None = None) -> Iterator[GeneralR
             continue
         try:
             yield GeneralRow(where, line, row=general_row(record, path, line, task))
-        except (ValueError, TypeError, OSError) as exc:
+        except Exception as exc:  # any cell of any type: a bad row, never a crash
             yield GeneralRow(where, line, error=" ".join(str(exc).split()) or type(exc).__name__)
 
 

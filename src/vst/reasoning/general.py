@@ -44,7 +44,14 @@ from vst.rewards.release import TO_VST, release_spec
 from vst.scenes.errors import UnreadableFileError
 from vst.scenes.files import decode_image_bytes, resolve_inside
 
-__all__ = ["GENERAL_MODES", "IMAGE_MARKER", "GeneralRow", "read_general"]
+__all__ = [
+    "GENERAL_MODES",
+    "IMAGE_MARKER",
+    "GeneralRow",
+    "general_row",
+    "question_key_text",
+    "read_general",
+]
 
 GENERAL_MODES = ("mcq", "exact", "numeric", "ocr", "math", "order")
 """The vst reward modes general data may use (``det3d`` and ``caption`` are refused)."""

@@ -36,7 +36,7 @@ from vst.engine.sample import canonical_json
 from vst.engine.writer import iter_rows, list_shards
 from vst.models.backends import Backend, CachedBackend, Sampling, open_backend
 from vst.models.samples import sample_request
-from vst.reasoning.shards import write_chunked
+from vst.reasoning.chunked import write_chunked
 from vst.rewards import compute_reward, load_reward_specs
 
 __all__ = ["PassKReport", "pass_rate_histogram", "run_pass_k"]

@@ -50,9 +50,9 @@ from vst.atomic import atomic_write_bytes
 from vst.engine.config import ConfigError, format_errors, load_yaml
 from vst.engine.export_verl import export_verl, verl_row
 from vst.engine.writer import iter_rows, list_shards
+from vst.reasoning.chunked import write_chunked
 from vst.reasoning.dedup import SeenSet, row_key, sft_keys
 from vst.reasoning.general import read_general
-from vst.reasoning.shards import write_chunked
 from vst.reasoning.trl_export import export_trl
 from vst.rewards import load_reward_specs
 

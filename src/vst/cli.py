@@ -13,6 +13,7 @@ from vst.eval.cli import app as eval_app
 from vst.models.cli import app as models_app
 from vst.models.detect_cli import detect_command
 from vst.models.predict_cli import predict_command
+from vst.reasoning.cli import reason_app
 from vst.scenes.cli import app as scenes_app
 from vst.train.cli import train_app
 
@@ -26,7 +27,8 @@ app.add_typer(generate_app)  # `vst generate CONFIG`
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
-app.add_typer(train_app, name="train")  # `vst train sft CONFIG`
+app.add_typer(train_app, name="train")  # `vst train sft|grpo CONFIG`
+app.add_typer(reason_app, name="reason")  # `vst reason cot|rl-set|filter`
 app.command("predict")(predict_command)  # `vst predict --model .. --data .. --out ..`
 app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`
 console = Console()

@@ -80,7 +80,8 @@ def filter_command(
     """Answer each rule-checkable prompt k times and keep those the model gets sometimes right
     and sometimes wrong (the paper's difficulty filter); pass rates per sample, a histogram,
     a report. Resumable: answers are cached in OUT/cache."""
-    from vst.models.backends import BackendError, Sampling, backend_options, open_backend
+    from vst.models.backends import BackendError, Sampling, open_backend
+    from vst.models.backends.factory import backend_options
     from vst.reasoning.passk import run_pass_k
 
     try:

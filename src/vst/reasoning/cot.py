@@ -29,7 +29,8 @@ parsed (:func:`~vst.reasoning.parse.parse_triplet`), ``<think>reasoning</think> 
 score accuracy 1.0 and format 1.0 by :func:`vst.rewards.compute_reward` with the sample's own
 reward spec (numeric answers: the MRA of the engine's numeric mode, so within 5 %), and the
 reasoning must name no object category of the vocabulary (every label of the samples' scenes
-plus ``vocabulary``) that the sample's facts do not hold. A rejected, malformed or failed reply
+plus ``vocabulary``, less ``ignore_words``: default ``GENERIC_WORDS`` such as "box") that the
+sample's facts do not hold. A rejected, malformed or failed reply
 is asked again with the next seed (``seed + attempt``), up to ``max_attempts``; the last
 attempt's reason is the sample's. ``rewrite``: a kept reasoning whose word-trigram repetition
 (1 - distinct / all trigrams) is at least ``repetition`` is sent back to be condensed; the
@@ -72,10 +73,18 @@ from vst.engine.sample import Sample, assistant, canonical_json
 from vst.engine.verify import SceneIndex
 from vst.engine.writer import SHARD_GLOB, ShardWriter, iter_rows, list_shards, sample_row
 from vst.models import THINK_SYSTEM_PROMPT, Request
-from vst.models.backends import Backend, Completion, Sampling, open_backend
+from vst.models.backends import Backend, BackendError, CachedBackend, Completion, Sampling
+from vst.models.backends.factory import resolve_kind
 from vst.reasoning.facts import SampleFacts, sample_facts
-from vst.reasoning.parse import Malformed, Triplet, Vocabulary, hallucinated, parse_triplet
-from vst.reasoning.prompts import cot_request, prompt_version, rewrite_request
+from vst.reasoning.parse import (
+    GENERIC_WORDS,
+    Malformed,
+    Triplet,
+    Vocabulary,
+    hallucinated,
+    parse_triplet,
+)
+from vst.reasoning.prompts import cot_request, prompt_version, question_text, rewrite_request
 from vst.rewards import compute_reward
 
 __all__ = [
@@ -89,6 +98,7 @@ __all__ = [
     "parse_cot_config",
     "repetition",
     "run_cot",
+    "select_samples",
 ]
 
 DEFAULT_COT_TASKS = ("mi_object_object", "mi_camera_object", "mi_camera_camera", "mi_camera_motion")
@@ -147,6 +157,7 @@ class CotConfig(BaseModel):
     rewrite: RewriteConfig | None = None
     revised_question: bool = False
     vocabulary: list[str] = Field(default_factory=list)
+    ignore_words: list[str] = Field(default_factory=lambda: list(GENERIC_WORDS))
     chunk_size: PosInt = 64
     cache_dir: Path | None = None
 
@@ -385,7 +396,7 @@ class CotReport:
 # ----------------------------------------------------------------------------- the run
 
 
-def _select(config: CotConfig) -> list[dict[str, Any]]:
+def select_samples(config: CotConfig) -> list[dict[str, Any]]:
     """Rows of ``config.tasks`` (first copy of each id), in a seeded order, up to ``limit``."""
     shards = list_shards(config.data)
     if not shards:
@@ -424,6 +435,7 @@ def _settings_key(config: CotConfig) -> dict[str, Any]:
         "max_attempts": config.max_attempts,
         "revised_question": config.revised_question,
         "vocabulary": sorted(config.vocabulary),
+        "ignore_words": sorted(config.ignore_words),
     }
 
 
@@ -442,6 +454,11 @@ class _Runner:
         self.calls = 0
         self.cached = 0
         self.failures: Counter[str] = Counter()
+        inner = getattr(backend, "inner", backend)
+        t = config.teacher
+        self.teacher_name: str | None = (
+            None if t is None else str(t.model or getattr(inner, "model", None) or t.url)
+        )
 
     def _generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
         assert self.backend is not None
@@ -485,7 +502,7 @@ class _Runner:
             cot = {
                 "source": "offline" if cfg.teacher is None else "teacher",
                 "kind": cfg.kind,
-                "teacher": None if cfg.teacher is None else (cfg.teacher.model or cfg.teacher.url),
+                "teacher": self.teacher_name,
                 "prompt_version": versions[i],
                 "attempts": rec["attempts"],
                 "tokens": rec["tokens"],
@@ -509,7 +526,7 @@ class _Runner:
             if cot is None:
                 rec["detail"] = "no offline CoT for this question form"
                 continue
-            triplet = Triplet(f.question, cot.reasoning, cot.answer)
+            triplet = Triplet(question_text(f), cot.reasoning, cot.answer)
             rec["status"], rec["detail"] = _judge(triplet, f, self.vocab)
             if rec["status"] == "kept":
                 triplets[i] = triplet
@@ -604,7 +621,22 @@ def _vocabulary(config: CotConfig, rows: Sequence[Mapping[str, Any]]) -> Vocabul
             labels.update(o.label for o in _scenes(config).get(sid).objects)
         except (KeyError, OSError, ValueError):
             continue  # the sample itself is reported as skipped
-    return Vocabulary(labels)
+    return Vocabulary(labels, ignore=config.ignore_words)
+
+
+def _open_teacher(t: TeacherConfig, cache: Path) -> Backend:
+    """The teacher's ``openai`` backend behind the disk cache: what ``open_backend(url,
+    kind="openai", cache_dir=cache)`` builds, made here because ``open_backend``'s first
+    parameter is also called ``model`` and cannot take the served model's name."""
+    from vst.models.backends.openai import OpenAIBackend
+
+    if resolve_kind(t.url, "openai") != "openai":  # raises BackendError for a non-URL
+        raise BackendError(f"teacher.url: not an http(s) URL: {t.url!r}")
+    inner = OpenAIBackend(
+        t.url, model=t.model, api_key_env=t.api_key_env, concurrency=t.concurrency,
+        timeout=t.timeout, max_retries=t.max_retries, backoff=t.backoff,
+    )  # fmt: skip
+    return CachedBackend(inner, cache)
 
 
 def _load_record(path: Path) -> dict[str, Any] | None:
@@ -627,7 +659,7 @@ def run_cot(
     data_dir, chunk_dir = out / "data", out / "chunks"
     data_dir.mkdir(parents=True, exist_ok=True)
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    rows = _select(config)
+    rows = select_samples(config)
     settings = _settings_key(config)
     size = config.chunk_size
     plan = []
@@ -652,14 +684,8 @@ def run_cot(
     own_backend = backend is None and config.teacher is not None
     if own_backend:
         t = config.teacher
-        backend = open_backend(
-            t.url, kind="openai", cache_dir=config.cache, model=t.model,
-            api_key_env=t.api_key_env, concurrency=t.concurrency, timeout=t.timeout,
-            max_retries=t.max_retries, backoff=t.backoff,
-        )  # fmt: skip
+        backend = _open_teacher(t, config.cache)
     elif backend is not None and not hasattr(backend, "stats"):
-        from vst.models.backends import CachedBackend
-
         backend = CachedBackend(backend, config.cache)
     records: list[dict[str, Any]] = []
     try:
@@ -687,6 +713,7 @@ def run_cot(
             if progress is not None:
                 progress(n, len(plan))
         report.calls, report.cached = runner.calls, runner.cached
+        report.teacher = runner.teacher_name
         report.attempt_failures = dict(sorted(runner.failures.items()))
     finally:
         if own_backend and backend is not None:

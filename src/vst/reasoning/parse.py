@@ -8,7 +8,8 @@ value that is not a non-empty string, think tags inside the reasoning).
 :func:`hallucinated` lists the object categories a reasoning names that the sample's scene
 facts do not hold: categories come from a vocabulary (every label of the scenes, or a given
 list), matched case-insensitively as whole words, singular or plural, longest first (so
-"coffee table" is one mention, not also "table").
+"coffee table" is one mention, not also "table"). Categories that are also ordinary words of
+spatial reasoning (:data:`GENERIC_WORDS`: "box", "picture", ...) are not checked unless asked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "GENERIC_WORDS",
     "MAX_REPLY_CHARS",
     "Malformed",
     "Triplet",
@@ -31,6 +33,10 @@ __all__ = [
 MAX_REPLY_CHARS = 200_000
 """Replies are cut to this many characters before parsing (bounds the work on hostile text)."""
 _MAX_STARTS = 200
+
+GENERIC_WORDS = ("box", "picture", "frame", "object", "point", "mark", "image", "view", "photo")
+"""Category names that reasoning also uses in their ordinary sense ("the 3D box", "the first
+picture"): left out of the hallucination check by default."""
 _KEYS = ("question", "reasoning", "answer")
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
@@ -115,8 +121,10 @@ def plural_forms(label: str) -> set[str]:
 class Vocabulary:
     """Object categories to look for in reasoning text (module docstring)."""
 
-    def __init__(self, labels: Iterable[str]) -> None:
-        self.labels = sorted({str(x).strip().lower() for x in labels if str(x).strip()})
+    def __init__(self, labels: Iterable[str], ignore: Iterable[str] = GENERIC_WORDS) -> None:
+        skip = {str(x).strip().lower() for x in ignore}
+        words = {str(x).strip().lower() for x in labels}
+        self.labels = sorted(w for w in words if w and w not in skip)
         self._form_of: dict[str, str] = {}
         for label in self.labels:
             for form in plural_forms(label):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ __all__ = [
     "cot_request",
     "orientation_text",
     "prompt_version",
+    "question_text",
     "rewrite_request",
     "sector",
 ]
@@ -249,6 +251,11 @@ def orientation_text(facts: SampleFacts) -> str | None:
     return None
 
 
+def question_text(facts: SampleFacts) -> str:
+    """The sample's question without the "Image k:" labels that precede its pictures."""
+    return re.sub(r"^(?:\s*image \d+:)+\s*", "", facts.question, flags=re.IGNORECASE)
+
+
 def cot_request(facts: SampleFacts, kind: str, *, request_id: str = "") -> tuple[Request, str]:
     """The teacher request of ``facts`` for CoT ``kind`` and its prompt version (module
     docstring). ``rt_bev`` needs ``facts.bev`` (``ValueError`` naming the sample otherwise)."""
@@ -275,7 +282,7 @@ def cot_request(facts: SampleFacts, kind: str, *, request_id: str = "") -> tuple
     orient = orientation_text(facts)
     if orient:
         sections.append("Computation behind the answer:\n" + orient)
-    sections.append(f"Question:\n{facts.question}")
+    sections.append(f"Question:\n{question_text(facts)}")
     sections.append(f"Reference answer: {facts.answer}")
     sections.append(t[kind])
     if motion:

@@ -569,8 +569,40 @@ def test_bad_rows_are_skipped_with_their_reason(tmp_path, all_tasks_run, engine_
     gone = Path(engine_scene_dirs[2]).name
     lost = [r for r in select_samples(config) if json.loads(r["meta"])["scene_id"] == gone]
     assert report.rejected.get("skipped", 0) == len(lost) and report.kept == 12 - len(lost)
-    details = {o["detail"] for o in _records(tmp_path / "o").values() if o["status"] == "skipped"}
-    assert all("is not under the scenes folder" in d for d in details)
+    details = [o["detail"] for o in _records(tmp_path / "o").values() if o["status"] == "skipped"]
+    assert len(details) == len(lost)
+    assert all(d.endswith(f"scene '{gone}' is not under the scenes folder") for d in details)
+
+
+def test_revised_questions_and_unchecked_modes(tmp_path, all_tasks_run, engine_scene_dirs):
+    raw = _config(all_tasks_run, engine_scene_dirs, tmp_path / "o", kind="rt", limit=6)
+    raw.update(tasks=["mi_camera_object", "mi_scene_caption"], revised_question=True)
+    raw["teacher"] = {"url": "http://127.0.0.1:1", "model": "s"}
+    config = parse_cot_config(raw)
+
+    def reply(request, _index):
+        question, answer = _PROMPT.search(request.messages[-1]["content"][-1]["text"]).groups()
+        triplet = {"question": "In other words: " + question, "reasoning": "So.", "answer": answer}
+        return json.dumps(triplet)
+
+    rows = select_samples(config)
+    captions = sum(r["task"] == "mi_scene_caption" for r in rows)
+    assert 0 < captions < 6
+    report = run_cot(config, backend=ScriptedBackend(reply))
+    assert report.kept == 6 - captions and report.rejected == {"skipped": captions}
+    skipped = [o for o in _records(tmp_path / "o").values() if o["status"] == "skipped"]
+    assert {o["detail"] for o in skipped} == {"reward mode 'caption' is not rule-checkable"}
+    originals = {r["id"]: r for r in rows}
+    for r in (r for s in list_shards(tmp_path / "o") for r in iter_rows(s)):
+        parent = originals[json.loads(r["meta"])["cot"]["parent_id"]]["messages"][0]["content"]
+        user = r["messages"][1]["content"]
+        # the pictures and their labels stay in place; the revised question replaces the text
+        assert user[:-1] == [c for c in parent if c["type"] == "image" or c["text"] in LABELS]
+        assert user[-1]["text"].startswith("In other words: ")
+        assert user[-1]["text"].removeprefix("In other words: ") == parent[-1]["text"]
+
+
+LABELS = ("Image 1:", "Image 2:")
 
 
 # ----------------------------------------------------------------------------- tiny model

@@ -472,6 +472,24 @@ class _Runner:
         assert t is not None
         return Sampling(temperature=t.temperature, max_tokens=t.max_tokens, seed=seed)
 
+    def _facts(self, row: Mapping[str, Any], rec: dict[str, Any]) -> SampleFacts | None:
+        """The row's facts, or None with ``rec["detail"]`` saying why it cannot be asked about
+        (unreadable row or scene, an answer no rule checks, no top view for ``rt_bev``)."""
+        kind = self.config.kind
+        try:
+            facts = sample_facts(row, _scenes(self.config), bev=kind == "rt_bev")
+            checkable = compute_reward("", facts.reward)["checkable"]
+        except Exception as exc:  # an unreadable row or scene skips that sample only
+            rec["detail"] = f"sample {rec['id']}: {type(exc).__name__}: {exc}"
+            return None
+        if not checkable:
+            rec["detail"] = f"reward mode {facts.reward.get('mode')!r} is not rule-checkable"
+        elif kind == "rt_bev" and facts.bev is None:
+            rec["detail"] = "no objects to draw a top view of"
+        else:
+            return facts
+        return None
+
     def chunk(self, rows: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
         """``(kept shard rows, outcome records)`` of one chunk, in row order."""
         cfg = self.config
@@ -480,11 +498,7 @@ class _Runner:
         for row in rows:
             rec = {"id": str(row.get("id")), "task": str(row.get("task")), "status": "skipped"}
             rec.update(detail="", attempts=0, tokens={"prompt": 0, "completion": 0})
-            try:
-                facts.append(sample_facts(row, _scenes(cfg), bev=cfg.kind == "rt_bev"))
-            except (ValueError, KeyError, OSError) as exc:
-                facts.append(None)
-                rec["detail"] = str(exc)
+            facts.append(self._facts(row, rec))
             outcomes.append(rec)
         triplets: dict[int, Triplet] = {}
         versions: dict[int, str] = {}

@@ -488,12 +488,18 @@ def test_a_cached_rerun_calls_nothing_and_resumes_and_cleans(
     rows_a = [r["id"] for s in list_shards(tmp_path / "a") for r in iter_rows(s)]
     rows_b = [r["id"] for s in list_shards(tmp_path / "b") for r in iter_rows(s)]
     assert rows_a == rows_b  # deterministic ids and order
-    # other settings (another seed) in the same folder: the old shards and records go
+    # other settings (another seed) in the same folder: the old shards and records go, a
+    # shard that is not a CoT shard stays
+    foreign = tmp_path / "a" / "data" / "shard-00099-abcdefabcdef.parquet"
+    shutil.copy(list_shards(all_tasks_run)[0], foreign)
+    old_shards = set(list_shards(tmp_path / "a")) - {foreign}
+    assert old_shards
     with FakeOpenAIServer(Teacher(plan)) as server:
         raw["teacher"]["url"] = server.url
         other = run_cot(parse_cot_config({**raw, "seed": 1, "output_dir": str(tmp_path / "a")}))
     assert other.removed_stale == 3 and other.chunks_resumed == 0
     assert len(list((tmp_path / "a" / "chunks").glob("*.json"))) == 3
+    assert foreign.exists() and not (old_shards & set(list_shards(tmp_path / "a")))
 
 
 def test_rewrite_condenses_repetitive_reasoning_only_when_it_still_checks(

@@ -71,7 +71,14 @@ from vst.atomic import atomic_write_bytes
 from vst.engine.config import ConfigError, format_errors, load_yaml
 from vst.engine.sample import Sample, assistant, canonical_json
 from vst.engine.verify import SceneIndex
-from vst.engine.writer import SHARD_GLOB, ShardWriter, iter_rows, list_shards, sample_row
+from vst.engine.writer import (
+    SHARD_GLOB,
+    ShardWriter,
+    iter_rows,
+    list_shards,
+    sample_row,
+    shard_meta,
+)
 from vst.models import THINK_SYSTEM_PROMPT, Request
 from vst.models.backends import Backend, BackendError, CachedBackend, Completion, Sampling
 from vst.models.backends.factory import resolve_kind
@@ -653,6 +660,14 @@ def _open_teacher(t: TeacherConfig, cache: Path) -> Backend:
     return CachedBackend(inner, cache)
 
 
+def _is_cot_shard(path: Path) -> bool:
+    """Whether ``path`` is a shard this module wrote (its metadata has the ``cot`` settings)."""
+    try:
+        return "cot" in shard_meta(path)
+    except Exception:  # unreadable: not ours to delete
+        return False
+
+
 def _load_record(path: Path) -> dict[str, Any] | None:
     try:
         rec = json.loads(path.read_text(encoding="utf-8"))
@@ -692,9 +707,9 @@ def run_cot(
         if stale.stem not in names:
             stale.unlink(missing_ok=True)
             report.removed_stale += 1
-    for shard in data_dir.glob(SHARD_GLOB):
-        if shard.stem.removeprefix("shard-") not in names:
-            shard.unlink(missing_ok=True)
+    for shard in sorted(data_dir.glob(SHARD_GLOB)):
+        if shard.stem.removeprefix("shard-") not in names and _is_cot_shard(shard):
+            shard.unlink(missing_ok=True)  # ours (a CoT shard) from other settings
     own_backend = backend is None and config.teacher is not None
     if own_backend:
         t = config.teacher

@@ -21,7 +21,7 @@ from PIL import Image
 from vst.engine.config import ConfigError
 from vst.engine.teacher import render_object_facts
 from vst.engine.verify import SceneIndex
-from vst.engine.writer import iter_rows, list_shards
+from vst.engine.writer import ShardWriter, iter_rows, list_shards
 from vst.models import THINK_SYSTEM_PROMPT
 from vst.models.backends import ScriptedBackend
 from vst.reasoning import prompts
@@ -557,14 +557,29 @@ def test_offline_runs_call_offline_cot(tmp_path, all_tasks_run, engine_scene_dir
 
 
 def test_bad_rows_are_skipped_with_their_reason(tmp_path, all_tasks_run, engine_scene_dirs):
-    """A row whose scene is gone does not stop the run: it is reported as skipped."""
+    """Rows whose scene is gone or whose meta holds odd values do not stop the run: they are
+    reported as skipped, with the reason."""
     data = tmp_path / "data"
-    shutil.copytree(all_tasks_run / "data", data)
+    data.mkdir()
+    odd = None
+    for shard in list_shards(all_tasks_run):
+        rows = list(iter_rows(shard))
+        for row in rows:
+            meta = json.loads(row["meta"])
+            if odd is None and meta.get("kind") == "direction" and "floor_dists" in meta:
+                row["meta"] = json.dumps({**meta, "floor_dists": ["far", "near"]})
+                odd = row["id"]
+        with ShardWriter(data / shard.name) as writer:
+            for row in rows:
+                writer.write(row)
+            writer.close()
+    assert odd is not None
     scenes_dir = tmp_path / "scenes"
     for d in engine_scene_dirs[:2]:
         shutil.copytree(d, scenes_dir / Path(d).name)
     raw = _config(data, engine_scene_dirs, tmp_path / "o", kind="num", limit=12)
     raw.update(scenes=str(scenes_dir), teacher={"url": "http://127.0.0.1:1", "model": "s"})
+    raw.update(limit=None, tasks=["mi_object_object"])
     config = parse_cot_config(raw)
 
     def reply(request, _index):
@@ -573,11 +588,15 @@ def test_bad_rows_are_skipped_with_their_reason(tmp_path, all_tasks_run, engine_
 
     report = run_cot(config, backend=ScriptedBackend(reply))
     gone = Path(engine_scene_dirs[2]).name
-    lost = [r for r in select_samples(config) if json.loads(r["meta"])["scene_id"] == gone]
-    assert report.rejected.get("skipped", 0) == len(lost) and report.kept == 12 - len(lost)
-    details = [o["detail"] for o in _records(tmp_path / "o").values() if o["status"] == "skipped"]
-    assert len(details) == len(lost)
-    assert all(d.endswith(f"scene '{gone}' is not under the scenes folder") for d in details)
+    rows = select_samples(config)
+    lost = {r["id"] for r in rows if json.loads(r["meta"])["scene_id"] == gone}
+    assert lost and odd not in lost and report.selected == len(rows) == 24
+    assert report.rejected == {"skipped": len(lost) + 1} and report.kept == 24 - len(lost) - 1
+    records = _records(tmp_path / "o")
+    assert {i for i, o in records.items() if o["status"] == "skipped"} == lost | {odd}
+    for i in lost:
+        assert records[i]["detail"].endswith(f"scene '{gone}' is not under the scenes folder")
+    assert records[odd]["detail"].startswith("cannot build the request: ValueError")
 
 
 def test_revised_questions_and_unchecked_modes(tmp_path, all_tasks_run, engine_scene_dirs):

@@ -49,7 +49,7 @@ row's own bytes) and reward spec; messages ``[system THINK_SYSTEM_PROMPT, the or
 turn, assistant "<think>{reasoning}</think> {answer}"]`` (the teacher's revised question
 replaces the user text with ``revised_question: true``); meta = the original meta plus ``cot``:
 ``{source, kind, teacher, prompt_version, attempts, tokens: {prompt, completion}, parent_id,
-revised_question, rewritten}``.
+revised_question, rewritten, rewrite_version}`` (``teacher``: the served model's name).
 """
 
 from __future__ import annotations
@@ -530,6 +530,7 @@ class _Runner:
                 "parent_id": rec["id"],
                 "revised_question": t.question,
                 "rewritten": bool(rec.get("rewritten")),
+                "rewrite_version": rec.get("rewritten") or None,
             }
             kept_rows.append(_cot_sample(row, f, t, cot, cfg.revised_question))
             rec.update(words=len(t.reasoning.split()), reasoning=t.reasoning[:_TEXT_EXAMPLE])
@@ -555,13 +556,18 @@ class _Runner:
 
     def _teacher(self, facts, outcomes, triplets, versions) -> None:
         cfg = self.config
-        pending = [i for i, f in enumerate(facts) if f is not None]
+        built: dict[int, tuple[Request, str]] = {}
+        for i, f in enumerate(facts):
+            if f is None:
+                continue
+            try:
+                built[i] = cot_request(f, cfg.kind, request_id=outcomes[i]["id"])
+            except Exception as exc:  # odd meta values skip that sample only
+                outcomes[i]["detail"] = f"cannot build the request: {type(exc).__name__}: {exc}"
+        pending = sorted(built)
         for attempt in range(cfg.max_attempts):
             if not pending:
                 break
-            built = {
-                i: cot_request(facts[i], cfg.kind, request_id=outcomes[i]["id"]) for i in pending
-            }
             answers = self._generate(
                 [built[i][0] for i in pending], self._sampling(cfg.seed + attempt)
             )
@@ -614,7 +620,7 @@ class _Runner:
                 and len(new.reasoning.split()) < len(triplets[i].reasoning.split())
             ):
                 triplets[i] = Triplet(triplets[i].question, new.reasoning, new.answer)
-                rec["rewritten"] = True
+                rec["rewritten"] = prompt_version("rewrite")
 
 
 _SCENES: dict[str, SceneIndex] = {}

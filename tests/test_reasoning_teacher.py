@@ -353,6 +353,7 @@ def test_teacher_run_keeps_right_answers_and_counts_every_rejection(
         config = parse_cot_config(raw)
         report = run_cot(config)
         calls = [c for c in server.calls if c.path.endswith("/chat/completions")]
+        assert 1 < server.max_in_flight <= 4  # the teacher's concurrency
         _check_first_run(report, config, calls, teacher, plan, by_id, scenes, all_tasks_run, out)
         # rerun on the same folder (the cache keys hold the endpoint, so the same server):
         # complete chunks are skipped; chunks with a timed-out sample are redone, from the cache

@@ -106,8 +106,8 @@ TEMPLATES: dict[str, str] = {
     "motion_num": "Back the visual argument with the numbers of the camera lines.",
     "rules": (
         "Rules: name objects only by the categories listed above (as the question refers to "
-        "them); never mention the given facts, the reference answer, coordinates lists, the "
-        "data or this instruction; the reasoning must lead to exactly the given answer; keep "
+        "them); never say that facts, a reference answer or instructions were given to you; "
+        "the reasoning must lead to exactly the given answer; keep "
         "it focused (no repetition). Also rewrite the question in your own words with the same "
         "meaning, the same object references, options and requested answer form."
     ),

@@ -58,10 +58,8 @@ import hashlib
 import json
 import random
 import re
-import statistics
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -82,6 +80,7 @@ from vst.engine.writer import (
 from vst.models import THINK_SYSTEM_PROMPT, Request
 from vst.models.backends import Backend, BackendError, CachedBackend, Completion, Sampling
 from vst.models.backends.factory import resolve_kind
+from vst.reasoning.cot_report import REASONS, CotReport, summarise
 from vst.reasoning.facts import SampleFacts, sample_facts
 from vst.reasoning.parse import (
     GENERIC_WORDS,
@@ -109,11 +108,6 @@ __all__ = [
 ]
 
 DEFAULT_COT_TASKS = ("mi_object_object", "mi_camera_object", "mi_camera_camera", "mi_camera_motion")
-REASONS = ("wrong_answer", "malformed", "hallucination", "timeout", "error", "skipped")
-"""Why a sample was not kept: the teacher's answer fails the reward check; no usable triplet;
-the reasoning names an absent object; the request timed out / failed otherwise (after the
-backend's retries); no CoT could be asked for (unreadable facts, no offline CoT)."""
-
 PosInt = Annotated[int, Field(strict=True, gt=0)]
 NonNegInt = Annotated[int, Field(strict=True, ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -300,104 +294,6 @@ def _cot_sample(
     out = sample_row(sample)
     out["images"] = [{"bytes": im["bytes"], "path": None} for im in row.get("images") or []]
     return out
-
-
-# ----------------------------------------------------------------------------- report
-
-
-@dataclass
-class CotReport:
-    """What a run did: samples tried and kept, rejections per task and reason, reasoning
-    length (words), examples, tokens, cost (when priced) and where things were written."""
-
-    kind: str
-    teacher: str | None
-    prompt_version: str
-    selected: int = 0
-    kept: int = 0
-    per_task: dict[str, dict[str, int]] = field(default_factory=dict)
-    attempt_failures: dict[str, int] = field(default_factory=dict)
-    words: dict[str, float] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    calls: int = 0
-    cached: int = 0
-    cost: float | None = None
-    rewritten: int = 0
-    chunks_done: int = 0
-    chunks_resumed: int = 0
-    removed_stale: int = 0
-    examples_kept: list[dict[str, Any]] = field(default_factory=list)
-    examples_rejected: list[dict[str, Any]] = field(default_factory=list)
-    output_dir: str = ""
-
-    @property
-    def rejected(self) -> dict[str, int]:
-        """Rejected samples per reason (all tasks)."""
-        total: Counter[str] = Counter()
-        for counts in self.per_task.values():
-            total.update({k: v for k, v in counts.items() if k != "kept"})
-        return {r: total[r] for r in REASONS if total[r]}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "teacher": self.teacher,
-            "prompt_version": self.prompt_version,
-            "selected": self.selected,
-            "kept": self.kept,
-            "rejected": self.rejected,
-            "per_task": self.per_task,
-            "attempt_failures": self.attempt_failures,
-            "reasoning_words": self.words,
-            "tokens": self.tokens,
-            "calls": self.calls,
-            "cached": self.cached,
-            "cost": self.cost,
-            "rewritten": self.rewritten,
-            "chunks": {
-                "done": self.chunks_done,
-                "resumed": self.chunks_resumed,
-                "removed_stale": self.removed_stale,
-            },
-            "examples": {"kept": self.examples_kept, "rejected": self.examples_rejected},
-            "output_dir": self.output_dir,
-        }
-
-    def to_markdown(self) -> str:
-        src = f"teacher `{self.teacher}`" if self.teacher else "offline"
-        lines = [
-            f"# CoT run ({self.kind}, {src}, prompt {self.prompt_version})",
-            "",
-            f"- kept {self.kept} of {self.selected} samples"
-            + (f" ({100 * self.kept / self.selected:.1f} %)" if self.selected else ""),
-            f"- rejected: {', '.join(f'{k} {v}' for k, v in self.rejected.items()) or 'none'}",
-            f"- failed attempts: "
-            f"{', '.join(f'{k} {v}' for k, v in self.attempt_failures.items()) or 'none'}",
-            f"- reasoning words: {self.words or 'n/a'}",
-            f"- tokens: prompt {self.tokens['prompt']}, completion {self.tokens['completion']}"
-            + (f"; cost {self.cost:.4f}" if self.cost is not None else ""),
-            f"- teacher requests sent {self.calls}, answered from cache {self.cached}; "
-            f"rewritten {self.rewritten}",
-            f"- chunks {self.chunks_done} ({self.chunks_resumed} resumed, "
-            f"{self.removed_stale} stale removed)",
-            "",
-            "| task | kept | " + " | ".join(REASONS) + " |",
-            "|---|---:|" + "---:|" * len(REASONS),
-        ]
-        for task, counts in sorted(self.per_task.items()):
-            cells = [str(counts.get(k, 0)) for k in ("kept", *REASONS)]
-            lines.append(f"| {task} | " + " | ".join(cells) + " |")
-        for title, examples in (("Kept", self.examples_kept), ("Rejected", self.examples_rejected)):
-            if examples:
-                lines += ["", f"## {title} examples", ""]
-                for ex in examples:
-                    body = ex.get("reasoning") or ex.get("reply") or ""
-                    lines.append(
-                        f"- `{ex['id']}` {ex['task']} ({ex['status']}"
-                        + (f": {ex['detail']}" if ex.get("detail") else "")
-                        + f"): {' '.join(str(body).split())[:300]}"
-                    )
-        return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- the run
@@ -753,41 +649,9 @@ def run_cot(
     finally:
         if own_backend and backend is not None:
             backend.close()
-    _summarise(report, records, config)
+    t = config.teacher
+    prices = None if t is None else (t.price_per_1k_prompt, t.price_per_1k_completion)
+    summarise(report, records, prices)
     atomic_write_bytes(out / "report.json", json.dumps(report.to_dict(), indent=1).encode())
     atomic_write_bytes(out / "report.md", report.to_markdown().encode())
     return report
-
-
-def _summarise(report: CotReport, records: Sequence[dict[str, Any]], config: CotConfig) -> None:
-    per_task: dict[str, Counter[str]] = {}
-    words: list[int] = []
-    for record in records:
-        for o in record["samples"]:
-            per_task.setdefault(o["task"], Counter())[o["status"]] += 1
-            tokens = o.get("tokens") or {}
-            report.tokens["prompt"] += int(tokens.get("prompt", 0))
-            report.tokens["completion"] += int(tokens.get("completion", 0))
-            example = {k: o.get(k) for k in ("id", "task", "status", "detail", "attempts")}
-            if o["status"] == "kept":
-                words.append(int(o.get("words", 0)))
-                report.rewritten += bool(o.get("rewritten"))
-                if len(report.examples_kept) < 3:
-                    report.examples_kept.append({**example, "reasoning": o.get("reasoning")})
-            elif len(report.examples_rejected) < 3:
-                report.examples_rejected.append({**example, "reply": o.get("reply")})
-    report.per_task = {t: dict(c) for t, c in sorted(per_task.items())}
-    report.kept = sum(c.get("kept", 0) for c in report.per_task.values())
-    if words:
-        report.words = {
-            "min": min(words),
-            "median": float(statistics.median(words)),
-            "max": max(words),
-        }
-    t = config.teacher
-    if t is not None and (
-        t.price_per_1k_prompt is not None or t.price_per_1k_completion is not None
-    ):
-        report.cost = report.tokens["prompt"] / 1000 * (
-            t.price_per_1k_prompt or 0.0
-        ) + report.tokens["completion"] / 1000 * (t.price_per_1k_completion or 0.0)

@@ -32,3 +32,17 @@ def test_options_go_to_the_backend_that_takes_them():
         backend_options(url, "auto", batch_size=2)
     with pytest.raises(BackendError, match="--concurrency applies to the openai backend, not vllm"):
         backend_options("m", "vllm", concurrency=2)
+
+
+def test_served_model_option_reaches_the_openai_backend():
+    """``--served-model`` becomes the constructor keyword ``model``: open_backend's own first
+    argument must not collide with it (it did: TypeError, multiple values for 'model')."""
+    from vst.models.backends import open_backend
+
+    url = "http://127.0.0.1:9/v1"  # never contacted: the name is given, nothing is listed
+    options = backend_options(url, "auto", served_model="qwen", api_key_env="NO_SUCH_KEY_VAR")
+    backend = open_backend(url, "auto", None, **options)
+    try:
+        assert backend.model_id.endswith("qwen")
+    finally:
+        backend.close()

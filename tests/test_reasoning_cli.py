@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -56,3 +57,41 @@ def test_errors_exit_2(tmp_path):
         app, ["reason", "filter", str(tmp_path), "--model", str(tmp_path / "none"), "--out", "o"]
     )
     assert result.exit_code == 2 and "error" in result.output
+
+
+def test_cot_offline_from_the_command_line(all_tasks_run, engine_scene_dirs, tmp_path):
+    cfg = tmp_path / "cot.yaml"
+    scenes = Path(engine_scene_dirs[0]).parent
+    cfg.write_text(
+        f"data: {all_tasks_run}\nscenes: {scenes}\nkind: num\nlimit: 12\nseed: 0\n"
+        f"output_dir: {tmp_path / 'cot'}\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["reason", "cot", str(cfg), "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = [r for s in list_shards(tmp_path / "cot") for r in iter_rows(s, ["messages", "meta"])]
+    assert 0 < len(rows) <= 12
+    for r in rows:
+        cot = json.loads(r["meta"])["cot"]
+        assert cot["source"] == "offline" and cot["kind"] == "num" and cot["teacher"] is None
+        assert r["messages"][-1]["content"][0]["text"].startswith("<think>")
+    assert f"CoT data {tmp_path / 'cot' / 'data'}" in result.output
+    bad = runner.invoke(app, ["reason", "cot", str(cfg), "-o", "kind=poem"])
+    assert bad.exit_code == 2 and "kind" in bad.output
+
+
+def test_shipped_reason_configs_parse(tmp_path):
+    """configs/reason/*.yaml are valid once their input folders exist."""
+    import yaml
+
+    from vst.reasoning.cot import parse_cot_config
+    from vst.reasoning.rlset import RLSetConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "reason"
+    for path in sorted(root.glob("cot_*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        data.update(data=str(tmp_path), scenes=str(tmp_path))
+        cfg = parse_cot_config(data, str(path))
+        assert cfg.kind in ("num", "rt", "rt_bev"), path
+    rl = RLSetConfig.model_validate(yaml.safe_load((root / "rl_set_demo.yaml").read_text()))
+    assert rl.per_task_mode == 40

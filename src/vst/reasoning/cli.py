@@ -35,6 +35,47 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+@reason_app.command("cot")
+def cot_command(
+    config: Path = typer.Argument(
+        ..., help="CoT config (YAML), e.g. configs/reason/cot_offline_demo.yaml."
+    ),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Write chain-of-thought samples (`<think>reasoning</think> answer`, thinking system
+    prompt) for VST-P samples: with `teacher:` a teacher model behind an OpenAI-compatible
+    endpoint writes them and every answer is checked by the sample's reward; without it they
+    are written from ground truth (offline `num` / `rt`). Shards in OUTPUT_DIR/data, the report
+    in OUTPUT_DIR/report.md. Resumable and cached: a rerun asks the teacher nothing new."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vst.engine.config import ConfigError
+    from vst.models.backends import BackendError
+    from vst.reasoning.cot import load_cot_config, run_cot
+
+    try:
+        cfg = load_cot_config(config, override)
+    except ConfigError as exc:
+        _fail(str(exc))
+    columns = (TextColumn("[bold]cot chunks"), BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*columns, console=err_console, disable=quiet, transient=True) as bar:
+            job = bar.add_task("cot", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(job, completed=done, total=total)
+
+            report = run_cot(cfg, progress=show)
+    except (BackendError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(escape(report.to_markdown()), highlight=False)
+    console.print(f"[bold]CoT data[/bold] {cfg.output_dir / 'data'}")
+    console.print(f"[bold]report[/bold] {cfg.output_dir / 'report.md'}")
+
+
 @reason_app.command("rl-set")
 def rl_set_command(
     config: Path = typer.Argument(

@@ -57,7 +57,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -67,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vst.atomic import atomic_write_bytes
 from vst.engine.config import ConfigError, format_errors, load_yaml
-from vst.engine.sample import Sample, assistant, canonical_json
+from vst.engine.sample import canonical_json
 from vst.engine.verify import SceneIndex
 from vst.engine.writer import (
     SHARD_GLOB,
@@ -77,9 +76,9 @@ from vst.engine.writer import (
     sample_row,
     shard_meta,
 )
-from vst.models import THINK_SYSTEM_PROMPT, Request
+from vst.models import Request
 from vst.models.backends import Backend, BackendError, CachedBackend, Completion, Sampling
-from vst.models.backends.factory import resolve_kind
+from vst.models.backends.factory import open_backend, resolve_kind
 from vst.reasoning.cot_report import REASONS, CotReport, summarise
 from vst.reasoning.facts import SampleFacts, sample_facts
 from vst.reasoning.parse import (
@@ -91,6 +90,7 @@ from vst.reasoning.parse import (
     parse_triplet,
 )
 from vst.reasoning.prompts import cot_request, prompt_version, question_text, rewrite_request
+from vst.reasoning.samples import cot_sample
 from vst.rewards import compute_reward
 
 __all__ = [
@@ -242,33 +242,6 @@ def _failure(completion: Completion) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- samples
 
 
-def _user_turns(row: Mapping[str, Any], question: str | None) -> list[dict[str, Any]]:
-    """The row's turns before its last answer (system turns dropped), items normalised; with
-    ``question`` the last user turn's text items become that one text."""
-    messages = [m for m in row.get("messages") or [] if m.get("role") != "system"]
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
-    if last is not None:
-        messages = messages[:last]
-    out = []
-    for m in messages:
-        items = [
-            {"type": "text", "text": c.get("text") or ""}
-            if c["type"] == "text"
-            else {"type": c["type"]}
-            for c in m.get("content") or []
-        ]
-        out.append({"role": m["role"], "content": items})
-    if question is not None and out and out[-1]["role"] == "user":
-        # the pictures and their "Image k:" labels stay; the question text goes last
-        keep = [
-            c
-            for c in out[-1]["content"]
-            if c["type"] != "text" or re.fullmatch(r"\s*image \d+:\s*", c["text"], re.I)
-        ]
-        out[-1]["content"] = [*keep, {"type": "text", "text": question}]
-    return out
-
-
 def _cot_sample(
     row: Mapping[str, Any],
     facts: SampleFacts,
@@ -276,20 +249,10 @@ def _cot_sample(
     cot: dict[str, Any],
     revised: bool,
 ) -> dict[str, Any]:
-    """The shard row of a kept CoT sample (module docstring); images keep the row's bytes."""
-    messages = [
-        {"role": "system", "content": [{"type": "text", "text": THINK_SYSTEM_PROMPT}]},
-        *_user_turns(row, triplet.question if revised else None),
-        assistant(f"<think>{triplet.reasoning}</think> {triplet.answer}"),
-    ]
-    sample = Sample(
-        task=facts.task,
-        scenario=row.get("scenario") or "multi_image",
-        messages=messages,
-        images=facts.images,
-        answer=triplet.answer,
-        reward=facts.reward,
-        meta={**facts.meta, "cot": cot},
+    """The shard row of a kept CoT sample (:func:`vst.reasoning.samples.cot_sample`, with the
+    teacher's revised question when ``revised``); images keep the row's encoded bytes."""
+    sample = cot_sample(
+        row, triplet.reasoning, triplet.answer, cot, question=triplet.question if revised else None
     )
     out = sample_row(sample)
     out["images"] = [{"bytes": im["bytes"], "path": None} for im in row.get("images") or []]
@@ -435,6 +398,7 @@ class _Runner:
 
     def _offline(self, facts, outcomes, triplets, versions) -> None:
         from vst.reasoning.offline import offline_cot
+        from vst.reasoning.offline_run import offline_prompt_version
 
         for i, (f, rec) in enumerate(zip(facts, outcomes, strict=True)):
             if f is None:
@@ -448,7 +412,7 @@ class _Runner:
             rec["status"], rec["detail"] = _judge(triplet, f, self.vocab)
             if rec["status"] == "kept":
                 triplets[i] = triplet
-                versions[i] = "offline-" + self.config.kind
+                versions[i] = offline_prompt_version(self.config.kind)
 
     def _teacher(self, facts, outcomes, triplets, versions) -> None:
         cfg = self.config
@@ -548,18 +512,14 @@ def _vocabulary(config: CotConfig, rows: Sequence[Mapping[str, Any]]) -> Vocabul
 
 
 def _open_teacher(t: TeacherConfig, cache: Path) -> Backend:
-    """The teacher's ``openai`` backend behind the disk cache: what ``open_backend(url,
-    kind="openai", cache_dir=cache)`` builds, made here because ``open_backend``'s first
-    parameter is also called ``model`` and cannot take the served model's name."""
-    from vst.models.backends.openai import OpenAIBackend
-
+    """The teacher's ``openai`` backend behind the disk cache."""
     if resolve_kind(t.url, "openai") != "openai":  # raises BackendError for a non-URL
         raise BackendError(f"teacher.url: not an http(s) URL: {t.url!r}")
-    inner = OpenAIBackend(
-        t.url, model=t.model, api_key_env=t.api_key_env, concurrency=t.concurrency,
+    return open_backend(
+        t.url, "openai", cache,
+        model=t.model, api_key_env=t.api_key_env, concurrency=t.concurrency,
         timeout=t.timeout, max_retries=t.max_retries, backoff=t.backoff,
     )  # fmt: skip
-    return CachedBackend(inner, cache)
 
 
 def _is_cot_shard(path: Path) -> bool:

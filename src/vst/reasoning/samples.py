@@ -138,9 +138,20 @@ def _original(source: SampleFacts | Mapping[str, Any]) -> tuple[str, dict[str, A
     }
 
 
+_PROVENANCE_KEYS = (
+    "source",
+    "kind",
+    "teacher",
+    "prompt_version",
+    "attempts",
+    "tokens",
+    "parent_id",
+)
+
+
 def _provenance(p: Mapping[str, Any], sid: str) -> dict[str, Any]:
     """The ``cot`` record (module docstring), checked; defaults: teacher None, attempts 1,
-    no tokens."""
+    no tokens; other keys (a teacher run's rewrite fields) are kept as given."""
     source, kind, version = p.get("source"), p.get("kind"), p.get("prompt_version")
     if source not in COT_SOURCES:
         raise ValueError(f"sample {sid}: provenance source {source!r} is not one of {COT_SOURCES}")
@@ -158,6 +169,7 @@ def _provenance(p: Mapping[str, Any], sid: str) -> dict[str, Any]:
     tok = {k: tokens.get(k, 0) for k in ("prompt", "completion")}
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in tok.values()):
         raise ValueError(f"sample {sid}: provenance tokens must be non-negative integers")
+    extra = {k: v for k, v in p.items() if k not in _PROVENANCE_KEYS}  # e.g. a rewrite's
     return {
         "source": source,
         "kind": kind,
@@ -166,6 +178,7 @@ def _provenance(p: Mapping[str, Any], sid: str) -> dict[str, Any]:
         "attempts": attempts,
         "tokens": tok,
         "parent_id": sid,
+        **extra,
     }
 
 

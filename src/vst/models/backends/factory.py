@@ -64,12 +64,15 @@ def backend_options(model: str, kind: BackendKind, **given: Any) -> dict[str, An
 
 def open_backend(
     model: str | Path,
+    /,
     kind: BackendKind = "auto",
     cache_dir: str | Path | None = None,
     **options: Any,
 ) -> Backend:
     """The backend for ``model`` (a local model directory or an endpoint URL); ``options`` go to
-    its constructor. Raises :class:`BackendError` (one line) when it cannot be opened."""
+    its constructor (``model=`` among them is the served model name of an endpoint, as
+    :func:`backend_options` renames ``--served-model``: so ``model`` here is positional only).
+    Raises :class:`BackendError` (one line) when it cannot be opened."""
     model = str(model)
     chosen = resolve_kind(model, kind)
     backend: Backend

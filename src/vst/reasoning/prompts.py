@@ -29,9 +29,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from vst.engine.tasks.multi_image._compass import COMPASS, RELATIVE
 from vst.engine.teacher import render_object_facts
 from vst.models import Request
 from vst.reasoning.facts import SampleFacts
+from vst.reasoning.samples import COT_KINDS
 
 __all__ = [
     "COMPASS",
@@ -47,20 +49,7 @@ __all__ = [
 ]
 
 CotKind = Literal["num", "rt", "rt_bev"]
-COT_KINDS: tuple[str, ...] = ("num", "rt", "rt_bev")
 MOTION_TASKS = frozenset({"mi_camera_motion"})
-
-COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
-RELATIVE = (
-    "front",
-    "front right",
-    "right",
-    "back right",
-    "back",
-    "back left",
-    "left",
-    "front left",
-)
 
 TEMPLATES: dict[str, str] = {
     "intro": (

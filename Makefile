@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/predict.py
 	MUJOCO_GL=egl $(PY) benchmarks/train.py
 	$(PY) benchmarks/eval.py
+	MUJOCO_GL=egl $(PY) benchmarks/reasoning.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -127,6 +127,18 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
     return table
 
 
+def _close_process_group() -> None:
+    """Leave a finished multi-process run cleanly: every process waits for the others, then
+    the process group is destroyed, so that no communication thread still runs when the
+    interpreter exits (gloo aborted with "terminate called without an active exception" now
+    and then). Not on a failure: the launcher stops the other processes then."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _print_outputs(result: Any, resume: bool) -> None:
     """Where a finished run resumed from and what it wrote (either stage's result)."""
     if result.resumed_from is not None:
@@ -175,6 +187,7 @@ def sft_command(
         )
     except ConfigError as exc:
         _fail(str(exc))
+    _close_process_group()
     if not main:
         return
     report = result.mix_report
@@ -275,6 +288,7 @@ def grpo_command(
         result = run_grpo(cfg, resume=resume, where=where, callbacks=progress)
     except ConfigError as exc:
         _fail(str(exc))
+    _close_process_group()
     if not main:
         return
     report = result.mix_report

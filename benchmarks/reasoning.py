@@ -32,36 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from small_run import small_engine_run
+
 TASKS = ("mi_object_object", "mi_camera_object", "mi_camera_camera", "mi_camera_motion")
 
 
 def _engine_run(root: Path, num_scenes: int, per_scene: int) -> tuple[Path, Path]:
-    from vst.engine.config import parse_config
-    from vst.engine.runner import run
-    from vst.scenes.sources.synthetic import SynthConfig, write_scenes
-
-    scenes = root / "scenes"
-    synth = SynthConfig(
-        num_scenes=num_scenes,
-        seed=5,
-        width=320,
-        height=240,
-        single_views=3,
-        multiview_sets=1,
-        views_per_set=2,
-        video_frames=16,
-    )
-    write_scenes(synth, scenes)
     tasks = [{"name": t, "per_scene": per_scene} for t in (*TASKS, "si_distance")]
-    config = {
-        "output": str(root / "run"),
-        "seed": 3,
-        "sources": [{"kind": "scenes", "path": str(scenes)}],
-        "tasks": tasks,
-        "workers": 1,
-    }
-    run(parse_config(config, "reasoning benchmark"), progress=False)
-    return root / "run", scenes
+    return small_engine_run(root, num_scenes, tasks, "benchmarks/reasoning.py")
 
 
 def _rows(run_dir: Path, tasks: tuple[str, ...]) -> list[dict]:

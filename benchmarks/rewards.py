@@ -450,34 +450,11 @@ def engine_samples(folder: Path, num_scenes: int = 2) -> list[dict]:
     ``{"task", "answer", "reward" (the JSON string), "mode"}``."""
     import pyarrow.parquet as pq
 
-    from vst.engine.config import parse_config
-    from vst.engine.runner import run
+    from small_run import small_engine_run
     from vst.engine.writer import list_shards
-    from vst.scenes.sources.synthetic import SynthConfig, write_scenes
 
-    synth = SynthConfig(
-        num_scenes=num_scenes,
-        seed=5,
-        width=320,
-        height=240,
-        single_views=3,
-        multiview_sets=1,
-        views_per_set=2,
-        video_frames=16,
-    )
-    write_scenes(synth, folder / "scenes")
-    config = parse_config(
-        {
-            "output": str(folder / "run"),
-            "seed": 3,
-            "sources": [{"kind": "scenes", "path": str(folder / "scenes")}],
-            "tasks": [{"name": "*", "per_scene": 8}],
-            "workers": 1,
-        },
-        "benchmarks/rewards.py (d)",
-    )
-    with contextlib.redirect_stdout(io.StringIO()):
-        run(config, progress=False)
+    tasks = [{"name": "*", "per_scene": 8}]
+    small_engine_run(folder, num_scenes, tasks, "benchmarks/rewards.py (d)")
     rows = []
     for path in list_shards(folder / "run" / "data"):
         rows += pq.read_table(path, columns=["task", "answer", "reward"]).to_pylist()

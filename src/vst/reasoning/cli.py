@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from vst.models.cli_options import API_KEY_ENV, SERVED_MODEL
+from vst.train.cli import OVERRIDE
 
 reason_app = typer.Typer(
     help="VST-R: chain-of-thought data, the RL set and the pass@k filter.", no_args_is_help=True
@@ -40,9 +41,7 @@ def cot_command(
     config: Path = typer.Argument(
         ..., help="CoT config (YAML), e.g. configs/reason/cot_offline_demo.yaml."
     ),
-    override: list[str] = typer.Option(
-        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
-    ),
+    override: list[str] = OVERRIDE,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Write chain-of-thought samples (`<think>reasoning</think> answer`, thinking system

@@ -30,6 +30,12 @@ train_app = typer.Typer(
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
+RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint-N in output_dir.")
+OVERRIDE = typer.Option(
+    [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
+)
+"""Options of every command that runs a YAML config (``--override`` also for `vst reason`)."""
+
 
 def _main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
@@ -156,12 +162,8 @@ def sft_command(
     config: Path = typer.Argument(
         ..., help="Training config (YAML), e.g. configs/train/tiny_cpu_demo.yaml."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue from the last checkpoint-N in output_dir."
-    ),
-    override: list[str] = typer.Option(
-        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
-    ),
+    resume: bool = RESUME,
+    override: list[str] = OVERRIDE,
 ) -> None:
     """Train stage 1 (stage: sft) or stage 2 (stage: cot) and save a Hugging Face checkpoint,
     metrics.jsonl and metrics.png into output_dir."""
@@ -258,12 +260,8 @@ def grpo_command(
     config: Path = typer.Argument(
         ..., help="GRPO config (YAML, stage: grpo), e.g. configs/train/grpo_tiny_cpu.yaml."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue from the last checkpoint-N in output_dir."
-    ),
-    override: list[str] = typer.Option(
-        [], "--override", "-o", help="key=value (dotted keys, YAML values); repeatable."
-    ),
+    resume: bool = RESUME,
+    override: list[str] = OVERRIDE,
 ) -> None:
     """Train stage 3 (GRPO/DAPO with vst's rewards and online filtering) and save a Hugging Face
     checkpoint, metrics.jsonl and metrics.png into output_dir."""

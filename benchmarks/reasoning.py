@@ -141,7 +141,7 @@ def bench_passk(run_dir: Path, out: Path) -> list[str]:
     return [
         f"(c) pass@4 filter, instant scripted model: {report.scored} prompts, kept {report.kept}",
         f"    run_pass_k               {t_run:6.2f} s = {report.scored / t_run:7.1f} prompts/s",
-        f"    baseline: rewards alone  {t_score:6.2f} s = {len(rows) / t_score:7.1f} prompts/s "
+        f"    baseline: rewards alone  {t_score:6.2f} s = {len(rows) / t_score:7.1f} prompts/s"
         f"; the run takes {t_run / t_score:.1f}x the rewards alone",
     ]
 

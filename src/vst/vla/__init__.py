@@ -1,0 +1,1 @@
+"""Vision-language-action (VLA) support: action normalisation statistics and action tokens."""

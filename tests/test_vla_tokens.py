@@ -255,6 +255,13 @@ def test_added_vocabulary_on_the_tiny_tokenizer(tokenizer):
     assert ActionTokenizer(tokenizer).allowed_ids() == ids
     with pytest.raises(ValueError, match="id 3 at 1 is not an action token"):
         t.decode([before, 3])
+    # batched: (N, D) in, (N, D) out, same values as one at a time
+    batch = np.stack([action, -action])
+    ids2 = t.encode_batch(batch)
+    assert ids2.shape == (2, 7) and ids2[0].tolist() == enc
+    np.testing.assert_array_equal(t.decode_batch(ids2), np.stack([t.decode(r) for r in ids2]))
+    with pytest.raises(ValueError, match=r"id 5 at \(1, 2\) is not an action token"):
+        t.decode_batch([[before] * 3, [before, before, 5]])
 
 
 def test_last_vocabulary_on_the_tiny_tokenizer(tokenizer):

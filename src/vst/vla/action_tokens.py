@@ -108,15 +108,41 @@ class ActionTokenizer:
             raise ValueError(f"action tokenizer: encode takes one (D,) action, got {a.shape}")
         return [int(i) for i in self._token_ids()[self.bin_indices(a)]]
 
+    def encode_batch(self, actions: Any) -> np.ndarray:
+        """Normalised actions (N, D) -> token ids (N, D), int64."""
+        a = np.asarray(actions, dtype=np.float64)
+        if a.ndim != 2:
+            raise ValueError(f"action tokenizer: encode_batch takes (N, D) actions, got {a.shape}")
+        return self._token_ids()[self.bin_indices(a)]
+
+    def _bins_of(self, ids: Any) -> np.ndarray:
+        table = self._token_ids()
+        arr = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(table)
+        pos = np.clip(np.searchsorted(table, arr, sorter=order), 0, len(table) - 1)
+        bins = order[pos]
+        bad = table[bins] != arr
+        if bad.any():
+            where = tuple(int(x) for x in np.argwhere(bad)[0])
+            at = where[0] if len(where) == 1 else where
+            raise ValueError(
+                f"action tokenizer: id {int(arr[where])} at {at} is not an action token"
+            )
+        return bins
+
     def decode(self, ids: Sequence[int]) -> np.ndarray:
-        """Token ids -> the bin centres (D,), normalised; a non-action id is a ValueError."""
-        lookup = {int(t): b for b, t in enumerate(self._token_ids())}
-        out = np.empty(len(ids), dtype=np.float64)
-        for k, i in enumerate(ids):
-            if int(i) not in lookup:
-                raise ValueError(f"action tokenizer: id {int(i)} at {k} is not an action token")
-            out[k] = self.centres[lookup[int(i)]]
-        return out
+        """Token ids (D,) -> the bin centres (D,), normalised; a non-action id is a ValueError."""
+        arr = np.asarray(ids, dtype=np.int64)
+        if arr.ndim != 1:
+            raise ValueError(f"action tokenizer: decode takes (D,) ids, got {arr.shape}")
+        return self.centres[self._bins_of(arr)]
+
+    def decode_batch(self, ids: Any) -> np.ndarray:
+        """Token ids (N, D) -> bin centres (N, D), normalised."""
+        arr = np.asarray(ids, dtype=np.int64)
+        if arr.ndim != 2:
+            raise ValueError(f"action tokenizer: decode_batch takes (N, D) ids, got {arr.shape}")
+        return self.centres[self._bins_of(arr)]
 
     def text(self, action: Any) -> str:
         """The action's token strings joined without separators (a training target)."""

@@ -269,7 +269,7 @@ def test_last_vocabulary_on_the_tiny_tokenizer(tokenizer):
     t = ActionTokenizer(tokenizer, vocabulary="last")
     assert t.allowed_ids()[:2] == [v - 1, v - 2] and t.allowed_ids()[-1] == v - 256
     assert t.encode(np.array([-1.0, 1.0, 0.0])) == [v - 1, v - 256, v - 1 - 128]
-    assert t.text(np.array([-1.0])) == tokenizer.convert_ids_to_tokens(v - 1)
+    assert t.text(np.array([-1.0, 1.0])) == tokenizer.decode([v - 1, v - 256])
 
 
 @pytest.mark.parametrize("vocabulary", ["added", "last"])

@@ -145,11 +145,13 @@ class ActionTokenizer:
         return self.centres[self._bins_of(arr)]
 
     def text(self, action: Any) -> str:
-        """The action's token strings joined without separators (a training target)."""
+        """The action as text (a training target): "added", the token strings joined without
+        separators (re-tokenises to :meth:`encode`'s ids); "last", ``tokenizer.decode`` of the
+        ids (ordinary BPE pieces: re-tokenising may merge them, so train on the ids)."""
         ids = self.encode(action)
         if self.vocabulary == "added":
             return "".join(action_token(b) for b in self.bin_indices(action))
-        return "".join(self.tokenizer.convert_ids_to_tokens(ids))
+        return str(self.tokenizer.decode(ids))
 
     def allowed_ids(self) -> list[int]:
         """The ids of all action tokens, bin order (for constrained decoding)."""

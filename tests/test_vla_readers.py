@@ -490,3 +490,61 @@ def test_lerobot_bad_inputs(tmp_path):
     (root2 / "data" / "chunk-000" / "episode_000001.parquet").unlink()
     with pytest.raises(ValueError, match=r"episode_000001\.parquet: missing file"):
         list(read_lerobot(root2))
+
+
+def test_lerobot_v21_mp4_per_episode_videos(tmp_path):
+    root = write_v21(tmp_path / "ds")
+    info = json.loads((root / "meta" / "info.json").read_text())
+    info["features"]["observation.images.image"]["dtype"] = "video"
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    for ep, _task, n in EPISODES:
+        path = root / "videos" / "chunk-000" / "observation.images.image"
+        write_mp4(path / f"episode_{ep:06d}.mp4", [lr_frame(ep, f) for f in range(n)])
+    check_lerobot_episodes(list(read_lerobot(root)), root, atol=12)
+
+
+def test_lerobot_v3_tasks_parquet_as_pandas_writes_it(tmp_path):
+    import pandas as pd
+
+    root = write_v3(tmp_path / "ds", "image")
+    # lerobot writes a DataFrame indexed by the task text; pandas stores the index as a column
+    frame = pd.DataFrame({"task_index": [0, 1]}, index=pd.Index(TASKS, name="task"))
+    frame.to_parquet(root / "meta" / "tasks.parquet")
+    assert [e.instruction for e in read_lerobot(root)] == TASKS[::-1]
+    pd.DataFrame({"task_index": [0, 1]}, index=TASKS).to_parquet(root / "meta" / "tasks.parquet")
+    assert [e.instruction for e in read_lerobot(root)] == TASKS[::-1]
+
+
+def test_lerobot_next_success_drops_failed_episode(tmp_path):
+    root = write_v21(tmp_path / "ds")
+    path = root / "data" / "chunk-000" / "episode_000001.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("next.success", pa.array([False, False])), path)
+    eps = list(read_lerobot(root))
+    assert [e.success for e in eps] == [None, False]
+    report = write_libero_parquet(eps, tmp_path / "out", "libero_10")
+    # episode 0: frame 0 is a no-op, 2 records; episode 1 failed and dropped whole
+    assert (report.episodes_read, report.failed_dropped) == (2, 1)
+    assert (report.noop_steps_dropped, report.records_written) == (1, 2)
+
+
+def test_libero_hdf5_group_instead_of_dataset(tmp_path):
+    path = tmp_path / LIBERO_NAME
+    with h5py.File(path, "w") as fh:
+        g = fh.create_group("data/demo_0")
+        g.create_group("obs/agentview_rgb")
+        g.create_dataset("actions", data=np.zeros((2, 7)))
+    with pytest.raises(ValueError, match=r"cannot read data/demo_0/obs/agentview_rgb"):
+        list(read_libero_hdf5(path))
+
+
+def test_lerobot_length_mismatch(tmp_path):
+    root = write_v21(tmp_path / "ds")
+    lines = (root / "meta" / "episodes.jsonl").read_text().replace('"length": 2', '"length": 4')
+    (root / "meta" / "episodes.jsonl").write_text(lines)
+    with pytest.raises(
+        ValueError,
+        match=r"episode_000001\.parquet: episode 1: 2 frames, but the "
+        "metadata says 4",
+    ):
+        list(read_lerobot(root))

@@ -278,6 +278,9 @@ def _read_episode(
     dwhere = f"{data_file}: episode {index}"
     if table.num_rows == 0:
         raise ValueError(f"{dwhere}: no frames")
+    length = ep.get("length")
+    if isinstance(length, int) and not isinstance(length, bool) and length != table.num_rows:
+        raise ValueError(f"{dwhere}: {table.num_rows} frames, but the metadata says {length}")
     table = table.sort_by("frame_index")
     eps = np.asarray(table.column("episode_index").to_pylist())
     if np.any(eps != index):

@@ -23,7 +23,12 @@ from vst.vla.convert import (
     write_libero_parquet,
 )
 from vst.vla.episodes import Episode, Step
-from vst.vla.readers import instruction_from_filename, read_lerobot, read_libero_hdf5
+from vst.vla.readers import (
+    instruction_from_filename,
+    read_lerobot,
+    read_libero_folder,
+    read_libero_hdf5,
+)
 
 H, W = 4, 6
 LIBERO_NAME = "KITCHEN_SCENE3_turn_on_the_stove_demo.hdf5"
@@ -548,3 +553,19 @@ def test_lerobot_length_mismatch(tmp_path):
         "metadata says 4",
     ):
         list(read_lerobot(root))
+
+
+def test_libero_folder_reads_files_in_name_order(tmp_path):
+    write_libero(tmp_path / LIBERO_NAME)
+    write_libero(tmp_path / "pick_up_the_bowl_demo.hdf5")
+    (tmp_path / "notes.txt").write_text("x")
+    eps = list(read_libero_folder(tmp_path))
+    assert [e.id for e in eps] == [
+        "KITCHEN_SCENE3_turn_on_the_stove_0",
+        "KITCHEN_SCENE3_turn_on_the_stove_1",
+        "pick_up_the_bowl_0",
+        "pick_up_the_bowl_1",
+    ]
+    assert eps[2].instruction == "pick up the bowl"
+    with pytest.raises(ValueError, match=r"no \.hdf5 files"):
+        list(read_libero_folder(tmp_path / "empty"))

@@ -27,7 +27,7 @@ import numpy as np
 
 from vst.vla.episodes import Episode, Step
 
-__all__ = ["instruction_from_filename", "read_libero_hdf5", "task_name"]
+__all__ = ["instruction_from_filename", "read_libero_folder", "read_libero_hdf5", "task_name"]
 
 IMAGE_KEY = "agentview_rgb"
 _DEMO = re.compile(r"demo_(\d+)")
@@ -152,3 +152,14 @@ def read_libero_hdf5(path: str | Path) -> Iterator[Episode]:
         task = task_name(path)
         for name in names:
             yield _read_demo(data[name], name, path, instruction, task)
+
+
+def read_libero_folder(folder: str | Path) -> Iterator[Episode]:
+    """The episodes of every ``*.hdf5`` file directly in ``folder`` (a suite, e.g.
+    ``libero_spatial_no_noops``), files in name order; ``ValueError`` for a folder without any."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*.hdf5") if p.is_file())
+    if not files:
+        raise ValueError(f"{folder}: no .hdf5 files")
+    for path in files:
+        yield from read_libero_hdf5(path)

@@ -213,6 +213,19 @@ def test_chat_is_one_user_turn_with_the_training_prompt(policy: VLAPolicy) -> No
     assert prompt_for("pick up the bowl") == request.messages[0]["content"][1]["text"]
 
 
+def test_chat_text_has_the_default_system_turn_as_in_training(policy: VLAPolicy) -> None:
+    [request] = policy.requests([_image(0)], ["pick up the bowl"])
+    text = policy.processor.apply_chat_template(
+        request.messages, tokenize=False, add_generation_prompt=True
+    )
+    assert text == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>"
+        "What action should the robot take to pick up the bowl?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
 def test_bad_inputs_are_value_errors(policy: VLAPolicy) -> None:
     with pytest.raises(ValueError, match=r"images\[0\]: expected an \(H, W, 3\) uint8"):
         policy.act(np.zeros((8, 8), np.uint8), "go")
@@ -316,6 +329,13 @@ def test_server_body_cap_is_413(policy: VLAPolicy) -> None:
     assert reply.json() == {"error": "body: exceeds 1000 bytes"}
 
 
+def test_decode_image_truncated_png() -> None:
+    png = base64.b64decode(_b64(_image(0)))
+    cut = base64.b64encode(png[: len(png) // 2]).decode()
+    with pytest.raises(ValueError, match=r"^image: not a decodable PNG or JPEG image$"):
+        decode_image(cut)
+
+
 def test_decode_image_byte_cap() -> None:
     with pytest.raises(ValueError, match="image: larger than 10 bytes"):
         decode_image(_b64(_image(0)), max_bytes=10)
@@ -333,3 +353,23 @@ def test_cli_serve_needs_norm_stats(tiny_model_dir: Path) -> None:
     result = runner.invoke(vla_app, ["serve", str(tiny_model_dir), "--vocabulary", "first"])
     assert result.exit_code == 2
     assert "--vocabulary must be added or last" in " ".join(result.output.split())
+
+
+def test_cli_serve_builds_the_policy_and_serves_it(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vst.vla.server as server_module
+
+    stats = save_norm_stats(_stats(), tmp_path / "norm_stats.json")
+    calls = []
+    monkeypatch.setattr(
+        server_module, "serve_policy", lambda policy, **kw: calls.append((policy, kw))
+    )
+    args = ["serve", str(tiny_model_dir), "--norm-stats", str(stats), "--vocabulary", "last"]
+    result = CliRunner().invoke(vla_app, [*args, "--port", "8123", "--no-rotate"])
+    assert result.exit_code == 0, result.output
+    [(policy, kw)] = calls
+    assert kw == {"host": "127.0.0.1", "port": 8123}
+    assert isinstance(policy, VLAPolicy) and policy.rotate is False
+    assert policy.vocabulary == "last" and policy.stats.gripper_dim == 6
+    assert "http://127.0.0.1:8123/act" in " ".join(result.output.split())

@@ -100,17 +100,15 @@ def decode_image(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                if im.format not in ("PNG", "JPEG"):
-                    raise ValueError(f"{where}: a {im.format} image, not PNG or JPEG")
-                if im.width * im.height > max_pixels:
-                    raise ValueError(
-                        f"{where}: {im.width}x{im.height} image exceeds {max_pixels} pixels"
-                    )
-                arr = np.asarray(im.convert("RGB"))
-    except ValueError:
-        raise
-    except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning, SyntaxError):
+                kind, width, height = im.format, im.width, im.height
+                if kind in ("PNG", "JPEG") and width * height <= max_pixels:
+                    arr = np.asarray(im.convert("RGB"))
+    except Exception:  # PIL raises many kinds (OSError, ValueError, SyntaxError, bomb errors)
         raise ValueError(f"{where}: not a decodable PNG or JPEG image") from None
+    if kind not in ("PNG", "JPEG"):
+        raise ValueError(f"{where}: a {kind} image, not PNG or JPEG")
+    if width * height > max_pixels:
+        raise ValueError(f"{where}: {width}x{height} image exceeds {max_pixels} pixels")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 

@@ -120,6 +120,27 @@ def test_unconstrained_model_would_leave_the_action_ids(policy: VLAPolicy) -> No
     assert first == int(masked.argmax())
 
 
+def test_decoding_ignores_the_generation_config_penalties(
+    tiny_model_dir: Path, tmp_path: Path, policy: VLAPolicy
+) -> None:
+    """A checkpoint's generation_config (Qwen2.5-VL ships repetition_penalty 1.05, sampling
+    on) does not change the policy's plain greedy decoding. A penalty of 0.001 would make the
+    tiny model repeat its first action token (checked: without the override the ids differ)."""
+    import shutil
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, copy)
+    config = json.loads((copy / "generation_config.json").read_text())
+    config.update(do_sample=True, temperature=5.0, top_k=50, repetition_penalty=0.001)
+    (copy / "generation_config.json").write_text(json.dumps(config))
+    penalised = VLAPolicy(copy, _stats(), vocabulary="last")
+    images = [_image(3), _image(11)]
+    texts = ["pick up the bowl", "open the drawer"]
+    np.testing.assert_array_equal(
+        penalised.generate_ids(images, texts), policy.generate_ids(images, texts)
+    )
+
+
 def test_actions_from_ids_by_hand(policy: VLAPolicy) -> None:
     vocab = policy.processor.tokenizer.vocab_size
     bins = np.array([[0, 255, 128, 127, 64, 191, 0], [10, 20, 30, 40, 50, 60, 255]])

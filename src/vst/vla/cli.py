@@ -25,6 +25,7 @@ def serve_command(
     vocabulary: str = typer.Option("added", "--vocabulary", help="Action tokens: added or last."),
     rotate: bool = typer.Option(True, "--rotate/--no-rotate", help="Rotate images 180 degrees."),
     device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda, cuda:1...)."),
+    dtype: str = typer.Option("float32", "--dtype", help="Weights: float32, bfloat16, float16."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind (loopback by default; 0.0.0.0 exposes it)."
@@ -42,7 +43,14 @@ def serve_command(
         console.print(f"[red]error:[/red] {stats}: no norm stats (pass --norm-stats)")
         raise typer.Exit(2)
     try:
-        policy = VLAPolicy(checkpoint, stats, vocabulary=vocabulary, rotate=rotate, device=device)  # type: ignore[arg-type]
+        policy = VLAPolicy(
+            checkpoint,
+            stats,
+            vocabulary=vocabulary,  # type: ignore[arg-type]
+            rotate=rotate,
+            device=device,
+            dtype=dtype,  # type: ignore[arg-type]
+        )
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

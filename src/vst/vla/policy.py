@@ -79,7 +79,8 @@ class VLAPolicy:
     """A Qwen2.5-VL checkpoint fine-tuned on action tokens, as a policy (see the module
     docstring). ``norm_stats``: a :class:`NormStats` or a ``norm_stats.json`` path;
     ``vocabulary``: "added" (``<|action_b|>`` tokens, which the checkpoint's tokenizer must
-    already hold) or "last" (the last 256 ids of the base vocabulary). Not thread-safe."""
+    already hold) or "last" (the last 256 ids of the base vocabulary); ``dtype`` of the weights
+    (float32 by default; bfloat16 on a GPU). Not thread-safe."""
 
     def __init__(
         self,
@@ -91,6 +92,7 @@ class VLAPolicy:
         device: str = "cpu",
         limits: PixelLimits | None = None,
         bins: int = 256,
+        dtype: Literal["float32", "bfloat16", "float16"] = "float32",
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -105,6 +107,10 @@ class VLAPolicy:
             raise ValueError(f"{self.checkpoint}: no config.json (not a model directory)")
         if vocabulary not in ("added", "last"):
             raise ValueError(f"vocabulary must be 'added' or 'last', not {vocabulary!r}")
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if dtype not in dtypes:
+            raise ValueError(f"dtype must be one of {sorted(dtypes)}, not {dtype!r}")
+        self.dtype = dtypes[dtype]
         self.stats = (
             norm_stats if isinstance(norm_stats, NormStats) else load_norm_stats(norm_stats)
         )
@@ -124,7 +130,7 @@ class VLAPolicy:
         self.action_tokenizer = ActionTokenizer(tokenizer, bins=bins, vocabulary=vocabulary)
         try:
             model = AutoModelForImageTextToText.from_pretrained(
-                str(self.checkpoint), dtype=torch.float32
+                str(self.checkpoint), dtype=self.dtype
             )
         except (OSError, ValueError) as exc:
             raise ValueError(f"{self.checkpoint}: cannot load the model ({exc})") from None
@@ -177,6 +183,8 @@ class VLAPolicy:
             return np.zeros((0, self.action_dim), dtype=np.int64)
         batch = model_inputs(self.processor, self.requests(images, instructions), self.limits)
         batch = batch.to(self.device)
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
         tok = self.processor.tokenizer
         with torch.inference_mode():
             out = self.model.generate(
@@ -188,6 +196,8 @@ class VLAPolicy:
                 top_p=None,
                 top_k=None,
                 num_beams=1,
+                repetition_penalty=1.0,  # plain greedy, whatever the generation config says
+                no_repeat_ngram_size=0,
                 pad_token_id=tok.pad_token_id,
                 logits_processor=LogitsProcessorList([self.action_tokenizer.logits_processor()]),
             )

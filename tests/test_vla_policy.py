@@ -81,6 +81,47 @@ def test_added_vocabulary_needs_the_tokens_in_the_checkpoint(tiny_model_dir: Pat
         VLAPolicy(tiny_model_dir, _stats(), vocabulary="added")
 
 
+def _with_added_tokens(tiny: Path, out: Path, resize: bool) -> Path:
+    """A copy of the tiny checkpoint whose tokenizer holds the 256 action tokens (and, with
+    ``resize``, whose embeddings have rows for them)."""
+    import shutil
+
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    from vst.vla.action_tokens import ActionTokenizer
+
+    shutil.copytree(tiny, out)
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    ActionTokenizer(tok, vocabulary="added")
+    tok.save_pretrained(str(out))
+    if resize:
+        model = AutoModelForImageTextToText.from_pretrained(str(tiny))
+        model.resize_token_embeddings(len(tok), mean_resizing=False)
+        model.save_pretrained(str(out))
+    return out
+
+
+def test_added_vocabulary_decodes_to_the_added_tokens(tiny_model_dir: Path, tmp_path: Path) -> None:
+    ckpt = _with_added_tokens(tiny_model_dir, tmp_path / "added", resize=True)
+    pol = VLAPolicy(ckpt, _stats())  # vocabulary "added" by default
+    base = len(pol.processor.tokenizer) - 256  # the tokens come after the tiny vocabulary
+    assert pol.action_tokenizer.allowed_ids() == list(range(base, base + 256))
+    ids = pol.generate_ids([_image(0), _image(1)], ["go", "pick up the bowl"])
+    assert ((ids >= base) & (ids < base + 256)).all()
+    action = pol.act(_image(0), "go")
+    np.testing.assert_array_equal(action, pol.actions_from_ids(ids[:1])[0])
+    assert action[6] in (-1.0, 1.0)
+
+
+def test_added_tokens_beyond_the_embeddings_are_an_error(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    ckpt = _with_added_tokens(tiny_model_dir, tmp_path / "added", resize=False)
+    rows = json.loads((tiny_model_dir / "config.json").read_text())["text_config"]["vocab_size"]
+    with pytest.raises(ValueError, match=rf"action id {rows + 255} is beyond the model's {rows} "):
+        VLAPolicy(ckpt, _stats())
+
+
 def test_not_a_checkpoint_is_a_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no config\.json"):
         VLAPolicy(tmp_path, _stats(), vocabulary="last")

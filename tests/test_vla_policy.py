@@ -338,6 +338,18 @@ def test_server_batch_matches_act_batch(server: PolicyServerThread, policy: VLAP
     assert reply.json() == {"actions": want}
 
 
+def test_server_concurrent_requests(server: PolicyServerThread, policy: VLAPolicy) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = [(_image(20 + k), f"task number {k}") for k in range(4)]
+    want = [policy.act(i, t).tolist() for i, t in cases]
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(
+            pool.map(lambda c: _post(server, {"image": _b64(c[0]), "instruction": c[1]}), cases)
+        )
+    assert [r.json() for r in replies] == [{"action": w} for w in want]
+
+
 def test_server_takes_jpeg(server: PolicyServerThread, policy: VLAPolicy) -> None:
     image = _image(10)
     jpeg = _b64(image, "JPEG", uri=True)

@@ -207,7 +207,7 @@ class VLAPolicy:
         return ids
 
     def actions_from_ids(self, ids: Any) -> np.ndarray:
-        """Action ids ``(N, D)`` -> environment actions ``(N, D)`` float64 (steps 4 of the
+        """Action ids ``(N, D)`` -> environment actions ``(N, D)`` float64 (step 4 of the
         module docstring)."""
         unit = self.action_tokenizer.decode_batch(ids)
         actions = np.atleast_2d(unnormalize(unit, self.stats))

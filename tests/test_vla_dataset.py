@@ -42,3 +42,27 @@ def test_stats_over_kept_steps_and_normalised_actions(tmp_path):
 def test_nothing_to_convert_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no step to convert"):
         convert_dataset(lambda: iter(()), tmp_path / "out", "empty")
+
+
+def test_cli_convert(tmp_path):
+    from typer.testing import CliRunner
+
+    from vst.cli import app
+
+    (tmp_path / "suite").mkdir()
+    write_libero(tmp_path / "suite" / LIBERO_NAME)
+    runner = CliRunner()
+    args = ["vla", "convert", "--libero-hdf5", str(tmp_path / "suite"), "--suite", "s"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "2 episode(s) read, 1 failed dropped, 4 no-op step(s) dropped, 3 record(s)" in (
+        " ".join(result.output.split())
+    )
+    assert (tmp_path / "out" / "norm_stats.json").is_file()
+    assert (tmp_path / "out" / "s-00000.parquet").is_file()
+    both = runner.invoke(app, [*args, "--lerobot", str(tmp_path), "--out", str(tmp_path / "o2")])
+    assert both.exit_code == 2 and "one of --libero-hdf5 and --lerobot" in both.output
+    bad = runner.invoke(
+        app, ["vla", "convert", "--lerobot", str(tmp_path), "--suite", "s", "--out", "o3"]
+    )
+    assert bad.exit_code == 2 and "error" in bad.output

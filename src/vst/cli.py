@@ -16,6 +16,7 @@ from vst.models.predict_cli import predict_command
 from vst.reasoning.cli import reason_app
 from vst.scenes.cli import app as scenes_app
 from vst.train.cli import train_app
+from vst.vla.cli import vla_app
 
 app = typer.Typer(
     help="vst: Visual Spatial Tuning toolkit (3D scenes -> spatial data -> tuned VLMs).",
@@ -29,6 +30,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")  # `vst train sft|grpo CONFIG`
 app.add_typer(reason_app, name="reason")  # `vst reason cot|rl-set|filter`
+app.add_typer(vla_app, name="vla")  # `vst vla convert|serve`
 app.command("predict")(predict_command)  # `vst predict --model .. --data .. --out ..`
 app.command("detect")(detect_command)  # `vst detect IMAGE --model ... --category ...`
 console = Console()

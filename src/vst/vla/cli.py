@@ -1,4 +1,10 @@
-"""``vst vla ...``: the VLA policy server (training and rollouts come later, issue 17)."""
+"""``vst vla ...``: VLA data conversion and the policy server (training and rollouts come later,
+issue 17).
+
+* ``vst vla convert --libero-hdf5 DIR | --lerobot DIR --suite NAME --out DIR``: episodes ->
+  ``norm_stats.json`` + the release's LIBERO parquet with normalised actions;
+* ``vst vla serve CHECKPOINT``: the policy behind an HTTP server on loopback.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,64 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-vla_app = typer.Typer(help="Vision-language-action: serve a fine-tuned policy.")
+vla_app = typer.Typer(help="Vision-language-action: convert data, serve a fine-tuned policy.")
 console = Console()
 
 
 @vla_app.callback()
 def main() -> None:
     """Vision-language-action commands (a group, so ``serve`` is named even when alone)."""
+
+
+@vla_app.command("convert")
+def convert_command(
+    out: Path = typer.Option(..., "--out", help="Output folder (parquet shards, norm_stats.json)."),
+    suite: str = typer.Option(..., "--suite", help="Suite / dataset name (ids, data_source)."),
+    libero_hdf5: Path | None = typer.Option(
+        None, "--libero-hdf5", help="A LIBERO HDF5 file or a folder of them."
+    ),
+    lerobot: Path | None = typer.Option(
+        None, "--lerobot", help="A LeRobot dataset folder (format v3.0 or v2.1)."
+    ),
+    image_key: str = typer.Option(
+        "observation.images.image", "--image-key", help="LeRobot: the third-person camera."
+    ),
+    action_key: str = typer.Option("action", "--action-key", help="LeRobot: the action feature."),
+    gripper: str = typer.Option(
+        "pm1", "--gripper", help="The data's gripper convention: pm1 (-1/+1) or 01 (0/1)."
+    ),
+) -> None:
+    """Convert episodes as the release does (failed demos and no-op steps dropped, images
+    rotated 180 degrees, the training prompt) into OUT: norm_stats.json over the kept steps and
+    the LIBERO parquet with normalised actions."""
+    from vst.vla.dataset import convert_dataset
+    from vst.vla.norm_stats import GripperConvention
+    from vst.vla.readers import read_lerobot, read_libero_folder, read_libero_hdf5
+
+    err = Console(stderr=True)
+    if (libero_hdf5 is None) == (lerobot is None):
+        err.print("[red]error:[/red] give one of --libero-hdf5 and --lerobot")
+        raise typer.Exit(2)
+
+    def episodes():  # called twice: statistics, then the records
+        if libero_hdf5 is not None:
+            if libero_hdf5.is_dir():
+                return read_libero_folder(libero_hdf5)
+            return read_libero_hdf5(libero_hdf5)
+        return read_lerobot(lerobot, image_key=image_key, action_key=action_key)
+
+    try:
+        done = convert_dataset(episodes, out, suite, gripper=GripperConvention(gripper))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False)
+        raise typer.Exit(2) from None
+    r = done.report
+    console.print(
+        f"{r.episodes_read} episode(s) read, {r.failed_dropped} failed dropped, "
+        f"{r.noop_steps_dropped} no-op step(s) dropped, {r.records_written} record(s) written"
+    )
+    console.print(f"[bold]parquet[/bold] {out} ({len(r.files)} shard(s))")
+    console.print(f"[bold]norm stats[/bold] {done.stats_path}")
 
 
 @vla_app.command("serve")

@@ -62,10 +62,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vst.atomic import atomic_write_bytes
-from vst.engine.config import ConfigError, format_errors, load_yaml
+from vst.engine.config import ConfigError, load_yaml
 from vst.engine.sample import canonical_json
 from vst.engine.verify import SceneIndex
 from vst.engine.writer import (
@@ -92,6 +92,7 @@ from vst.reasoning.parse import (
 from vst.reasoning.prompts import cot_request, prompt_version, question_text, rewrite_request
 from vst.reasoning.samples import cot_sample
 from vst.rewards import compute_reward
+from vst.train.config import apply_overrides, validate_preset
 
 __all__ = [
     "DEFAULT_COT_TASKS",
@@ -179,17 +180,12 @@ def parse_cot_config(data: Any, where: str = "config") -> CotConfig:
     """Validate a CoT config mapping; :class:`ConfigError` naming ``where`` and each bad field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of options, got {type(data).__name__}")
-    try:
-        return CotConfig.model_validate(data)
-    except ValidationError as exc:
-        text = format_errors(exc).replace("\n", f"\n{where}: ")
-        raise ConfigError(f"{where}: {text}") from None
+    return validate_preset(CotConfig, {}, data, where)
 
 
 def load_cot_config(path: str | Path, overrides: list[str] | None = None) -> CotConfig:
     """Read, override (``key=value``, dotted keys) and validate a CoT config; the data and
     scenes folders must exist (relative paths are taken as given, from the working folder)."""
-    from vst.train.config import apply_overrides
 
     p = Path(path)
     data = load_yaml(p)

@@ -44,7 +44,6 @@ import numpy as np
 import torch
 from accelerate.utils import gather_object
 from transformers import PrinterCallback, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
@@ -58,7 +57,7 @@ from vst.train.rl_data import RLPrompts
 from vst.train.rl_metrics import GrpoMetricsCallback, RolloutStats
 from vst.train.rl_reward import RolloutScorer, Score, score_any
 from vst.train.trainer import load_model
-from vst.train.trainer_common import VstTrainerMixin, run_arguments
+from vst.train.trainer_common import VstTrainerMixin, checkpoint_to_resume, run_arguments
 
 __all__ = [
     "EpochRepeatSampler",
@@ -550,12 +549,7 @@ def run_grpo(
     without ``resume`` refuses an ``output_dir`` holding checkpoints) and save the final model
     into ``output_dir``. ``score``: see :func:`build_grpo_trainer`."""
     out = config.output_dir
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if last is not None and not resume:
-        raise ConfigError(
-            f"{where}: output_dir: {out} holds checkpoints ({Path(last).name}); resume with "
-            "--resume or choose another output_dir"
-        )
+    last = checkpoint_to_resume(out, resume, where)
     trainer, report = build_grpo_trainer(
         config, where, score=score, callbacks=callbacks, progress=progress
     )

@@ -61,7 +61,7 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint, seed_worker
+from transformers.trainer_utils import seed_worker
 
 from vst.models.prompts import system_prompt
 from vst.train.collate import VLMCollator
@@ -78,7 +78,12 @@ from vst.train.planning import (
     keep_own_shards,
     measure_lengths,
 )
-from vst.train.trainer_common import PROCESSOR_FILES, VstTrainerMixin, run_arguments
+from vst.train.trainer_common import (
+    PROCESSOR_FILES,
+    VstTrainerMixin,
+    checkpoint_to_resume,
+    run_arguments,
+)
 
 __all__ = [
     "PROCESSOR_FILES",
@@ -405,12 +410,7 @@ def run_training(
     run without ``resume`` refuses an ``output_dir`` holding checkpoints) and save the final
     model into ``output_dir``."""
     out = config.output_dir
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if last is not None and not resume:
-        raise ConfigError(
-            f"{where}: output_dir: {out} holds checkpoints ({Path(last).name}); resume with "
-            "--resume or choose another output_dir"
-        )
+    last = checkpoint_to_resume(out, resume, where)
     examples, report = load_examples(config, where)
     trainer = build_trainer(config, examples, callbacks=callbacks, progress=progress)
     trainer.train(resume_from_checkpoint=last)

@@ -26,7 +26,7 @@ import torch
 
 from vst.train.optim import param_groups
 
-__all__ = ["PROCESSOR_FILES", "VstTrainerMixin", "run_arguments"]
+__all__ = ["PROCESSOR_FILES", "VstTrainerMixin", "checkpoint_to_resume", "run_arguments"]
 
 PROCESSOR_FILES = (
     "processor_config.json",
@@ -42,6 +42,22 @@ PROCESSOR_FILES = (
     "merges.txt",
 )
 """Files copied from the source checkpoint into every saved checkpoint (those that exist)."""
+
+
+def checkpoint_to_resume(output_dir: Path, resume: bool, where: str) -> str | None:
+    """The last ``checkpoint-N`` in ``output_dir`` to resume from (None: start fresh); a run
+    without ``resume`` refuses an ``output_dir`` that holds checkpoints (ConfigError)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from vst.train.config import ConfigError
+
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if last is not None and not resume:
+        raise ConfigError(
+            f"{where}: output_dir: {output_dir} holds checkpoints ({Path(last).name}); resume "
+            "with --resume or choose another output_dir"
+        )
+    return last
 
 
 def run_arguments(config: Any, progress: bool = False) -> dict[str, Any]:

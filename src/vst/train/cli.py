@@ -37,11 +37,13 @@ OVERRIDE = typer.Option(
 """Options of every command that runs a YAML config (``--override`` also for `vst reason`)."""
 
 
-def _main_process() -> bool:
+def main_process() -> bool:
+    """Whether this is process 0 of a (possibly multi-process) run."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> None:
+    """Print ``message`` as an error and exit with ``code``."""
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -87,9 +89,10 @@ def rich_progress(out: Console, key: str = "loss", label: str = "loss") -> Any:
     return RichProgress()
 
 
-def _summary(cfg: Any, where: str, resume: bool) -> Table:
+def run_summary(cfg: Any, where: str, resume: bool, command: str = "vst train sft") -> Table:
+    """The table printed before an SFT-style run (SFT, CoT, VLA) starts."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    table = Table(title=f"vst train sft: {where}", show_header=False)
+    table = Table(title=f"{command}: {where}", show_header=False)
     parts = (
         ("vision", cfg.freeze_vision),
         ("merger", cfg.freeze_merger),
@@ -113,7 +116,8 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
         over = f"windows of {cfg.plan_window}" if cfg.plan_window else "the whole mix"
         packing = f"on (rows planned over {over})"
     data = "; ".join(
-        f"{d.get('kind')}: {d.get('path')} (weight {d.get('weight', 1)})" for d in cfg.data
+        f"{d.get('kind', 'vla_libero')}: {d.get('path')} (weight {d.get('weight', 1)})"
+        for d in cfg.data
     )
     rows = [
         ("stage", f"{cfg.stage} (system prompt: {cfg.system})"),
@@ -133,7 +137,7 @@ def _summary(cfg: Any, where: str, resume: bool) -> Table:
     return table
 
 
-def _close_process_group() -> None:
+def close_process_group() -> None:
     """Leave a finished multi-process run cleanly: every process waits for the others, then
     the process group is destroyed, so that no communication thread still runs when the
     interpreter exits (gloo aborted with "terminate called without an active exception" now
@@ -145,7 +149,7 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def _print_outputs(result: Any, resume: bool) -> None:
+def print_outputs(result: Any, resume: bool) -> None:
     """Where a finished run resumed from and what it wrote (either stage's result)."""
     if result.resumed_from is not None:
         console.print(f"resumed from {result.resumed_from}")
@@ -176,20 +180,20 @@ def sft_command(
         data_sources(cfg, where)
         cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no per-file loading / saving bars; one training bar
-    main = _main_process()
+    main = main_process()
     if main:
-        console.print(_summary(cfg, where, resume))
+        console.print(run_summary(cfg, where, resume))
     try:
         result = run_training(
             cfg, resume=resume, where=where, callbacks=[rich_progress(console)] if main else []
         )
     except ConfigError as exc:
-        _fail(str(exc))
-    _close_process_group()
+        fail(str(exc))
+    close_process_group()
     if not main:
         return
     report = result.mix_report
@@ -198,10 +202,10 @@ def sft_command(
         console.print(escape(report.to_markdown()), highlight=False)
     elif getattr(report, "drawn", None):
         console.print(escape(str(report.drawn)), highlight=False)
-    _print_outputs(result, resume)
+    print_outputs(result, resume)
 
 
-def _grpo_summary(cfg: Any, where: str, resume: bool) -> Table:
+def _grporun_summary(cfg: Any, where: str, resume: bool) -> Table:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation, per_generation = cfg.batch_plan(world)
     table = Table(title=f"vst train grpo: {where}", show_header=False)
@@ -272,21 +276,21 @@ def grpo_command(
         cfg = load_grpo_config(config, override)
         cfg.batch_plan(int(os.environ.get("WORLD_SIZE", "1")))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from transformers.utils import logging as hf_logging
 
     from vst.train.grpo import run_grpo
 
     hf_logging.disable_progress_bar()
-    main = _main_process()
+    main = main_process()
     if main:
-        console.print(_grpo_summary(cfg, where, resume))
+        console.print(_grporun_summary(cfg, where, resume))
     progress = [rich_progress(console, "vst/accuracy", "accuracy")] if main else []
     try:
         result = run_grpo(cfg, resume=resume, where=where, callbacks=progress)
     except ConfigError as exc:
-        _fail(str(exc))
-    _close_process_group()
+        fail(str(exc))
+    close_process_group()
     if not main:
         return
     report = result.mix_report
@@ -297,4 +301,4 @@ def grpo_command(
             f"[yellow]{len(result.skipped)} prompt(s) skipped[/yellow] (first: "
             f"{escape(result.skipped[0][0])}: {escape(result.skipped[0][1])})"
         )
-    _print_outputs(result, resume)
+    print_outputs(result, resume)

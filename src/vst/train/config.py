@@ -171,6 +171,13 @@ class TrainConfig(BaseModel):
             )
         return self
 
+    def system_text(self) -> str | None:
+        """The system prompt put first in examples without a system turn (None: the chat
+        template's default)."""
+        from vst.models.prompts import system_prompt
+
+        return system_prompt(self.system)
+
     def micro_batch(self) -> tuple[str, int]:
         """``(field name, value)`` of the per-device micro-batch: ``rows_per_device`` (packed
         rows) with packing, else ``per_device_batch_size`` (examples)."""

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -63,7 +63,6 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import seed_worker
 
-from vst.models.prompts import system_prompt
 from vst.train.collate import VLMCollator
 from vst.train.config import ConfigError, TrainConfig
 from vst.train.data import mix, source_from_dict
@@ -353,20 +352,31 @@ def build_trainer(
     *,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = False,
+    model: Any = None,
+    processor: Any = None,
+    processor_dir: str | Path | None = None,
+    collator_class: Callable[..., VLMCollator] = VLMCollator,
 ) -> VstTrainer:
     """The trainer of a run over ``examples``: the model (fp32 master weights; ``bf16`` trains
-    under autocast), freezing, the collator (``rope_index = model.model.get_rope_index``)."""
+    under autocast), freezing, the collator (``rope_index = model.model.get_rope_index``).
+
+    A stage that changes the model or its tokenizer first (the VLA stage adds action tokens)
+    passes them in: ``model`` (default: :func:`load_model`), ``processor`` (default: the
+    checkpoint's), ``processor_dir`` (the folder whose processor files every save copies;
+    default ``config.model``: give the folder the changed processor was saved to), and
+    ``collator_class`` (a :class:`VLMCollator` subclass or a factory of one). The system
+    prompt is ``config.system_text()``."""
     from vst.models.processor import load_processor
 
     if not examples:
         raise ConfigError("data: the sources gave no examples")
-    model = load_model(config)
-    processor = load_processor(config.model)
-    collator = VLMCollator(
+    model = load_model(config) if model is None else model
+    processor = load_processor(config.model) if processor is None else processor
+    collator = collator_class(
         processor,
         max_length=config.max_length,
         packing=config.packing,
-        system=system_prompt(config.system),
+        system=config.system_text(),
         limits=config.pixel_limits(),
         rope_index=model.model.get_rope_index,
     )
@@ -376,7 +386,7 @@ def build_trainer(
         ExampleDataset(examples),
         collator,
         vision_learning_rate=config.vision_learning_rate,
-        source_dir=config.model,
+        source_dir=config.model if processor_dir is None else processor_dir,
         callbacks=callbacks,
         row_planning=(
             RowPlanning(config.rows_per_device, config.plan_window) if config.packing else None

@@ -1,17 +1,20 @@
-"""``vst vla ...``: VLA data conversion and the policy server (training and rollouts come later,
-issue 17).
+"""``vst vla ...``: VLA data conversion, fine-tuning and the policy server.
 
 * ``vst vla convert --libero-hdf5 DIR | --lerobot DIR --suite NAME --out DIR``: episodes ->
   ``norm_stats.json`` + the release's LIBERO parquet with normalised actions;
+* ``vst vla train CONFIG [--resume] [-o key=value]``: fine-tune on action tokens;
 * ``vst vla serve CHECKPOINT``: the policy behind an HTTP server on loopback.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from vst.train.cli import OVERRIDE, RESUME
 
 vla_app = typer.Typer(help="Vision-language-action: convert data, serve a fine-tuned policy.")
 console = Console()
@@ -73,13 +76,74 @@ def convert_command(
     console.print(f"[bold]norm stats[/bold] {done.stats_path}")
 
 
+@vla_app.command("train")
+def train_command(
+    config: Path = typer.Argument(..., help="VLA config (YAML), e.g. configs/vla/tiny_cpu.yaml."),
+    resume: bool = RESUME,
+    override: list[str] = OVERRIDE,
+) -> None:
+    """Fine-tune a checkpoint on action tokens (stage: vla; the release's settings as preset)
+    and save it with its processor, norm_stats.json, vla.json, metrics and the held-out
+    action-token accuracy / L1 (vla_eval.jsonl, vla_eval.png) into output_dir."""
+    from vst.train.cli import (
+        close_process_group,
+        fail,
+        main_process,
+        print_outputs,
+        rich_progress,
+        run_summary,
+    )
+    from vst.train.config import ConfigError
+    from vst.vla.train_config import load_vla_config
+
+    where = f"{config} with overrides" if override else str(config)
+    try:
+        cfg = load_vla_config(config, override)
+        cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
+    except ConfigError as exc:
+        fail(str(exc))
+    from transformers.utils import logging as hf_logging
+
+    from vst.vla.train import run_vla_training
+
+    hf_logging.disable_progress_bar()
+    main = main_process()
+    if main:
+        console.print(run_summary(cfg, where, resume, "vst vla train"))
+        console.print(
+            f"actions: vocabulary {cfg.vocabulary}, {cfg.bins} bins, {cfg.action_dim} dims; "
+            f"held out {cfg.held_out:g} of episodes; scored every {cfg.eval_every} steps"
+        )
+    try:
+        result = run_vla_training(
+            cfg, resume=resume, where=where, callbacks=[rich_progress(console)] if main else []
+        )
+    except ConfigError as exc:
+        fail(str(exc))
+    close_process_group()
+    if not main:
+        return
+    console.print(f"[bold]examples[/bold] {result.examples} drawn, {result.held_out} held out")
+    for split, scores in (result.scores or {}).items():
+        acc, l1 = scores.get("token_accuracy"), scores.get("l1_normalised")
+        if acc is not None:
+            console.print(
+                f"[bold]{split}[/bold] action-token accuracy {acc:.3f}, L1 {l1:.4f} "
+                f"(normalised), {scores['samples']} samples"
+            )
+    print_outputs(result, resume)
+    console.print(f"[bold]action scores[/bold] {result.eval_file}")
+
+
 @vla_app.command("serve")
 def serve_command(
     checkpoint: Path = typer.Argument(..., help="A VLA checkpoint directory."),
     norm_stats: Path | None = typer.Option(
         None, "--norm-stats", help="norm_stats.json (default: CHECKPOINT/norm_stats.json)."
     ),
-    vocabulary: str = typer.Option("added", "--vocabulary", help="Action tokens: added or last."),
+    vocabulary: str | None = typer.Option(
+        None, "--vocabulary", help="Action tokens: added or last (default: CHECKPOINT/vla.json)."
+    ),
     rotate: bool = typer.Option(True, "--rotate/--no-rotate", help="Rotate images 180 degrees."),
     device: str = typer.Option("cpu", "--device", help="torch device (cpu, cuda, cuda:1...)."),
     dtype: str = typer.Option("float32", "--dtype", help="Weights: float32, bfloat16, float16."),
@@ -93,7 +157,7 @@ def serve_command(
     from vst.vla.server import serve_policy
 
     stats = norm_stats or checkpoint / "norm_stats.json"
-    if vocabulary not in ("added", "last"):
+    if vocabulary not in (None, "added", "last"):
         console.print(f"[red]error:[/red] --vocabulary must be added or last, not {vocabulary!r}")
         raise typer.Exit(2)
     if not stats.is_file():

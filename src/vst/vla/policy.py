@@ -20,6 +20,7 @@ What :meth:`VLAPolicy.act_batch` does, in order (the training sample's form, VST
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,23 +76,37 @@ def _added_ids(tokenizer: Any, bins: int, checkpoint: Path) -> None:
         )
 
 
+def _vla_settings(checkpoint: Path) -> dict[str, Any]:
+    """The ``vla.json`` a ``vst vla train`` run leaves in its checkpoint ({} without one)."""
+    path = checkpoint / "vla.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({exc})") from None
+    return data if isinstance(data, dict) else {}
+
+
 class VLAPolicy:
     """A Qwen2.5-VL checkpoint fine-tuned on action tokens, as a policy (see the module
-    docstring). ``norm_stats``: a :class:`NormStats` or a ``norm_stats.json`` path;
-    ``vocabulary``: "added" (``<|action_b|>`` tokens, which the checkpoint's tokenizer must
-    already hold) or "last" (the last 256 ids of the base vocabulary); ``dtype`` of the weights
+    docstring). ``norm_stats``: a :class:`NormStats` or a ``norm_stats.json`` path (default:
+    the checkpoint's ``norm_stats.json``); ``vocabulary``: "added" (``<|action_b|>`` tokens,
+    which the checkpoint's tokenizer must already hold) or "last" (the last 256 ids of the base
+    vocabulary); ``vocabulary`` and ``bins`` default to the checkpoint's ``vla.json`` (written
+    by ``vst vla train``), else "added" and 256; ``dtype`` of the weights
     (float32 by default; bfloat16 on a GPU). Not thread-safe."""
 
     def __init__(
         self,
         checkpoint: str | Path,
-        norm_stats: NormStats | str | Path,
-        vocabulary: Literal["added", "last"] = "added",
+        norm_stats: NormStats | str | Path | None = None,
+        vocabulary: Literal["added", "last"] | None = None,
         rotate: bool = True,
         env_gripper: GripperConvention = LIBERO_ENV_GRIPPER,
         device: str = "cpu",
         limits: PixelLimits | None = None,
-        bins: int = 256,
+        bins: int | None = None,
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -105,6 +120,13 @@ class VLAPolicy:
         self.checkpoint = Path(checkpoint)
         if not (self.checkpoint / "config.json").is_file():
             raise ValueError(f"{self.checkpoint}: no config.json (not a model directory)")
+        saved = _vla_settings(self.checkpoint)
+        vocabulary = vocabulary or saved.get("vocabulary", "added")
+        bins = bins or int(saved.get("bins", 256))
+        if norm_stats is None:
+            norm_stats = self.checkpoint / "norm_stats.json"
+            if not norm_stats.is_file():
+                raise ValueError(f"{self.checkpoint}: no norm_stats.json; give norm_stats")
         if vocabulary not in ("added", "last"):
             raise ValueError(f"vocabulary must be 'added' or 'last', not {vocabulary!r}")
         dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -159,8 +159,9 @@ class LiberoProcess:
     """The LIBERO worker (``libero_sim.py``) in a subprocess of ``python`` (default
     :func:`default_sim_python`). Started on first use; a crash or a timeout kills it and raises
     :class:`SimulatorError` naming the suite, task and episode, and the next call starts a new
-    one. ``timeout``: seconds per step; ``reset_timeout``: per reset or task listing (env
-    creation takes 2-10 s, the first render compiles shaders). ``sim_seconds`` adds up the
+    one. ``timeout``: seconds per step (``first_step_timeout`` for the first two after a reset,
+    which compile shaders); ``reset_timeout``: per reset or task listing (env creation takes
+    2-10 s). ``sim_seconds`` adds up the
     worker's own time per op (no protocol)."""
 
     def __init__(
@@ -169,11 +170,13 @@ class LiberoProcess:
         script: str | Path = SCRIPT,
         timeout: float = 60.0,
         reset_timeout: float = 300.0,
+        first_step_timeout: float = 120.0,
     ) -> None:
         self.python = Path(python) if python is not None else default_sim_python()
         self.script = Path(script)
         self.timeout = timeout
         self.reset_timeout = reset_timeout
+        self.first_step_timeout = first_step_timeout
         self.proc: subprocess.Popen | None = None
         self.where = "no episode"
         self.worker_seconds = 0.0
@@ -205,17 +208,18 @@ class LiberoProcess:
             sink(None)  # type: ignore[arg-type]
 
         threading.Thread(target=pump, args=(proc.stdout, self._replies.put), daemon=True).start()
-        threading.Thread(
+        self._stderr_pump = threading.Thread(
             target=pump,
             args=(proc.stderr, lambda s: s is not None and self._stderr.append(s.rstrip())),
             daemon=True,
-        ).start()
+        )
+        self._stderr_pump.start()
         self.proc = proc
         return proc
 
     def _fail(self, what: str) -> SimulatorError:
         self.kill()
-        time.sleep(0.05)  # let the stderr pump catch the last lines
+        self._stderr_pump.join(timeout=2)  # the last lines the worker wrote
         tail = " | ".join(line for line in list(self._stderr)[-5:] if line)
         return SimulatorError(
             f"{self.where}: LIBERO worker {what}" + (f" ({tail})" if tail else "")
@@ -266,7 +270,7 @@ class LiberoProcess:
     def step(self, action: Sequence[float]) -> SimStep:
         self._steps += 1
         # the first steps after env creation compile shaders (seconds)
-        timeout = self.timeout if self._steps > 2 else max(self.timeout, 120.0)
+        timeout = self.timeout if self._steps > 2 else self.first_step_timeout
         try:
             reply = self.call({"op": "step", "action": [float(a) for a in action]}, timeout)
         except SimulatorError as exc:

@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP) $(LIBERO_STAMP)
 	$(PY) benchmarks/iou.py
 	MUJOCO_GL=egl $(PY) benchmarks/render.py
 	MUJOCO_GL=egl $(PY) benchmarks/engine.py
@@ -54,6 +54,7 @@ bench: $(STAMP)
 	MUJOCO_GL=egl $(PY) benchmarks/train.py
 	$(PY) benchmarks/eval.py
 	MUJOCO_GL=egl $(PY) benchmarks/reasoning.py
+	$(PY) benchmarks/vla.py
 
 clean:
 	rm -rf $(VENV) $(LIBERO_VENV) outputs .pytest_cache

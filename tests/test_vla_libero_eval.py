@@ -38,7 +38,7 @@ ACTIONS = [[0.1 * k, -0.05 * k, 0.0, 0.01, 0.0, -0.01, 1.0 if k % 2 else -1.0] f
 SUCCESS_AT = {(0, 0): 3, (1, 1): 1, (1, 2): 7}
 """(task, episode) -> the policy step after which the fake env says done; others never."""
 GARBAGE_TASK = 2
-"""The scripted policy answers 3 numbers instead of 7 on this task."""
+"""The scripted policy answers 3 numbers instead of 7 on this task (raises on episode 2)."""
 
 
 class FakeSim:
@@ -99,6 +99,8 @@ class ScriptedPolicy:
         step, task = int(image[5, 7, 0]) - IDLE_STEPS, int(image[5, 7, 1])
         assert instructions[0] == f"do thing {task}"
         if task == GARBAGE_TASK:
+            if int(image[5, 7, 2]) == 2:  # episode 2: the policy fails (the server says 500)
+                raise RuntimeError("scripted failure")
             return np.zeros((1, 3))
         return np.asarray([ACTIONS[step]])
 
@@ -150,6 +152,11 @@ def test_protocol_end_to_end(server: PolicyServerThread, tmp_path: Path) -> None
     garbage = records[6]
     assert garbage["success"] is False and garbage["steps"] == 0
     assert garbage["failure"] == "policy: action: expected 7 numbers, got shape (3,)"
+    raised = records[8]
+    assert (raised["task"], raised["episode"], raised["success"]) == (2, 2, False)
+    assert raised["failure"] == (
+        'policy: HTTP 500: {"error":"policy: RuntimeError: scripted failure"}'
+    )
     # report: task 0 1/3, task 1 1/3, task 2 0/3 -> suite 2/9
     assert report.success_rate == pytest.approx(2 / 9)
     assert [(t["task"], t["successes"], t["episodes"]) for t in report.tasks] == [
@@ -286,8 +293,12 @@ def test_in_process_policy_and_bad_arguments(tmp_path: Path) -> None:
         run_libero_eval(SUITE, tasks=[0], episodes=6, **kw)
     with pytest.raises(ValueError, match="policy: expected a URL or an object with act_batch"):
         run_libero_eval(SUITE, policy=object(), out=tmp_path, simulator=FakeSim())
-    (tmp_path / "episodes.jsonl").write_text('{"suite": "libero_goal"')  # partial: dropped
-    assert load_episodes(tmp_path / "episodes.jsonl") == []
+    path = tmp_path / "episodes.jsonl"
+    path.write_text('{"suite": "libero_goal"')  # partial: dropped
+    assert load_episodes(path) == [] and path.read_text() == ""
+    line = '{"suite": "x", "task": 0, "episode": 1, "success": false}'
+    path.write_text(f"{line}\n\n{line}")  # complete, its newline missing: kept, newline added
+    assert len(load_episodes(path)) == 2 and path.read_text() == f"{line}\n\n{line}\n"
     record = '{"suite": "libero_goal", "task": 0, "episode": 0, "success": true}\n'
     (tmp_path / "episodes.jsonl").write_text(record + "not json\n{}\n")
     with pytest.raises(ValueError, match=r"episodes.jsonl: line 2: "):

@@ -697,12 +697,14 @@ def run_libero_eval(
         raise ValueError(f"max_steps: expected at least 1, got {limit}")
     if policy is None:
         raise ValueError("policy: give a policy server URL or an object with act_batch")
-    act = _as_policy(policy)
+    if not isinstance(policy, str) and not hasattr(policy, "act_batch"):
+        raise ValueError(f"policy: expected a URL or an object with act_batch, not {type(policy)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "episodes.jsonl"
     records = load_episodes(results, suite)
     done = {(r["task"], r["episode"]) for r in records}
+    act = _as_policy(policy)
     own = simulator is None
     sim: Any = LiberoProcess(sim_python) if own else simulator
     errors: list[str] = []

@@ -161,8 +161,7 @@ class LiberoProcess:
     :class:`SimulatorError` naming the suite, task and episode, and the next call starts a new
     one. ``timeout``: seconds per step (``first_step_timeout`` for the first two after a reset,
     which compile shaders); ``reset_timeout``: per reset or task listing (env creation takes
-    2-10 s). ``sim_seconds`` adds up the
-    worker's own time per op (no protocol)."""
+    2-10 s). ``worker_seconds`` adds up the worker's own time per op (no protocol)."""
 
     def __init__(
         self,

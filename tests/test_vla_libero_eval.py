@@ -4,6 +4,7 @@ process handling (a stub worker), and a real smoke in the LIBERO venv (slow)."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 import time
@@ -449,6 +450,36 @@ def test_cli_passes_its_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 # ------------------------------------------------------------------ the real LIBERO smoke
 
 
+def _libero_python() -> Path:
+    python = default_sim_python()
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run make libero-env")
+    return python
+
+
+@pytest.mark.slow
+def test_real_worker_lists_tasks_and_replies_errors() -> None:
+    """The real libero_sim.py: the suite's tasks, and bad requests answered with errors while
+    the worker keeps running (no env is created)."""
+    with LiberoProcess(_libero_python()) as sim:
+        tasks = sim.tasks(SUITE)
+        assert len(tasks) == 10 and {t.init_states for t in tasks} == {50}
+        assert tasks[0].language == (
+            "pick up the black bowl between the plate and the ramekin and place it on the plate"
+        )
+        pid = sim.proc.pid
+        for call, message in [
+            (lambda: sim.tasks("libero_99"), "suite: unknown LIBERO suite 'libero_99'"),
+            (lambda: sim.step(IDLE_ACTION), "step: no episode (send reset first)"),
+            (lambda: sim.reset(SUITE, 10, 0, 256), "task: 10 out of range (the suite has 10"),
+            (lambda: sim.reset(SUITE, 0, 50, 256), "episode: 50 out of range (task 0 has 50"),
+            (lambda: sim.call({"op": "fly"}, 10), "op: unknown 'fly' (tasks, reset, step, close)"),
+        ]:
+            with pytest.raises(SimulatorError, match=re.escape(f"ValueError: {message}")):
+                call()
+        assert sim.proc.pid == pid
+
+
 @pytest.mark.slow
 def test_real_libero_smoke_with_the_tiny_policy(tiny_model_dir: Path, tmp_path: Path) -> None:
     """libero_spatial task 0, 1 episode, 5 policy steps of the tiny checkpoint served over
@@ -458,9 +489,7 @@ def test_real_libero_smoke_with_the_tiny_policy(tiny_model_dir: Path, tmp_path: 
     from test_vla_policy import _stats
     from vst.vla.policy import VLAPolicy
 
-    python = default_sim_python()
-    if not python.exists():
-        pytest.fail(f"{python} is missing: run make libero-env")
+    _libero_python()
     policy = VLAPolicy(tiny_model_dir, _stats(), vocabulary="last")
     with PolicyServerThread(policy) as srv:
         report = run_libero_eval(

@@ -89,22 +89,22 @@ class Worker:
         if task >= suite.n_tasks:
             raise ValueError(f"task: {task} out of range (the suite has {suite.n_tasks} tasks)")
         key = (req["suite"], task, res)
+        init_states = self.init_states if key == self.key else suite.get_task_init_states(task)
+        if episode >= len(init_states):
+            raise ValueError(
+                f"episode: {episode} out of range (task {task} has "
+                f"{len(init_states)} initial states)"
+            )
         if key != self.key:
             self.close_env()
             self.task = suite.get_task(task)
-            self.init_states = suite.get_task_init_states(task)
             bddl = os.path.join(
                 get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file
             )
             self.env = OffScreenRenderEnv(
                 bddl_file_name=bddl, camera_heights=res, camera_widths=res
             )
-            self.key = key
-        if episode >= len(self.init_states):
-            raise ValueError(
-                f"episode: {episode} out of range (task {task} has "
-                f"{len(self.init_states)} initial states)"
-            )
+            self.key, self.init_states = key, init_states
         self.env.seed(0)
         self.env.reset()
         obs = self.env.set_init_state(self.init_states[episode])

@@ -256,6 +256,28 @@ def test_repeated_crashes_stop_the_run(server: PolicyServerThread, tmp_path: Pat
 
     with pytest.raises(SimulatorError, match=r"3 simulator errors in a row.*episode 2: boom"):
         _run(tmp_path, server.url, Broken())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["episodes"] == 0 and len(report["simulator_errors"]) == 3
+
+
+def test_unreachable_policy_stops_the_run_and_keeps_what_finished(tmp_path: Path) -> None:
+    srv = PolicyServerThread(ScriptedPolicy()).start()
+
+    class ServerGoesAway(FakeSim):
+        def reset(self, suite: str, task: int, episode: int, resolution: int) -> SimStep:
+            if episode == 1:
+                srv.stop()
+            return super().reset(suite, task, episode, resolution)
+
+    policy = HTTPPolicy(srv.url, retries=2, backoff=0.01)
+    with pytest.raises(PolicyUnavailableError, match=r"/act: ConnectError after 3 tries"):
+        run_libero_eval(
+            SUITE, tasks=[0], episodes=3, policy=policy, out=tmp_path,
+            simulator=ServerGoesAway(), progress=False,
+        )  # fmt: skip
+    assert [r["episode"] for r in load_episodes(tmp_path / "episodes.jsonl")] == [0]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["episodes"], report["successes"], report["episodes_run"]) == (1, 1, 1)
 
 
 def test_video_has_every_frame_upright(server: PolicyServerThread, tmp_path: Path) -> None:

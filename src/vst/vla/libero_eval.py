@@ -663,6 +663,8 @@ def build_report(
 
 
 def _as_policy(policy: Any) -> Any:
+    if isinstance(policy, HTTPPolicy):
+        return policy
     if isinstance(policy, str):
         return HTTPPolicy(policy)
     if hasattr(policy, "act_batch"):
@@ -682,11 +684,14 @@ def run_libero_eval(
     sim_python: str | Path | None = None,
     progress: bool = True,
 ) -> EvalReport:
-    """Roll ``policy`` (a policy server URL, or an object with ``act_batch``) out on ``suite``:
-    ``episodes`` episodes (initial states 0..episodes-1) of each task in ``tasks`` (default:
-    all), at most ``max_steps`` policy steps each (default :data:`SUITE_MAX_STEPS`), into
-    ``out`` (module docstring); episodes already in ``out/episodes.jsonl`` are skipped.
-    ``simulator`` defaults to a :class:`LiberoProcess` of ``sim_python``."""
+    """Roll ``policy`` (a policy server URL or :class:`HTTPPolicy`, or an object with
+    ``act_batch``) out on ``suite``:
+        ``episodes`` episodes (initial states 0..episodes-1) of each task in ``tasks`` (default:
+        all), at most ``max_steps`` policy steps each (default :data:`SUITE_MAX_STEPS`), into
+        ``out`` (module docstring); episodes already in ``out/episodes.jsonl`` are skipped. When an
+    unreachable policy or repeated simulator crashes stop the run, the report of what finished is
+    written before the error propagates.
+        ``simulator`` defaults to a :class:`LiberoProcess` of ``sim_python``."""
     if suite not in SUITE_MAX_STEPS:
         raise ValueError(f"suite: expected one of {sorted(SUITE_MAX_STEPS)}, not {suite!r}")
     if episodes < 1:
@@ -696,7 +701,7 @@ def run_libero_eval(
         raise ValueError(f"max_steps: expected at least 1, got {limit}")
     if policy is None:
         raise ValueError("policy: give a policy server URL or an object with act_batch")
-    if not isinstance(policy, str) and not hasattr(policy, "act_batch"):
+    if not isinstance(policy, str | HTTPPolicy) and not hasattr(policy, "act_batch"):
         raise ValueError(f"policy: expected a URL or an object with act_batch, not {type(policy)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -723,16 +728,29 @@ def run_libero_eval(
         skipped = sum(key in done for key in todo)
         todo = [key for key in todo if key not in done]
         crashes = 0
+
+        def report() -> EvalReport:
+            keys = set(chosen)
+            rows = [r for r in records if r["task"] in keys]
+            made = build_report(suite, [all_tasks[t] for t in chosen], rows, run, skipped, errors)
+            (out / "report.json").write_text(json.dumps(asdict(made), indent=2) + "\n")
+            (out / "report.md").write_text(made.to_markdown())
+            return made
+
         with _ProgressBar(progress, len(todo), suite) as advance, results.open("a") as sink:
             for t, e in todo:
                 task = all_tasks[t]
                 frames: list[np.ndarray] | None = [] if video else None
                 try:
                     result = run_episode(sim, act.act, suite, task, e, limit, frames)
+                except PolicyUnavailableError:
+                    report()  # what finished so far
+                    raise
                 except SimulatorError as exc:
                     errors.append(str(exc))
                     crashes += 1
                     if crashes >= MAX_CONSECUTIVE_CRASHES:
+                        report()
                         raise SimulatorError(
                             f"{crashes} simulator errors in a row, stopping; last: {exc}"
                         ) from None
@@ -749,18 +767,11 @@ def run_libero_eval(
                 records.append(record)
                 run += 1
                 advance(result.success)
+        return report()
     finally:
         if own:
             sim.close()
         act.close()
-    selected = [all_tasks[t] for t in chosen]
-    keys = set(chosen)
-    report = build_report(
-        suite, selected, [r for r in records if r["task"] in keys], run, skipped, errors
-    )
-    (out / "report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    (out / "report.md").write_text(report.to_markdown())
-    return report
 
 
 class _ProgressBar:

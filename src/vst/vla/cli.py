@@ -1,9 +1,11 @@
-"""``vst vla ...``: VLA data conversion, fine-tuning and the policy server.
+"""``vst vla ...``: VLA data conversion, fine-tuning, the policy server and LIBERO rollouts.
 
 * ``vst vla convert --libero-hdf5 DIR | --lerobot DIR --suite NAME --out DIR``: episodes ->
   ``norm_stats.json`` + the release's LIBERO parquet with normalised actions;
 * ``vst vla train CONFIG [--resume] [-o key=value]``: fine-tune on action tokens;
-* ``vst vla serve CHECKPOINT``: the policy behind an HTTP server on loopback.
+* ``vst vla serve CHECKPOINT``: the policy behind an HTTP server on loopback;
+* ``vst vla eval-libero --suite S --policy URL --out DIR``: LIBERO rollouts of a served policy
+  (the simulator in the ``.venv-libero`` environment), resumable.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from rich.console import Console
 
 from vst.train.cli import OVERRIDE, RESUME
 
-vla_app = typer.Typer(help="Vision-language-action: convert data, serve a fine-tuned policy.")
+vla_app = typer.Typer(
+    help="Vision-language-action: convert data, fine-tune, serve a policy, run LIBERO rollouts."
+)
 console = Console()
 
 
@@ -179,3 +183,80 @@ def serve_command(
         console.print(f"[yellow]warning:[/yellow] listening on {host}: reachable from other hosts")
     console.print(f"serving policy {policy.model_id!r} at http://{host}:{port}/act (Ctrl-C stops)")
     serve_policy(policy, host=host, port=port)
+
+
+def _task_list(text: str | None) -> list[int] | None:
+    """``"0,3"`` -> ``[0, 3]``; None -> None (all tasks)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected task numbers like 0,3, got {text!r}") from None
+
+
+@vla_app.command("eval-libero")
+def eval_libero_command(
+    suite: str = typer.Option(
+        ..., "--suite", help="libero_spatial, libero_object, libero_goal or libero_10."
+    ),
+    policy: str = typer.Option(
+        ..., "--policy", help="The policy server's URL (vst vla serve), e.g. http://127.0.0.1:8000."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder (episodes.jsonl, report, videos)."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Task numbers, e.g. 0,3 (default all)."),
+    episodes: int = typer.Option(50, "--episodes", min=1, help="Episodes per task (init states)."),
+    video: bool = typer.Option(False, "--video", help="Write an MP4 per episode."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", min=1, help="Policy steps per episode (default: the suite's limit)."
+    ),
+    sim_python: Path | None = typer.Option(
+        None, "--sim-python", help="The LIBERO venv's python (default: .venv-libero/bin/python)."
+    ),
+) -> None:
+    """Roll the policy at --policy out on a LIBERO suite, the paper's protocol; a rerun with the
+    same --out resumes (finished episodes are skipped)."""
+    from vst.vla.libero_eval import (
+        LiberoProcess,
+        PolicyUnavailableError,
+        SimulatorError,
+        default_sim_python,
+        run_libero_eval,
+    )
+
+    err = Console(stderr=True)
+    task_list = _task_list(tasks)
+    python = sim_python or default_sim_python()
+    if not python.exists():
+        err.print(f"[red]error:[/red] {python}: no LIBERO python (run `make libero-env`)")
+        raise typer.Exit(2)
+    try:
+        with LiberoProcess(python) as sim:
+            report = run_libero_eval(
+                suite,
+                tasks=task_list,
+                episodes=episodes,
+                policy=policy,
+                out=out,
+                video=video,
+                max_steps=max_steps,
+                simulator=sim,
+            )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except (SimulatorError, PolicyUnavailableError) as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False)
+        err.print("episodes finished so far are kept; rerun the same command to resume")
+        raise typer.Exit(1) from None
+    rate = "n/a" if report.success_rate is None else f"{100 * report.success_rate:.1f}%"
+    console.print(
+        f"{suite}: success {rate} ({report.successes}/{report.episodes}); "
+        f"{report.episodes_run} run, {report.episodes_skipped} skipped"
+    )
+    console.print(f"[bold]report[/bold] {out / 'report.md'}")
+    if report.simulator_errors:
+        for line in report.simulator_errors:
+            err.print(f"[yellow]simulator error:[/yellow] {line}", markup=False)
+        err.print("rerun the same command to retry those episodes")
+        raise typer.Exit(1)

@@ -25,15 +25,11 @@ import numpy as np
 import torch
 
 from vst.models.tiny import build_tiny
-from vst.vla.libero_eval import (
-    IDLE_ACTION,
-    HTTPPolicy,
-    LiberoProcess,
-    default_sim_python,
-    run_libero_eval,
-)
+from vst.vla.libero_eval import IDLE_ACTION, run_libero_eval
+from vst.vla.libero_process import LiberoProcess, default_sim_python
 from vst.vla.norm_stats import NormStats
 from vst.vla.policy import VLAPolicy
+from vst.vla.rollout_policy import HTTPPolicy
 from vst.vla.server import PolicyServerThread
 
 SUITE = "libero_spatial"

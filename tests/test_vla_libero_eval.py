@@ -21,16 +21,17 @@ from vst.vla.libero_eval import (
     IDLE_STEPS,
     SUITE_MAX_STEPS,
     TIMING_FIELDS,
-    HTTPPolicy,
+    load_episodes,
+    run_libero_eval,
+)
+from vst.vla.libero_process import (
     LiberoProcess,
-    PolicyUnavailableError,
     SimStep,
     SimulatorError,
     TaskInfo,
     default_sim_python,
-    load_episodes,
-    run_libero_eval,
 )
+from vst.vla.rollout_policy import HTTPPolicy, PolicyUnavailableError
 from vst.vla.server import PolicyServerThread
 
 SUITE = "libero_spatial"

@@ -216,13 +216,9 @@ def eval_libero_command(
 ) -> None:
     """Roll the policy at --policy out on a LIBERO suite, the paper's protocol; a rerun with the
     same --out resumes (finished episodes are skipped)."""
-    from vst.vla.libero_eval import (
-        LiberoProcess,
-        PolicyUnavailableError,
-        SimulatorError,
-        default_sim_python,
-        run_libero_eval,
-    )
+    from vst.vla.libero_eval import run_libero_eval
+    from vst.vla.libero_process import LiberoProcess, SimulatorError, default_sim_python
+    from vst.vla.rollout_policy import PolicyUnavailableError
 
     err = Console(stderr=True)
     task_list = _task_list(tasks)

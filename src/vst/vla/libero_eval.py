@@ -26,39 +26,32 @@ restarts for the next episode, and a rerun retries it).
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
-import queue
-import subprocess
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+
+from vst.vla.libero_process import (
+    RESOLUTION,
+    LiberoProcess,
+    Simulator,
+    SimulatorError,
+    TaskInfo,
+)
+from vst.vla.rollout_policy import HTTPPolicy, InProcessPolicy, PolicyError, PolicyUnavailableError
 
 __all__ = [
     "IDLE_ACTION",
     "IDLE_STEPS",
-    "RESOLUTION",
     "SUITE_MAX_STEPS",
     "TIMING_FIELDS",
     "EpisodeResult",
     "EvalReport",
-    "HTTPPolicy",
-    "LiberoProcess",
-    "PolicyError",
-    "PolicyUnavailableError",
-    "SimStep",
-    "Simulator",
-    "SimulatorError",
-    "TaskInfo",
-    "default_sim_python",
     "load_episodes",
     "run_episode",
     "run_libero_eval",
@@ -75,329 +68,11 @@ IDLE_STEPS = 10
 """Steps after reset while objects settle, with :data:`IDLE_ACTION`; not counted."""
 IDLE_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 """No motion, gripper open (LIBERO: -1 open / +1 close)."""
-RESOLUTION = 256
-"""Agentview camera height and width, pixels."""
 VIDEO_FPS = 20
 """LIBERO's control rate, steps per second."""
 TIMING_FIELDS = ("seconds", "reset_seconds", "sim_seconds", "policy_seconds")
 """Fields of an ``episodes.jsonl`` line that are wall-clock timings."""
-SCRIPT = Path(__file__).with_name("libero_sim.py")
 MAX_CONSECUTIVE_CRASHES = 3
-
-
-class SimulatorError(RuntimeError):
-    """The simulator failed (worker crashed, timed out, or refused a request)."""
-
-
-class PolicyError(RuntimeError):
-    """The policy gave no usable action (a bad reply); the episode fails with this reason."""
-
-
-class PolicyUnavailableError(RuntimeError):
-    """The policy server cannot be reached (after retries); the run stops, resumable."""
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """One task of a suite: its index, name, language instruction, number of initial states."""
-
-    index: int
-    name: str
-    language: str
-    init_states: int
-
-
-@dataclass(frozen=True)
-class SimStep:
-    """A simulator frame: the agentview ``image`` as rendered ``(H, W, 3)`` uint8, upside down;
-    the env's ``reward`` and ``done``."""
-
-    image: np.ndarray
-    reward: float = 0.0
-    done: bool = False
-
-
-class Simulator(Protocol):
-    """What the rollout loop needs of a simulator (:class:`LiberoProcess`, or a test fake)."""
-
-    def tasks(self, suite: str) -> list[TaskInfo]: ...
-
-    def reset(self, suite: str, task: int, episode: int, resolution: int) -> SimStep: ...
-
-    def step(self, action: Sequence[float]) -> SimStep: ...
-
-    def close(self) -> None: ...
-
-
-# ------------------------------------------------------------------ the LIBERO worker process
-
-
-def default_sim_python() -> Path:
-    """``$VST_LIBERO_PYTHON``, else the repository's ``.venv-libero/bin/python``."""
-    env = os.environ.get("VST_LIBERO_PYTHON")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / ".venv-libero" / "bin" / "python"
-
-
-def _decode_frame(reply: dict) -> np.ndarray:
-    shape = reply.get("shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 3
-        or shape[2] != 3
-        or reply.get("dtype") != "uint8"
-    ):
-        raise SimulatorError(f"worker reply: bad image shape/dtype {shape} {reply.get('dtype')}")
-    data = base64.b64decode(reply["image"])
-    if len(data) != shape[0] * shape[1] * 3:
-        raise SimulatorError(f"worker reply: {len(data)} image bytes for shape {shape}")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
-class LiberoProcess:
-    """The LIBERO worker (``libero_sim.py``) in a subprocess of ``python`` (default
-    :func:`default_sim_python`). Started on first use; a crash or a timeout kills it and raises
-    :class:`SimulatorError` naming the suite, task and episode, and the next call starts a new
-    one. ``timeout``: seconds per step (``first_step_timeout`` for the first two after a reset,
-    which compile shaders); ``reset_timeout``: per reset or task listing (env creation takes
-    2-10 s). ``worker_seconds`` adds up the worker's own time per op (no protocol)."""
-
-    def __init__(
-        self,
-        python: str | Path | None = None,
-        script: str | Path = SCRIPT,
-        timeout: float = 60.0,
-        reset_timeout: float = 300.0,
-        first_step_timeout: float = 120.0,
-    ) -> None:
-        self.python = Path(python) if python is not None else default_sim_python()
-        self.script = Path(script)
-        self.timeout = timeout
-        self.reset_timeout = reset_timeout
-        self.first_step_timeout = first_step_timeout
-        self.proc: subprocess.Popen | None = None
-        self.where = "no episode"
-        self.worker_seconds = 0.0
-        self._steps = 0
-        self._replies: queue.Queue[str | None] = queue.Queue()
-        self._stderr: deque[str] = deque(maxlen=20)
-
-    def _start(self) -> subprocess.Popen:
-        if not self.python.exists():
-            raise SimulatorError(
-                f"{self.python}: no LIBERO python (run `make libero-env`, or set "
-                "VST_LIBERO_PYTHON / --sim-python)"
-            )
-        self._replies = queue.Queue()
-        self._stderr = deque(maxlen=20)
-        proc = subprocess.Popen(
-            [str(self.python), str(self.script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-        )
-
-        def pump(stream: Any, sink: Callable[[str], None]) -> None:
-            for line in stream:
-                sink(line)
-            sink(None)  # type: ignore[arg-type]
-
-        threading.Thread(target=pump, args=(proc.stdout, self._replies.put), daemon=True).start()
-        self._stderr_pump = threading.Thread(
-            target=pump,
-            args=(proc.stderr, lambda s: s is not None and self._stderr.append(s.rstrip())),
-            daemon=True,
-        )
-        self._stderr_pump.start()
-        self.proc = proc
-        return proc
-
-    def _fail(self, what: str) -> SimulatorError:
-        self.kill()
-        self._stderr_pump.join(timeout=2)  # the last lines the worker wrote
-        tail = " | ".join(line for line in list(self._stderr)[-5:] if line)
-        return SimulatorError(
-            f"{self.where}: LIBERO worker {what}" + (f" ({tail})" if tail else "")
-        )
-
-    def call(self, request: dict, timeout: float) -> dict:
-        """Send one request, wait at most ``timeout`` s for its reply; an ``{"error"}`` reply
-        raises :class:`SimulatorError` (the worker stays up)."""
-        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
-        try:
-            proc.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
-        except OSError:
-            raise self._fail(f"exited (code {proc.poll()}) before {request['op']}") from None
-        try:
-            line = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            raise self._fail(f"timed out after {timeout:g} s in {request['op']}") from None
-        if line is None:
-            proc.wait(timeout=5)
-            raise self._fail(f"exited (code {proc.returncode}) during {request['op']}")
-        try:
-            reply = json.loads(line)
-        except ValueError:
-            raise self._fail(f"sent a line that is not JSON: {line[:80]!r}") from None
-        if "error" in reply:
-            raise SimulatorError(f"{self.where}: {reply['error']}")
-        self.worker_seconds += float(reply.get("seconds", 0.0))
-        return reply
-
-    def tasks(self, suite: str) -> list[TaskInfo]:
-        self.where = f"{suite}"
-        reply = self.call({"op": "tasks", "suite": suite}, self.reset_timeout)
-        return [TaskInfo(**t) for t in reply["tasks"]]
-
-    def reset(self, suite: str, task: int, episode: int, resolution: int = RESOLUTION) -> SimStep:
-        self.where = f"{suite} task {task} episode {episode}"
-        self._steps = 0
-        request = {
-            "op": "reset",
-            "suite": suite,
-            "task": task,
-            "episode": episode,
-            "resolution": resolution,
-        }
-        return SimStep(_decode_frame(self.call(request, self.reset_timeout)))
-
-    def step(self, action: Sequence[float]) -> SimStep:
-        self._steps += 1
-        # the first steps after env creation compile shaders (seconds)
-        timeout = self.timeout if self._steps > 2 else self.first_step_timeout
-        try:
-            reply = self.call({"op": "step", "action": [float(a) for a in action]}, timeout)
-        except SimulatorError as exc:
-            raise SimulatorError(f"{exc} (step {self._steps} after reset)") from None
-        return SimStep(_decode_frame(reply), float(reply["reward"]), bool(reply["done"]))
-
-    def kill(self) -> None:
-        """Stop the worker now (the next call starts a new one)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def close(self) -> None:
-        """Ask the worker to exit; kill it if it does not within 10 s."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            self.proc = None
-            return
-        try:
-            proc.stdin.write(json.dumps({"op": "close"}) + "\n")  # type: ignore[union-attr]
-            proc.stdin.close()  # type: ignore[union-attr]
-            proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
-
-    def __enter__(self) -> LiberoProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# ------------------------------------------------------------------ policies
-
-
-def _check_action(value: Any) -> np.ndarray:
-    """``value`` as 7 finite floats, else :class:`PolicyError`."""
-    try:
-        action = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise PolicyError(f"action: not numbers: {str(value)[:80]}") from None
-    if action.shape != (7,):
-        raise PolicyError(f"action: expected 7 numbers, got shape {action.shape}")
-    if not np.isfinite(action).all():
-        raise PolicyError(f"action: not finite: {action.tolist()}")
-    return action
-
-
-def _png_base64(image: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-class HTTPPolicy:
-    """A policy server (``vst vla serve``) at ``url``: POST ``{url}/act`` with the frame as a
-    base64 PNG. Connection errors are retried ``retries`` times (``backoff`` s, doubling), then
-    :class:`PolicyUnavailableError`; a reply that is not 200 with 7 finite numbers is a
-    :class:`PolicyError`."""
-
-    def __init__(
-        self, url: str, timeout: float = 120.0, retries: int = 3, backoff: float = 0.5
-    ) -> None:
-        import httpx2
-
-        self.url = url.rstrip("/")
-        if self.url.endswith("/act"):
-            self.url = self.url[: -len("/act")]
-        self.retries = retries
-        self.backoff = backoff
-        self.client = httpx2.Client(timeout=timeout)
-        self.model_id = self.url
-
-    def act(self, image: np.ndarray, instruction: str) -> np.ndarray:
-        import httpx2
-
-        body = {"image": _png_base64(image), "instruction": instruction}
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                reply = self.client.post(f"{self.url}/act", json=body)
-                break
-            except (httpx2.TransportError, httpx2.TimeoutException) as exc:
-                if attempt == self.retries:
-                    raise PolicyUnavailableError(
-                        f"{self.url}/act: {type(exc).__name__} after {self.retries + 1} tries"
-                    ) from None
-                time.sleep(delay)
-                delay *= 2
-        text = " ".join(reply.text.split())[:200]
-        if reply.status_code != 200:
-            raise PolicyError(f"HTTP {reply.status_code}: {text}")
-        try:
-            payload = reply.json()
-        except ValueError:
-            raise PolicyError(f"reply is not JSON: {text}") from None
-        if not isinstance(payload, dict) or "action" not in payload:
-            raise PolicyError(f"reply has no action: {text}")
-        return _check_action(payload["action"])
-
-    def close(self) -> None:
-        self.client.close()
-
-
-class _InProcess:
-    """An object with ``act_batch(images, instructions) -> (N, 7)`` as a one-frame policy;
-    its exceptions and bad outputs are :class:`PolicyError`."""
-
-    def __init__(self, policy: Any) -> None:
-        self.policy = policy
-
-    def act(self, image: np.ndarray, instruction: str) -> np.ndarray:
-        try:
-            out = self.policy.act_batch([image], [instruction])
-        except Exception as exc:
-            raise PolicyError(f"{type(exc).__name__}: {exc}"[:300]) from None
-        try:
-            row = np.asarray(out, dtype=np.float64)[0]
-        except (TypeError, ValueError, IndexError):
-            raise PolicyError(f"act_batch returned {str(out)[:80]}") from None
-        return _check_action(row)
-
-    def close(self) -> None:
-        pass
 
 
 # ------------------------------------------------------------------ one episode
@@ -668,7 +343,7 @@ def _as_policy(policy: Any) -> Any:
     if isinstance(policy, str):
         return HTTPPolicy(policy)
     if hasattr(policy, "act_batch"):
-        return _InProcess(policy)
+        return InProcessPolicy(policy)
     raise ValueError(f"policy: expected a URL or an object with act_batch, not {type(policy)}")
 
 

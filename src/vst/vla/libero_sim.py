@@ -2,7 +2,7 @@
 
 Run as a script by path (``.venv-libero/bin/python src/vst/vla/libero_sim.py``): it imports only
 the standard library, numpy and ``libero`` (never ``vst``, which lives in another environment
-with an incompatible MuJoCo). :class:`vst.vla.libero_eval.LiberoProcess` drives it.
+with an incompatible MuJoCo). :class:`vst.vla.libero_process.LiberoProcess` drives it.
 
 Protocol: one JSON object per line on stdin, one JSON reply per line on the original stdout
 (the worker moves fd 1 to stderr at start, so library prints never reach the protocol):

@@ -331,3 +331,14 @@ def test_cli_train_prints_scores_and_outputs(tiny_model_dir, vla_data, tmp_path)
     assert again.exit_code == 2 and "holds checkpoints" in " ".join(again.output.split())
     bad = runner.invoke(app, ["vla", "train", str(config), "-o", "vocabulary=middle"])
     assert bad.exit_code == 2 and "vocabulary" in bad.output
+
+
+def test_shipped_configs_validate():
+    from vst.engine.config import load_yaml
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "vla"
+    for path in sorted(root.glob("*.yaml")):
+        cfg = parse_vla_config(load_yaml(path), str(path))
+        assert cfg.stage == "vla" and cfg.data_sources()
+    release = parse_vla_config(load_yaml(root / "qwen2_5_vl_3b_libero_spatial.yaml"))
+    assert (release.learning_rate, release.epochs, release.bf16) == (5e-5, 200.0, False)

@@ -342,3 +342,78 @@ def test_shipped_configs_validate():
         assert cfg.stage == "vla" and cfg.data_sources()
     release = parse_vla_config(load_yaml(root / "qwen2_5_vl_3b_libero_spatial.yaml"))
     assert (release.learning_rate, release.epochs, release.bf16) == (5e-5, 200.0, False)
+
+
+@pytest.mark.slow
+def test_resume_keeps_one_score_history(tiny_model_dir, vla_data, tmp_path):
+    """A run killed after its step-2 checkpoint resumes there: the scores of the lost steps are
+    dropped and scored again, once each, and the final weights equal an uninterrupted run's."""
+    import shutil
+
+    kw = {"max_steps": 4, "save_steps": 2, "eval_steps": 2, "eval_samples": 6}
+    straight = run_vla_training(_config(tiny_model_dir, vla_data, tmp_path / "a", **kw))
+    out = tmp_path / "b"
+    run_vla_training(_config(tiny_model_dir, vla_data, out, **kw))
+    shutil.rmtree(out / "checkpoint-4")  # as if killed between step 2 and the end
+    resumed = run_vla_training(_config(tiny_model_dir, vla_data, out, **kw), resume=True)
+    assert resumed.resumed_from == out / "checkpoint-2"
+    rows = [json.loads(line) for line in resumed.eval_file.read_text().splitlines()]
+    assert [(r["step"], r["split"]) for r in rows] == [
+        (2, "held_out"),
+        (2, "train"),
+        (4, "held_out"),
+        (4, "train"),
+    ]
+    assert resumed.scores == straight.scores
+    from safetensors.torch import load_file
+
+    a = load_file(straight.output_dir / "model.safetensors")
+    b = load_file(out / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.slow
+def test_two_processes(tiny_model_dir, vla_data, tmp_path):
+    """Two CPU processes (torchrun, gloo, loopback): the run trains, process 0 scores and
+    writes; the action scores and vla.json are written once."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    config = tmp_path / "vla.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model": str(tiny_model_dir),
+                "output_dir": str(tmp_path / "run"),
+                "data": [{"path": str(vla_data), "name": "fix"}],
+                "global_batch_size": 2,
+                "rows_per_device": 1,
+                "max_length": 512,
+                "max_steps": 2,
+                "eval_steps": 1,
+                "eval_samples": 4,
+                "gradient_checkpointing": False,
+                "use_cpu": True,
+            }
+        )
+    )
+    torchrun = Path(sys.executable).parent / "torchrun"
+    with socket.socket() as s:  # a free loopback port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    cmd = [str(torchrun), "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}"]
+    cmd += ["-m", "vst.cli", "vla", "train", str(config)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "vla_eval.jsonl").open()]
+    assert [(r["step"], r["split"]) for r in rows] == [
+        (1, "held_out"),
+        (1, "train"),
+        (2, "held_out"),
+        (2, "train"),
+    ]
+    assert proc.stdout.count("train action-token accuracy") == 1
+    assert json.loads((tmp_path / "run" / "vla.json").read_text())["vocabulary"] == "added"

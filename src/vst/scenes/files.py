@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -72,7 +73,9 @@ def read_json(path: Path) -> Any:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
-    text = str(exc).strip() or type(exc).__name__
+    # PIL names in-memory files by their repr ("<_io.BytesIO object at 0x...>"): not a name
+    text = re.sub(r" ?<_io\.\w+ object at 0x[0-9a-f]+>", "", str(exc)).strip()
+    text = text or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."
 
 
@@ -101,19 +104,29 @@ def open_image(path: Path) -> Iterator[Image.Image]:
         raise UnreadableFileError(f"cannot read image {path}: {_describe(exc)}") from None
 
 
-def decode_image_bytes(data: bytes, where: str) -> Image.Image:
+def decode_image_bytes(
+    data: bytes,
+    where: str,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    formats: tuple[str, ...] | None = None,
+) -> Image.Image:
     """An RGB image from encoded bytes (a parquet cell, a data URI payload) under the same size
-    policy as :func:`open_image`; any decode failure is an :class:`UnreadableFileError` whose
-    message starts with ``where``."""
+    policy as :func:`open_image` (or a lower ``max_pixels``), optionally only of PIL
+    ``formats`` (e.g. ``("PNG", "JPEG")``); any failure is an :class:`UnreadableFileError`
+    whose message starts with ``where``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
-                if w * h > MAX_IMAGE_PIXELS:
+                if formats is not None and im.format not in formats:
+                    raise UnreadableFileError(
+                        f"{where}: a {im.format} image, not {' or '.join(formats)}"
+                    )
+                if w * h > max_pixels:
                     raise UnreadableFileError(
                         f"{where}: image of {w}x{h} pixels exceeds the limit of "
-                        f"{MAX_IMAGE_PIXELS} pixels (decompression bomb?)"
+                        f"{max_pixels} pixels (decompression bomb?)"
                     )
                 return im.convert("RGB")
     except UnreadableFileError:

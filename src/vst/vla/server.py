@@ -27,22 +27,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Protocol
 
 import numpy as np
 import uvicorn
-from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vst.models.server import ServerThread
+from vst.scenes.files import UnreadableFileError, decode_image_bytes
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -97,18 +95,9 @@ def decode_image(
     except (binascii.Error, ValueError):
         raise ValueError(f"{where}: not valid base64") from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                kind, width, height = im.format, im.width, im.height
-                if kind in ("PNG", "JPEG") and width * height <= max_pixels:
-                    arr = np.asarray(im.convert("RGB"))
-    except Exception:  # PIL raises many kinds (OSError, ValueError, SyntaxError, bomb errors)
-        raise ValueError(f"{where}: not a decodable PNG or JPEG image") from None
-    if kind not in ("PNG", "JPEG"):
-        raise ValueError(f"{where}: a {kind} image, not PNG or JPEG")
-    if width * height > max_pixels:
-        raise ValueError(f"{where}: {width}x{height} image exceeds {max_pixels} pixels")
+        arr = np.asarray(decode_image_bytes(data, where, max_pixels, ("PNG", "JPEG")))
+    except UnreadableFileError as exc:
+        raise ValueError(str(exc)) from None
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 

@@ -362,3 +362,8 @@ def show_cmd(
         console.print(f"[red]error:[/red] {exc}", markup=False)
         raise typer.Exit(1) from None
     console.print(f"wrote {path}")
+
+
+from vst.scenes.view_cli import view_cmd  # noqa: E402  (rerun itself is imported lazily)
+
+app.command("view")(view_cmd)

@@ -277,3 +277,29 @@ def test_a_synthetic_scene(engine_scene_dirs, tmp_path):
     lo, hi = scene.room.floor_polygon.min(0), scene.room.floor_polygon.max(0)
     assert np.all(pts[:, :2] >= lo - 0.05) and np.all(pts[:, :2] <= hi + 0.05)
     assert np.all(pts[:, 2] >= scene.room.floor_z - 0.05)
+
+
+def test_an_in_memory_scene_and_a_frame_without_image(tmp_path):
+    """A Scene built in memory (pixel arrays, no files) logs raw images; a frame with no
+    image still gets its camera and an uncoloured cloud; progress is reported per frame."""
+    depth = np.full((H, W), 2.0, dtype=np.float32)
+    rgb = np.zeros((H, W, 3), dtype=np.uint8)
+    rgb[..., 0] = 200
+    frames = [
+        Frame(id="m0", K=K, width=W, height=H, cam_to_world=LEVEL, image=rgb, depth=depth),
+        Frame(id="m1", K=K, width=W, height=H, cam_to_world=LEVEL, depth=depth),
+    ]
+    seen: list[str] = []
+    scene = Scene(id="mem", source="test", frames=frames)
+    summary = write_scene_recording(scene, tmp_path / "m.rrd", stride=10, on_frame=seen.append)
+    assert seen == ["m0", "m1"] and (summary.points, summary.objects) == (24, 0)
+    rec = read_recording(tmp_path / "m.rrd")
+    assert rec[IMAGE_PATH]["frame"] == [0]  # only m0 has an image
+    buffer = np.array(rec[IMAGE_PATH]["Image:buffer"][0][0], dtype=np.uint8)
+    np.testing.assert_array_equal(buffer.reshape(H, W, 3), rgb)
+    assert rec[points_entity("m0")]["Points3D:colors"][0][0] == (200 << 24) | 255
+    assert "Points3D:colors" not in rec[points_entity("m1")]
+    assert OBJECTS_PATH not in rec and ROOM_PATH not in rec
+    # every point lies 2 m in front of the camera: world y = -3 + 2
+    pts = np.array(rec[points_entity("m1")]["Points3D:positions"][0])
+    np.testing.assert_allclose(pts[:, 1], -1.0, atol=1e-6)

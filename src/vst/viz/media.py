@@ -10,7 +10,8 @@
   camera frame (:func:`vst.geometry.bev.render_bev`). Boxes come from the answer text through
   the reward parser (:func:`vst.rewards.parsing.parse_boxes3d`: angles read back in degrees).
 
-PNGs are saved without metadata, so the same inputs give the same bytes.
+Overlays are JPEG (photos), BEVs PNG; both without metadata, so the same inputs give the same
+bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from vst.geometry.cameras import Intrinsics
 from vst.geometry.overlay import draw_boxes
 from vst.rewards.parsing import parse_boxes3d
 
-__all__ = ["MediaStore", "det3d_camera", "det3d_figures", "png_bytes"]
+__all__ = ["MediaStore", "det3d_camera", "det3d_figures", "jpeg_bytes", "png_bytes"]
 
 
 class MediaStore:
@@ -62,6 +63,13 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    """``image`` as baseline JPEG bytes (deterministic for one Pillow / libjpeg build)."""
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def det3d_camera(meta: dict[str, Any], width: int, height: int) -> Intrinsics | None:
     """Exact intrinsics of a det3d sample's first stored image (``width`` x ``height``), from
     ``meta["intrinsics"]`` (one dict, or one per image for ``mi_det3d``); None if absent."""
@@ -80,7 +88,7 @@ def det3d_camera(meta: dict[str, Any], width: int, height: int) -> Intrinsics | 
 def det3d_figures(
     answer: str, image_bytes: bytes, meta: dict[str, Any], title: str
 ) -> tuple[bytes, bytes] | None:
-    """``(overlay PNG, BEV PNG)`` of the boxes in ``answer`` (a VST box answer) on the image
+    """``(overlay JPEG, BEV PNG)`` of the boxes in ``answer`` (a VST box answer) on the image
     ``image_bytes``; None when the sample records no camera."""
     image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
     camera = det3d_camera(meta, image.width, image.height)
@@ -99,4 +107,4 @@ def det3d_figures(
         title=title,
     )
     bev = bev.resize((400, 400), Image.Resampling.LANCZOS)
-    return png_bytes(overlay), png_bytes(bev)
+    return jpeg_bytes(overlay), png_bytes(bev)

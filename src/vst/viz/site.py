@@ -129,7 +129,7 @@ def _det3d(
         b"\0".join([text.encode(), hashlib.blake2b(image).digest(), camera.encode()]),
         digest_size=8,
     ).hexdigest()
-    over_rel, bev_rel = f"media/det3d/{key}-boxes.png", f"media/det3d/{key}-bev.png"
+    over_rel, bev_rel = f"media/det3d/{key}-boxes.jpg", f"media/det3d/{key}-bev.png"
     if (media.site / over_rel).exists() and (media.site / bev_rel).exists():
         media.reused += 2
     else:

@@ -263,3 +263,27 @@ def test_cli_view(tmp_path):
     assert "30 samples on 2 page(s)" in result.output
     result = runner.invoke(data_app, ["view", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
     assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_eval_harness_predictions_are_read(tmp_path):
+    ds = _synthetic_dataset(tmp_path / "ds", 4)
+    line = {
+        "dataset": "vst-p",
+        "id": f"{2:016x}",
+        "index": 0,
+        "task": "task_0",
+        "request": "r",
+        "model": "tiny",
+        "sampling": {},
+        "text": "the answer is 3",
+        "parsed": "3",
+        "scores": {"official": 0.0, "format": 1.0},
+    }
+    preds = tmp_path / "vst-p.predictions.jsonl"
+    preds.write_text(json.dumps(line) + "\n")
+    report = build_site(ds, tmp_path / "site", preds, audit=False)
+    assert (report.predictions, report.predictions_matched) == (1, 1)
+    cls, inner, _ = _articles(tmp_path / "site")[f"{2:016x}"]
+    assert cls == "sample fail"
+    assert 'model (tiny): <span class="answer pred">3</span>' in inner
+    assert 'score <span class="score">0.000</span> (format 1.000)' in inner

@@ -89,6 +89,15 @@ def _turns(view: SampleView, root: str) -> str:
     return "".join(out)
 
 
+def _parts(pred: Prediction) -> str:
+    parts = [
+        f"{name} {value:.3f}"
+        for name, value in (("accuracy", pred.accuracy), ("format", pred.format))
+        if value is not None
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def sample_card(view: SampleView, root: str) -> str:
     """One sample as an ``<article id=SAMPLE_ID>``: header, turns (images as the model sees
     them), answer, prediction and score (if any), figures, reward spec and meta."""
@@ -106,8 +115,8 @@ def sample_card(view: SampleView, root: str) -> str:
         body.append(
             f'<p>model ({escape(pred.model)}): <span class="answer pred">'
             f'{escape(pred.answer)}</span> &middot; score <span class="score">'
-            f"{pred.score:.3f}</span> (accuracy {pred.accuracy:.3f}, format "
-            f"{pred.format:.3f})</p><details><summary>raw model text</summary>"
+            f"{pred.score:.3f}</span>{_parts(pred)}</p>"
+            "<details><summary>raw model text</summary>"
             f'<pre class="text">{escape(pred.text)}</pre></details>'
         )
     if view.figures:

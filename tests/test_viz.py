@@ -5,6 +5,7 @@ three synthetic rooms) with hand-written predictions and 10 samples a page."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -287,3 +288,16 @@ def test_eval_harness_predictions_are_read(tmp_path):
     assert cls == "sample fail"
     assert 'model (tiny): <span class="answer pred">3</span>' in inner
     assert 'score <span class="score">0.000</span> (format 1.000)' in inner
+
+
+def test_docs_python_example_runs(tmp_path, monkeypatch):
+    block = re.findall(
+        r"```python\n(.*?)```", (Path(__file__).parents[1] / "docs" / "viewer.md").read_text(), re.S
+    )
+    assert len(block) == 1
+    _synthetic_dataset(tmp_path / "outputs" / "engine-demo", 60)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block[0], "docs/viewer.md", "exec"), {"__name__": "docs"})
+    assert out.getvalue() == "outputs/engine-demo-site/index.html 60 {'task_0': 1, 'task_1': 1}\n"

@@ -108,6 +108,43 @@ class _TaskPages:
         return self.number
 
 
+class _PredictionsData:
+    """``data/predictions.js``, the failures view's data, streamed one record a line through a
+    temporary file and renamed into place by :meth:`finish` (:meth:`abort` drops it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._tmp: Path | None = temp_file(path)
+        self._fh = self._tmp.open("w", encoding="utf-8")
+        self._fh.write("window.VST_PREDICTIONS = [\n")
+
+    def write(self, view: html.SampleView, pred: Prediction, scene: str, page: str) -> None:
+        thumbs = view.images or [frames[0] for frames in view.videos if frames]
+        record = {
+            "id": view.id,
+            "task": view.task,
+            "scene": scene,
+            "score": pred.score,
+            "answer": pred.answer[:200],
+            "reference": view.answer[:200],
+            "href": f"tasks/{view.task}/{page}#{view.id}",
+            "thumb": thumbs[0] if thumbs else "",
+        }
+        self._fh.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + ",\n")
+
+    def finish(self) -> None:
+        self._fh.write("];\n")
+        self._fh.close()
+        assert self._tmp is not None
+        commit(self._tmp, self.path)
+        self._tmp = None
+
+    def abort(self) -> None:
+        self._fh.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+
 def _loads(text: Any, where: str) -> dict[str, Any]:
     if isinstance(text, dict):
         return text
@@ -211,14 +248,10 @@ def build_site(
     stats: dict[str, TaskStats] = new_stats()
     tasks: dict[str, _TaskPages] = {}
     total = sum(count_rows(p) for p in shards)
-    data_js = site / "data" / "predictions.js"
-    tmp = temp_file(data_js) if preds else None
+    data_js = _PredictionsData(site / "data" / "predictions.js") if preds else None
     try:
         with Progress(console=console, transient=True, disable=not progress) as bar:
             job = bar.add_task("writing pages", total=total)
-            fh = tmp.open("w", encoding="utf-8") if tmp else None
-            if fh:
-                fh.write("window.VST_PREDICTIONS = [\n")
             for shard in shards:
                 for k, row in enumerate(iter_rows(shard, _COLUMNS, batch_size=32)):
                     where = f"{shard} row {k} (sample {row.get('id')})"
@@ -227,36 +260,22 @@ def build_site(
                         raise ViewerError(f"{where}: field 'task' {task!r} is not a task name")
                     pred = preds.get(str(row.get("id")))
                     view = _view(row, where, media, pred)
-                    pages = tasks.get(task) or tasks.setdefault(
-                        task, _TaskPages(site, task, page_size)
-                    )
-                    number = pages.add(html.sample_card(view, "../../"))
+                    if task not in tasks:
+                        tasks[task] = _TaskPages(site, task, page_size)
+                    number = tasks[task].add(html.sample_card(view, "../../"))
                     scene = str(view.meta.get("scene_id", ""))
                     stats[task].add(view.answer, view.reward, scene)
-                    if pred is not None and fh is not None:
+                    if pred is not None and data_js is not None:
                         stats[task].add_score(pred.score)
                         report.predictions_matched += 1
-                        record = {
-                            "id": view.id,
-                            "task": task,
-                            "scene": scene,
-                            "score": pred.score,
-                            "answer": pred.answer[:200],
-                            "reference": view.answer[:200],
-                            "href": f"tasks/{task}/{html.page_name(number)}#{view.id}",
-                            "thumb": (view.images or [f[0] for f in view.videos if f] or [""])[0],
-                        }
-                        fh.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + ",\n")
+                        data_js.write(view, pred, scene, html.page_name(number))
                     report.samples += 1
                     bar.advance(job)
-            if fh:
-                fh.write("];\n")
-                fh.close()
-                commit(tmp, data_js)
-                tmp = None
+        if data_js is not None:
+            data_js.finish()
     finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        if data_js is not None:
+            data_js.abort()
     for task in sorted(tasks):
         report.pages[task] = tasks[task].finish()
     if preds:
@@ -267,6 +286,9 @@ def build_site(
             scripts=["data/predictions.js", "assets/failures.js"],
         )
         atomic_write_bytes(site / "failures.html", page.encode("utf-8"))
+    else:  # a previous build with predictions: its failures view no longer applies
+        (site / "failures.html").unlink(missing_ok=True)
+        (site / "data" / "predictions.js").unlink(missing_ok=True)
     audit_json = load_audit(dataset, shards, compute=audit)
     page = index_page(
         dataset.name if dataset.name != "data" else dataset.parent.name,

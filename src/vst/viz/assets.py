@@ -29,8 +29,8 @@ td, th { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-al
 .role { font-weight: 600; font-size: 12px; color: #444; }
 .text { white-space: pre-wrap; word-break: break-word; }
 img.view { max-width: 100%; max-height: 420px; display: block; margin: 4px 0; }
-.strip { display: flex; gap: 3px; overflow-x: auto; padding: 4px 0; }
-.strip img { height: 90px; flex: none; }
+.strip { display: flex; flex-wrap: wrap; gap: 3px; padding: 4px 0; }
+.strip img { height: 80px; flex: none; }
 .figs { display: flex; gap: 8px; flex-wrap: wrap; align-items: flex-start; }
 .figs figure { margin: 0; }
 .figs img { max-height: 400px; max-width: 100%; }

@@ -262,6 +262,10 @@ def test_cli_view(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"index: {tmp_path / 'site' / 'index.html'}" in result.output
     assert "30 samples on 2 page(s)" in result.output
+    assert '<h2 id="audit">Audit: ' in (tmp_path / "site" / "index.html").read_text()
+    args = ["view", str(ds), "--out", str(tmp_path / "site"), "--quiet", "--no-audit"]
+    assert runner.invoke(data_app, args).exit_code == 0
+    assert "Audit: " not in (tmp_path / "site" / "index.html").read_text()
     result = runner.invoke(data_app, ["view", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
     assert result.exit_code == 2 and "not a folder" in result.output
 

@@ -434,6 +434,9 @@ def view_cmd(
         None, "--predictions", help="Predictions JSONL of `vst predict` on this dataset."
     ),
     page_size: int = typer.Option(100, "--page-size", help="Samples per page."),
+    audit: bool = typer.Option(
+        True, "--audit/--no-audit", help="Compute the audit when FOLDER has no audit.json."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """A static HTML site of the dataset (and of a model's predictions on it): charts, pages
@@ -442,7 +445,13 @@ def view_cmd(
 
     try:
         report = build_site(
-            folder, out, predictions, page_size=page_size, progress=not quiet, console=err_console
+            folder,
+            out,
+            predictions,
+            page_size=page_size,
+            audit=audit,
+            progress=not quiet,
+            console=err_console,
         )
     except ViewerError as exc:
         _fail(str(exc))

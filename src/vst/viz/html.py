@@ -12,7 +12,15 @@ from typing import Any
 
 from vst.viz.predictions import Prediction
 
-__all__ = ["Figure", "SampleView", "document", "page_nav", "sample_card"]
+__all__ = [
+    "FAILURES_BODY",
+    "Figure",
+    "SampleView",
+    "document",
+    "page_name",
+    "page_nav",
+    "sample_card",
+]
 
 
 def document(title: str, body: str, root: str, scripts: Sequence[str] = ()) -> str:

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_DISTINCT", "TaskStats"]
+__all__ = ["MAX_ANSWER_CHARS", "MAX_DISTINCT", "TaskStats", "new_stats"]
 
 MAX_ANSWER_CHARS = 40
 MAX_DISTINCT = 200

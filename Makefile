@@ -9,7 +9,7 @@ DEMO_OUT ?= outputs/demo
 LIBERO_VENV := .venv-libero
 LIBERO_STAMP := $(LIBERO_VENV)/.installed
 
-.PHONY: demo test lint bench clean libero-env
+.PHONY: demo test lint bench clean libero-env browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ libero-env: $(LIBERO_STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/vst demo --out $(DEMO_OUT)
 
-test: $(STAMP) $(LIBERO_STAMP)
+# Chromium + chromedriver from the system packages, for the viewer's browser test.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(SUDO) apt-get install -y chromium chromium-driver
+
+test: $(STAMP) $(LIBERO_STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest

@@ -105,3 +105,66 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from vst.models.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny_model") / "tiny").path
+
+
+VIEWER_PAGE_SIZE = 10
+"""Samples per page of the viewer site the viewer tests share (small, so tasks have pages)."""
+
+
+def write_hand_predictions(run: Path, path: Path) -> list[dict]:
+    """A hand-written predictions JSONL (the line format of ``vst predict``) for the first three
+    samples of every task of ``run``: choice 0 right (score 1), one wrong (score 0; for
+    ``det3d`` a chair box 3 m ahead), one half right (score 0.5). Returns the records."""
+    import json
+
+    from vst.engine.writer import iter_rows, list_shards
+
+    seen: dict[str, int] = {}
+    records = []
+    for shard in list_shards(run):
+        for row in iter_rows(shard, ["id", "task", "answer", "reward"]):
+            k = seen[row["task"]] = seen.get(row["task"], -1) + 1
+            if k > 2:
+                continue
+            det3d = json.loads(row["reward"])["mode"] == "det3d"
+            wrong = '[{"bbox_3d": [0, 0, 3, 1, 1, 1, 0, 0, 0], "label": "chair"}]' if det3d else "Z"
+            text, score = [(row["answer"], 1.0), (wrong, 0.0), (row["answer"], 0.5)][k]
+            records.append(
+                {
+                    "dataset": run.name,
+                    "id": row["id"],
+                    "task": row["task"],
+                    "index": 0,
+                    "request": f"hand-{k}",
+                    "model": "hand-written",
+                    "sampling": {"temperature": 0.0},
+                    "system": None,
+                    "text": text,
+                    "answer": text,
+                    "reward": {
+                        "overall": score,
+                        "accuracy": score,
+                        "format": 1.0,
+                        "checkable": True,
+                    },
+                    "reference": row["answer"],
+                    "finish_reason": "stop",
+                    "prompt_tokens": 100,
+                    "completion_tokens": 5,
+                }
+            )
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    return records
+
+
+@pytest.fixture(scope="session")
+def viewer_site(all_tasks_run, tmp_path_factory) -> tuple[Path, Path, list[dict]]:
+    """``(site folder, predictions file, prediction records)``: the viewer site of
+    ``all_tasks_run`` with hand-written predictions, ``VIEWER_PAGE_SIZE`` samples a page."""
+    from vst.viz import build_site
+
+    root = tmp_path_factory.mktemp("viewer")
+    preds = root / "preds.jsonl"
+    records = write_hand_predictions(all_tasks_run, preds)
+    build_site(all_tasks_run, root / "site", preds, page_size=VIEWER_PAGE_SIZE)
+    return root / "site", preds, records

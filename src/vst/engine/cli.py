@@ -4,7 +4,7 @@ and export the shards it writes).
 Register in ``vst/cli.py``::
 
     app.add_typer(generate_app)              # adds the `generate` command
-    app.add_typer(data_app, name="data")     # adds `data info|verify|audit|export`
+    app.add_typer(data_app, name="data")     # adds `data info|verify|audit|export|view`
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from vst.fserrors import exit_code_of, os_error_line
 
 generate_app = typer.Typer(no_args_is_help=True)
 data_app = typer.Typer(
-    help="Generated datasets (folders of Parquet shards): info, verify, audit, export.",
+    help="Generated datasets (folders of Parquet shards): info, verify, audit, export, view.",
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
@@ -423,3 +423,50 @@ def _export_llava(shards: list[Path], out: Path) -> tuple[int, int]:
         tmp.unlink(missing_ok=True)
         raise
     return n, n_images
+
+
+# -- data view -------------------------------------------------------------------------------
+@data_app.command("view")
+def view_cmd(
+    folder: Path = typer.Argument(..., help="A run folder or its data/ folder of shards."),
+    out: Path = typer.Option(..., "--out", help="Folder of the site (open OUT/index.html)."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="Predictions JSONL of `vst predict` on this dataset."
+    ),
+    page_size: int = typer.Option(100, "--page-size", help="Samples per page."),
+    audit: bool = typer.Option(
+        True, "--audit/--no-audit", help="Compute the audit when FOLDER has no audit.json."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """A static HTML site of the dataset (and of a model's predictions on it): charts, pages
+    of samples per task, a failures-first view. Rerun to update: images are written once."""
+    from vst.viz import ViewerError, build_site
+
+    try:
+        report = build_site(
+            folder,
+            out,
+            predictions,
+            page_size=page_size,
+            audit=audit,
+            progress=not quiet,
+            console=err_console,
+        )
+    except ViewerError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(os_error_line(exc), exit_code_of(exc))
+    console.print(
+        f"{report.samples} samples on {sum(report.pages.values())} page(s); media: "
+        f"{report.media_written} written, {report.media_reused} reused",
+        highlight=False,
+    )
+    if report.failures is not None:
+        console.print(
+            f"predictions: {report.predictions_matched} of {report.predictions} shown;"
+            f" failures first: {report.failures}",
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"index: {report.index}", markup=False, highlight=False)

@@ -36,7 +36,8 @@ demo: $(STAMP)
 # Chromium + chromedriver from the system packages, for the viewer's browser test.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(SUDO) apt-get install -y chromium chromium-driver
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver)
 
 test: $(STAMP) $(LIBERO_STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks

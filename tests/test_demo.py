@@ -133,6 +133,14 @@ def test_demo_writes_outputs_that_pass_verify_and_audit(tmp_path, monkeypatch):
     outputs = ("trained model", "GRPO model", "eval run", "eval report", "benchmark fixtures")
     for name in (*outputs, "CoT data"):
         assert name in result.output, name
+    # the viewer of the dataset, with the vstp answers of the trained model, is printed last
+    site = out / "site"
+    index = site / "index.html"
+    assert index.is_file() and (site / "failures.html").is_file()
+    assert f"viewer: {sum(1 for _ in scene_of)} samples, {len(vstp)} with the model's answer" in (
+        " ".join(result.output.split())
+    )
+    assert str(index) in "".join(result.output.split())
 
     # a rerun reuses every output: no training, no model call, the same predictions
     before = {p.name: p.read_bytes() for p in run.glob("*.predictions.jsonl")}

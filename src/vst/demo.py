@@ -161,7 +161,24 @@ def run_demo(
     }
     model_outputs, model_problems = _model_step(out, console)
     outputs.update(model_outputs)
+    outputs["viewer"] = _viewer_step(out, console)
     return DemoResult(outputs, problems + model_problems)
+
+
+def _viewer_step(out: Path, console: Console) -> Path:
+    """The HTML viewer of the demo dataset (``vst data view``), with the trained model's
+    ``vstp`` answers when the model step ran: its index page."""
+    from vst.viz import build_site
+
+    predictions = out / "eval" / "vstp.predictions.jsonl"
+    site = build_site(
+        out, out / "site", predictions if predictions.is_file() else None, console=console
+    )
+    with_predictions = (
+        f", {site.predictions_matched} with the model's answer" if (site.predictions) else ""
+    )
+    console.print(f"viewer: {site.samples} samples{with_predictions} -> {site.index}")
+    return site.index
 
 
 TRAIN_STEPS = 20

@@ -12,12 +12,12 @@
    removes shards of the same output that are no longer part of the plan and stale temporaries;
 4. hands the other units to an executor (:mod:`vst.engine.executors`): in-process
    (``workers: 1``), a process pool, or Ray tasks; one :class:`EngineContext` per worker; per
-   scene: load, validate (``scene_problems`` without reading pixels; invalid scenes are skipped and reported, or fail the run when ``strict``),
-   screen each frame's files from their headers (``screen_frames``: paths, sizes; bad frames
-   are dropped and reported, a scene left without frames is skipped; a file a task then finds
-   corrupt, e.g. NaN depth, drops its frame and reruns that task), then per task (sorted by
-   name): check ``task.needs``, derive the seed, generate, stamp provenance into ``meta`` and
-   recompute ids, encode images, write;
+   scene: load, validate (``scene_problems`` without reading pixels; invalid scenes are skipped
+   and reported, or fail the run when ``strict``), screen each frame's files from their headers
+   (``screen_frames``: paths, sizes; bad frames are dropped and reported, a scene left without
+   frames is skipped; a file a task then finds corrupt, e.g. NaN depth, drops its frame and
+   reruns that task), then per task (sorted by name): check ``task.needs``, derive the seed,
+   generate, stamp provenance into ``meta`` and recompute ids, encode images, write;
 5. writes ``report.json`` and ``report.md`` into the output folder (:mod:`vst.engine.report`).
 
 Modules: planning (sources, units, shard names) is :mod:`vst.engine.planning`, execution

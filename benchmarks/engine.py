@@ -431,10 +431,43 @@ def _timed_run(config_data: dict, executor) -> dict:
     }
 
 
+def _noop(shared, x: int) -> int:
+    return x
+
+
+def _dispatch_pool(items: int, workers: int = 2) -> float:
+    """Seconds per no-op job on a warm process pool, two in flight per worker (the local
+    executor's pattern)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(_noop, [None] * workers, range(workers)))  # workers up
+        t0 = time.perf_counter()
+        pending, queue = set(), list(range(items))
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.add(ex.submit(_noop, None, queue.pop()))
+            _done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        return (time.perf_counter() - t0) / items
+
+
+def _dispatch_ray(items: int, shared) -> float:
+    """Seconds per no-op Ray task through :func:`vst.distributed.ray_map` (warm workers), with
+    the engine's shared payload (config and task classes) passed to every task."""
+    from vst.distributed import ray_map
+
+    list(ray_map(_noop, [(i,) for i in range(8)], shared=shared))  # workers up
+    t0 = time.perf_counter()
+    list(ray_map(_noop, [(i,) for i in range(items)], shared=shared))
+    return (time.perf_counter() - t0) / items
+
+
 def bench_ray(args) -> int:
     """The Ray executor against the local pool, in one process and one run (``--ray``).
 
-    * overhead per work unit: small units (one ``si_distance`` sample per scene, one scene per
+    * dispatch cost per unit: no-op jobs on a warm pool (2 workers) and no-op Ray tasks (2
+      CPUs, the engine's payload), median of ``--ray-repeat`` repeats of 200;
+    * per small unit, end to end: small units (one ``si_distance`` sample per scene, one scene per
       unit), ``n`` and ``2n`` of them (``n = --ray-units``), on the local pool (2 workers) and
       on a warm local Ray (2 CPUs); the cost per unit is the slope ``(wall(2n) - wall(n)) / n``
       (fixed costs such as the pool's start cancel out), median of ``--ray-repeat`` repeats;
@@ -501,6 +534,7 @@ def bench_ray(args) -> int:
         return statistics.median(slopes), statistics.median(fixed), b["digests"]
 
     # local first: no fork after ray.init
+    pool_dispatch = statistics.median(_dispatch_pool(200) for _ in range(args.ray_repeat))
     pool_unit, pool_fixed, pool_digests = slope(LocalExecutor(2))
     rows = {
         "local, in-process (1 CPU)": _timed_run(mix_cfg(1), LocalExecutor(1)),
@@ -512,6 +546,14 @@ def bench_ray(args) -> int:
         with ray_session(None, cpus):
             inits.append(time.perf_counter() - t0)
             if cpus == 2:
+                from vst.engine.config import parse_config
+                from vst.engine.runner import task_classes
+
+                cfg = parse_config(mix_cfg(2))
+                shared = ("token", cfg, task_classes(cfg))
+                ray_dispatch = statistics.median(
+                    _dispatch_ray(200, shared) for _ in range(args.ray_repeat)
+                )
                 _timed_run(small_cfg(n), RayExecutor())  # workers started, imports done
                 ray_unit, ray_fixed, ray_digests = slope(RayExecutor())
             rows[f"Ray ({cpus} CPU{'s' if cpus > 1 else ''})"] = _timed_run(
@@ -519,12 +561,18 @@ def bench_ray(args) -> int:
             )
     first = next(iter(rows.values()))["digests"]
     same = all(r["digests"] == first for r in rows.values()) and ray_digests == pool_digests
-    overhead = ray_unit - pool_unit
+    overhead = ray_dispatch - pool_dispatch
     print(
-        f"\nper work unit (one si_distance sample per unit, {n} vs {2 * n} units, 2 CPUs, "
-        f"median of {args.ray_repeat}): local pool {1000 * pool_unit:.0f} ms (+{pool_fixed:.2f} s "
-        f"per run), Ray {1000 * ray_unit:.0f} ms (+{ray_fixed:.2f} s per run, warm) -> Ray "
-        f"overhead {1000 * overhead:+.0f} ms per unit; Ray start-up "
+        f"\ndispatch per unit (no-op jobs, 2 CPUs, median of {args.ray_repeat} x 200): local pool "
+        f"{1000 * pool_dispatch:.2f} ms, Ray {1000 * ray_dispatch:.2f} ms -> Ray overhead "
+        f"{1000 * overhead:+.2f} ms per unit"
+    )
+    print(
+        f"per small work unit end to end (one si_distance sample, {n} vs {2 * n} units, "
+        f"2 CPUs, median of {args.ray_repeat}): local pool {1000 * pool_unit:.0f} ms "
+        f"(+{pool_fixed:.2f} s per run), Ray {1000 * ray_unit:.0f} ms "
+        f"(+{ray_fixed:.2f} s per run, warm) -> "
+        f"difference {1000 * (ray_unit - pool_unit):+.0f} ms per unit; Ray start-up "
         f"{', '.join(f'{s:.1f}' for s in inits)} s (2 CPUs, 1 CPU)"
     )
     print(f"\ndemo mix (every task, 6 per scene), {len(rendered)} scenes, one per shard:")

@@ -128,6 +128,7 @@ def test_a_unit_that_keeps_failing_is_reported_and_a_rerun_completes(cluster, lo
     (cluster.crash / "unit-00002").touch()
     out, report = _ray_run(local, scenes_root, retries=0)
     assert [(u["index"], u["attempts"]) for u in report.failed_units] == [(2, 1)]
+    assert report.failed_units[0]["error"].startswith("WorkerCrashedError: The worker died")
     assert not list((out / "data").glob("shard-00002-*"))
     assert report.shards_written == 2 and len(_digests(out)) == 2
     md = (out / "report.md").read_text()

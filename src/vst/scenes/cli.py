@@ -290,13 +290,11 @@ def import_cmd(
     from vst.scenes.sources.formats import get_reader_class
     from vst.scenes.sources.importer import IMPORT_REPORT, ImportWriteError, import_scenes
 
-    if executor not in ("local", "ray") or (address is not None and executor != "ray"):
-        _error(
-            ValueError(
-                f"--executor {executor!r} / --address: use --executor local or ray; "
-                "--address only with ray"
-            )
-        )
+    if executor not in ("local", "ray"):
+        _error(ValueError(f"--executor: unknown executor {executor!r}; choose local or ray"))
+        raise typer.Exit(2)
+    if address is not None and executor != "ray":
+        _error(ValueError("--address is only for --executor ray"))
         raise typer.Exit(2)
     try:
         reader = get_reader_class(format)(path, _parse_options(option))

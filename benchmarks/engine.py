@@ -311,7 +311,12 @@ def main() -> int:
     ap.add_argument("--memory-n", type=int, default=4, help="N of the N / 10N memory runs.")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--ray", action="store_true", help="Only the Ray executor figures.")
+    ap.add_argument("--ray-units", type=int, default=12, help="n of the n / 2n overhead runs.")
+    ap.add_argument("--ray-repeat", type=int, default=3, help="Repeats of the Ray overhead runs.")
     args = ap.parse_args()
+    if args.ray:
+        return bench_ray(args)
     _pin()
     if args.memory_child:
         memory_child(*args.memory_child)
@@ -396,6 +401,208 @@ def main() -> int:
     tmp_holder.cleanup()
     print("\nOVERALL:", "FAIL" if failed else "PASS")
     return 1 if failed else 0
+
+
+# -- the Ray executor ----------------------------------------------------------------------
+PAPER_SAMPLES = 4_100_000
+"""VST-P's size in the paper: the projection's target."""
+
+
+def _timed_run(config_data: dict, executor) -> dict:
+    """One engine run; wall seconds, samples, bytes, shard digests."""
+    import hashlib
+
+    from vst.engine.config import parse_config
+    from vst.engine.runner import run
+
+    cfg = parse_config(config_data)
+    t0 = time.perf_counter()
+    report = run(cfg, progress=False, executor=executor)
+    wall = time.perf_counter() - t0
+    digests = sorted(
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in cfg.data_dir.glob("shard-*.parquet")
+    )
+    return {
+        "wall": wall,
+        "samples": report.samples_total,
+        "bytes": report.bytes_total,
+        "units": report.units_total,
+        "digests": digests,
+    }
+
+
+def _noop(shared, x: int) -> int:
+    return x
+
+
+def _dispatch_pool(items: int, workers: int = 2) -> float:
+    """Seconds per no-op job on a warm process pool, two in flight per worker (the local
+    executor's pattern)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(_noop, [None] * workers, range(workers)))  # workers up
+        t0 = time.perf_counter()
+        pending, queue = set(), list(range(items))
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.add(ex.submit(_noop, None, queue.pop()))
+            _done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        return (time.perf_counter() - t0) / items
+
+
+def _dispatch_ray(items: int, shared) -> float:
+    """Seconds per no-op Ray task through :func:`vst.distributed.ray_map` (warm workers), with
+    the engine's shared payload (config and task classes) passed to every task."""
+    from vst.distributed import ray_map
+
+    list(ray_map(_noop, [(i,) for i in range(8)], shared=shared))  # workers up
+    t0 = time.perf_counter()
+    list(ray_map(_noop, [(i,) for i in range(items)], shared=shared))
+    return (time.perf_counter() - t0) / items
+
+
+def bench_ray(args) -> int:
+    """The Ray executor against the local pool, in one process and one run (``--ray``).
+
+    * dispatch cost per unit: no-op jobs on a warm pool (2 workers) and no-op Ray tasks (2
+      CPUs, the engine's payload), median of ``--ray-repeat`` repeats of 200;
+    * per small unit, end to end: small units (one ``si_distance`` sample per scene, one scene per
+      unit), ``n`` and ``2n`` of them (``n = --ray-units``), on the local pool (2 workers) and
+      on a warm local Ray (2 CPUs); the cost per unit is the slope ``(wall(2n) - wall(n)) / n``
+      (fixed costs such as the pool's start cancel out), median of ``--ray-repeat`` repeats;
+      overhead = Ray's slope - the pool's. Ray's start-up is timed apart;
+    * samples per second with 1 and 2 CPUs: the ``configs/demo.yaml`` mix (every task, 6 asked
+      per scene, one scene per shard) on ``--num-scenes`` rooms: in-process (1 CPU), pool (2),
+      Ray with 1 CPU and Ray with 2 CPUs; wall-clock samples/s, encoding and writing included;
+    * the projection for the paper's 4.1M samples from the 1-CPU Ray rate, on one 64-core node
+      and on 8 such nodes, at linear scaling and at the measured 1 -> 2 CPU efficiency.
+
+    Undoes the one-core pin (the pool and Ray need both cores). Shards must be identical across
+    executors and CPU counts (exit 1 otherwise)."""
+    import statistics
+
+    from vst.distributed import ray_session
+    from vst.engine.executors import LocalExecutor, RayExecutor
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    tmp_holder = tempfile.TemporaryDirectory(prefix="vst-bench-ray-")
+    tmp = Path(tmp_holder.name)
+    if args.scenes:
+        from vst.scenes import find_scene_dirs
+
+        rendered = find_scene_dirs(args.scenes)[: args.num_scenes]
+    else:
+        t0 = time.perf_counter()
+        rendered = make_scenes(tmp / "rendered", args.num_scenes)
+        print(f"rendered {len(rendered)} scenes (640x480) in {time.perf_counter() - t0:.1f} s")
+    n = args.ray_units
+    small = {k: replicate(rendered, k, tmp / f"small{k}") for k in (n, 2 * n)}
+    mix = replicate(rendered, len(rendered), tmp / "mix")
+    runs = iter(range(10**6))
+
+    def small_cfg(k: int) -> dict:
+        return {
+            "output": str(tmp / f"run{next(runs)}"),
+            "sources": [{"kind": "scenes", "path": str(small[k])}],
+            "tasks": [{"name": "si_distance", "per_scene": 1}],
+            "scenes_per_shard": 1,
+            "workers": 2,
+            "allow_outside_root": True,
+        }
+
+    def mix_cfg(workers: int) -> dict:
+        return {
+            "output": str(tmp / f"run{next(runs)}"),
+            "sources": [{"kind": "scenes", "path": str(mix)}],
+            "tasks": [{"name": "*", "per_scene": 6}],
+            "scenes_per_shard": 1,
+            "workers": workers,
+            "allow_outside_root": True,
+        }
+
+    def slope(executor) -> tuple[float, float, list[str]]:
+        """Median seconds per unit and fixed seconds per run; the 2n run's digests."""
+        slopes, fixed = [], []
+        for _ in range(args.ray_repeat):
+            a = _timed_run(small_cfg(n), executor)
+            b = _timed_run(small_cfg(2 * n), executor)
+            slopes.append((b["wall"] - a["wall"]) / n)
+            fixed.append(a["wall"] - n * slopes[-1])
+        return statistics.median(slopes), statistics.median(fixed), b["digests"]
+
+    # local first: no fork after ray.init
+    pool_dispatch = statistics.median(_dispatch_pool(200) for _ in range(args.ray_repeat))
+    pool_unit, pool_fixed, pool_digests = slope(LocalExecutor(2))
+    rows = {
+        "local, in-process (1 CPU)": _timed_run(mix_cfg(1), LocalExecutor(1)),
+        "local pool (2 CPUs)": _timed_run(mix_cfg(2), LocalExecutor(2)),
+    }
+    inits = []
+    for cpus in (2, 1):
+        t0 = time.perf_counter()
+        with ray_session(None, cpus):
+            inits.append(time.perf_counter() - t0)
+            if cpus == 2:
+                from vst.engine.config import parse_config
+                from vst.engine.runner import task_classes
+
+                cfg = parse_config(mix_cfg(2))
+                shared = ("token", cfg, task_classes(cfg))
+                ray_dispatch = statistics.median(
+                    _dispatch_ray(200, shared) for _ in range(args.ray_repeat)
+                )
+                _timed_run(small_cfg(n), RayExecutor())  # workers started, imports done
+                ray_unit, ray_fixed, ray_digests = slope(RayExecutor())
+            rows[f"Ray ({cpus} CPU{'s' if cpus > 1 else ''})"] = _timed_run(
+                mix_cfg(cpus), RayExecutor()
+            )
+    first = next(iter(rows.values()))["digests"]
+    same = all(r["digests"] == first for r in rows.values()) and ray_digests == pool_digests
+    overhead = ray_dispatch - pool_dispatch
+    print(
+        f"\ndispatch per unit (no-op jobs, 2 CPUs, median of {args.ray_repeat} x 200): local pool "
+        f"{1000 * pool_dispatch:.2f} ms, Ray {1000 * ray_dispatch:.2f} ms -> Ray overhead "
+        f"{1000 * overhead:+.2f} ms per unit"
+    )
+    print(
+        f"per small work unit end to end (one si_distance sample, {n} vs {2 * n} units, "
+        f"2 CPUs, median of {args.ray_repeat}): local pool {1000 * pool_unit:.0f} ms "
+        f"(+{pool_fixed:.2f} s per run), Ray {1000 * ray_unit:.0f} ms "
+        f"(+{ray_fixed:.2f} s per run, warm) -> "
+        f"difference {1000 * (ray_unit - pool_unit):+.0f} ms per unit; Ray start-up "
+        f"{', '.join(f'{s:.1f}' for s in inits)} s (2 CPUs, 1 CPU)"
+    )
+    print(f"\ndemo mix (every task, 6 per scene), {len(rendered)} scenes, one per shard:")
+    print(f"{'executor':<28} {'samples':>7} {'wall s':>7} {'samples/s':>10}")
+    for name, r in rows.items():
+        print(f"{name:<28} {r['samples']:>7} {r['wall']:>7.1f} {r['samples'] / r['wall']:>10.1f}")
+    print(f"shards identical across executors and CPU counts: {'yes' if same else 'NO'}")
+
+    r1 = rows["Ray (1 CPU)"]["samples"] / rows["Ray (1 CPU)"]["wall"]
+    r2 = rows["Ray (2 CPUs)"]["samples"] / rows["Ray (2 CPUs)"]["wall"]
+    eff = min(1.0, r2 / (2 * r1))
+    per_sample = rows["Ray (2 CPUs)"]["bytes"] / max(rows["Ray (2 CPUs)"]["samples"], 1)
+    per_unit = 6 * 19 * 16  # samples of a 16-scene shard of the demo mix
+    units = PAPER_SAMPLES / per_unit
+    print(
+        f"\nprojection for {PAPER_SAMPLES / 1e6:.1f}M samples of the demo mix at {r1:.1f} "
+        f"samples/s per CPU (Ray, 1 CPU); measured 1 -> 2 CPU efficiency {eff:.2f}; "
+        f"{per_sample / 1e3:.0f} kB per sample ({PAPER_SAMPLES * per_sample / 1e9:.0f} GB); "
+        f"{units:,.0f} units of 16 scenes:"
+    )
+    for label, cpus in (("one 64-core node", 64), ("8 nodes x 64 cores", 512)):
+        ideal = r1 * cpus
+        print(
+            f"  {label}: {PAPER_SAMPLES / ideal / 3600:.2f} h at linear scaling "
+            f"({ideal:,.0f} samples/s, {ideal * per_sample / 1e6:.0f} MB/s to the shared file "
+            f"system), {PAPER_SAMPLES / (ideal * eff) / 3600:.2f} h at efficiency {eff:.2f}; "
+            f"Ray overhead {units * max(overhead, 0) / cpus / 60:.1f} min"
+        )
+    tmp_holder.cleanup()
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -371,9 +371,9 @@ def test_config_errors_name_file_and_field(tiny_task, tmp_path):
 
 
 def test_synthetic_source_in_parallel_matches_serial(tiny_task, tmp_path, monkeypatch):
-    import vst.engine.runner as runner_module
+    import vst.engine.planning as planning_module
 
-    monkeypatch.setattr(runner_module, "SYNTH_CHUNK", 1)  # 3 scenes -> 3 pool jobs
+    monkeypatch.setattr(planning_module, "SYNTH_CHUNK", 1)  # 3 scenes -> 3 pool jobs
     src = {
         "kind": "synthetic",
         "num_scenes": 3,

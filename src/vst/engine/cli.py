@@ -67,13 +67,27 @@ def generate_cmd(
         "the benchmark).",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (this machine: in-process or `workers` processes) or ray (one Ray task per "
+        "shard; pip install 'vst[ray]'). Same shards and report either way.",
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="With --executor ray: the cluster (auto, ray://host:10001); default: a local Ray "
+        "with `workers` CPUs. Scenes and output must be on a file system all nodes share.",
+    ),
 ) -> None:
     """Generate VST samples from scenes into Parquet shards (resumable: rerun to continue).
 
     Exit codes: 0 done; 1 the run failed on the way (a task error, disk full, an invalid scene
     with --strict); 2 bad input (the config or an option, a path that cannot be used, an output
     folder that is a file, not writable, or held by another run)."""
+    from vst.distributed import RayUnavailableError
     from vst.engine.config import ConfigError, load_config
+    from vst.engine.executors import make_executor
     from vst.engine.runner import EngineError, run
 
     if tasks is not None and _split(tasks) is None:
@@ -94,9 +108,15 @@ def generate_cmd(
     except ConfigError as exc:
         _fail(str(exc))
     try:
-        report = run(cfg, progress=not quiet, console=err_console)
+        runner = make_executor(executor, workers=cfg.workers, address=address)
+    except (ValueError, RayUnavailableError) as exc:
+        _fail(f"--executor {executor}: {exc}")
+    try:
+        report = run(cfg, progress=not quiet, console=err_console, executor=runner)
     except EngineError as exc:
         _fail(str(exc), exc.exit_code)
+    except RayUnavailableError as exc:
+        _fail(str(exc))
 
     table = Table(title=f"{report.samples_total} samples in {cfg.data_dir}")
     table.add_column("task")
@@ -131,8 +151,14 @@ def generate_cmd(
         console.print(
             f"[red]task error[/red] {e['task']} on {e['scene_id']}: {e['error']}", highlight=False
         )
+    for u in report.failed_units:
+        console.print(
+            f"[red]unit failed[/red] {u['shard']} ({u['attempts']} attempts): {u['error']} "
+            "(no shard written; rerun to try again)",
+            highlight=False,
+        )
     console.print(f"report: {cfg.output / 'report.md'}")
-    if report.task_errors:
+    if report.task_errors or report.failed_units:
         raise typer.Exit(1)
 
 

@@ -10,15 +10,20 @@
    the shard format; the unit's shard is ``data/shard-{index:05d}-{key[:12]}.parquet``;
 3. skips units whose shard exists (a rerun resumes a killed run and gives the same dataset),
    removes shards of the same output that are no longer part of the plan and stale temporaries;
-4. runs the other units in-process (``workers: 1``) or on a process pool, one
-   :class:`EngineContext` per worker; per scene: load, validate (``scene_problems`` without
-   reading pixels; invalid scenes are skipped and reported, or fail the run when ``strict``),
-   screen each frame's files from their headers (``screen_frames``: paths, sizes; bad frames
-   are dropped and reported, a scene left without frames is skipped; a file a task then finds
-   corrupt, e.g. NaN depth, drops its frame and reruns that task), then per task (sorted by
-   name): check ``task.needs``, derive the seed, generate, stamp provenance into ``meta`` and
-   recompute ids, encode images, write;
-5. writes ``report.json`` and ``report.md`` into the output folder.
+4. hands the other units to an executor (:mod:`vst.engine.executors`): in-process
+   (``workers: 1``), a process pool, or Ray tasks; one :class:`EngineContext` per worker; per
+   scene: load, validate (``scene_problems`` without reading pixels; invalid scenes are skipped
+   and reported, or fail the run when ``strict``), screen each frame's files from their headers
+   (``screen_frames``: paths, sizes; bad frames are dropped and reported, a scene left without
+   frames is skipped; a file a task then finds corrupt, e.g. NaN depth, drops its frame and
+   reruns that task), then per task (sorted by name): check ``task.needs``, derive the seed,
+   generate, stamp provenance into ``meta`` and recompute ids, encode images, write;
+5. writes ``report.json`` and ``report.md`` into the output folder (:mod:`vst.engine.report`).
+
+Modules: planning (sources, units, shard names) is :mod:`vst.engine.planning`, execution
+:mod:`vst.engine.executors`, the report :mod:`vst.engine.report`, errors
+:mod:`vst.engine.errors`; this module keeps the per-unit code (:class:`UnitRunner`) and
+:func:`run`, and re-exports the names of the others that callers import from here.
 
 Seeds: the samples of task ``t`` on scene ``s`` come from ``numpy.random.default_rng(seed)``
 with ``seed = derive_seed(run_seed, s, t)`` (a ``SeedSequence`` over sha256-based hashes of the
@@ -33,21 +38,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import math
-import multiprocessing as mp
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    as_completed,
-    wait,
-)
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -65,53 +60,58 @@ from rich.progress import (
 
 from vst.engine.config import EngineConfig
 from vst.engine.context import EngineContext
-from vst.engine.registry import Task, get_task
-from vst.engine.sample import GENERATOR_VERSION, canonical_json
+from vst.engine.errors import EngineError, EngineInputError, StopRun, os_failure
+from vst.engine.executors import Executor, LocalExecutor, UnitFailure
+from vst.engine.planning import (
+    SYNTH_CHUNK,
+    SourcesResolved,
+    WorkUnit,
+    plan_units,
+    resolve_sources,
+    task_classes,
+)
+from vst.engine.registry import Task
+from vst.engine.report import Report
+from vst.engine.sample import GENERATOR_VERSION
 from vst.engine.writer import (
-    SHARD_FORMAT_VERSION,
     SHARD_GLOB,
     TMP_PREFIX,
     ShardWriter,
     parse_shard_name,
     sample_row,
     shard_meta,
-    shard_name,
 )
-from vst.fserrors import exit_code_of, os_error_line
 from vst.lock import OutputLockedError, output_lock
 from vst.scenes.errors import FrameFileError, SceneError
-from vst.scenes.files import read_json
-from vst.scenes.io import SCENE_FILE, atomic_write_bytes, find_scene_dirs, load_scene
+from vst.scenes.io import load_scene
 from vst.scenes.model import Scene
 from vst.scenes.validation import drop_frame, scene_problems, screen_frames
 from vst.workers import die_with_parent
 
+__all__ = [
+    "SYNTH_CHUNK",
+    "EngineError",
+    "EngineInputError",
+    "Executor",
+    "LocalExecutor",
+    "Report",
+    "SourcesResolved",
+    "StopRun",
+    "UnitFailure",
+    "UnitResult",
+    "UnitRunner",
+    "WorkUnit",
+    "answer_bucket",
+    "derive_seed",
+    "plan_units",
+    "resolve_sources",
+    "run",
+    "scene_budget",
+    "stable_hash",
+    "task_classes",
+]
 
-class EngineError(RuntimeError):
-    """The run cannot go on (invalid scene with ``strict``, a task failure with ``strict``, disk
-    full); the message names the scene / task / file. ``vst generate`` exits with
-    :attr:`exit_code`."""
-
-    exit_code = 1
-
-
-class EngineInputError(EngineError):
-    """The run cannot start or go on because of its input: a source path or scene list, a
-    benchmark scene named explicitly, the output folder (not a folder, not writable, held by
-    another run). ``vst generate`` exits 2."""
-
-    exit_code = 2
-
-
-def _os_failure(exc: OSError) -> EngineError:
-    """The :class:`EngineError` of a file-system error: one line naming the path; disk full
-    and I/O errors fail the run (exit 1), others are bad paths (exit 2)."""
-    cls = EngineError if exit_code_of(exc) == 1 else EngineInputError
-    return cls(os_error_line(exc))
-
-
-class StopRun(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raise from an ``on_unit`` hook to stop a run early (tests simulate a kill with it)."""
+_os_failure = os_failure  # the name this module used before the split (kept for importers)
 
 
 # -- seeds -----------------------------------------------------------------------------------
@@ -139,206 +139,6 @@ def scene_budget(config: EngineConfig, scene_id: str, task: str) -> int:
         return int(base)
     u = np.random.default_rng(derive_seed(config.seed, scene_id, task, "budget")).random()
     return int(base + (u < frac))
-
-
-# -- planning --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WorkUnit:
-    """Scenes whose samples go to one shard."""
-
-    index: int
-    scene_dirs: tuple[str, ...]
-    key: str
-
-    @property
-    def shard(self) -> str:
-        return shard_name(self.index, self.key)
-
-
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@dataclass
-class SourcesResolved:
-    """Scene directories of a run's sources, and what the guard and the imports did."""
-
-    dirs: list[Path]
-    excluded_benchmark: list[dict[str, Any]] = field(default_factory=list)
-    included_benchmark: list[dict[str, Any]] = field(default_factory=list)
-    imports: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _scene_header(scene_dir: Path) -> tuple[str, str, str, tuple[str, ...]]:
-    """``(scene id, dataset, native id, benchmarks its reader knew)`` from ``scene.json``."""
-    try:
-        rec = read_json(scene_dir / SCENE_FILE)
-        attrs = rec.get("attributes") or {}
-        sid = str(rec.get("id", scene_dir.name))
-        known = tuple(str(b) for b in attrs.get("benchmarks") or ())
-        return sid, str(rec.get("source", "")), str(attrs.get("native_id", sid)), known
-    except (SceneError, AttributeError, TypeError):
-        return scene_dir.name, "", scene_dir.name, ()  # unreadable: the unit reports it
-
-
-def _existing_scene_dirs(src: Any, i: int, guard: Any) -> list[Path]:
-    """Scene directories of a ``scenes`` source, filtered by its ``scenes`` list and the
-    guard (a path that is one scene directory, or a ``scenes`` list, is an explicit choice)."""
-    from vst.scenes.guard import BenchmarkSceneError
-
-    where = f"sources.{i} ({src.path})"
-    if not src.path.exists():
-        raise EngineInputError(f"sources.{i}: scenes path {src.path} does not exist")
-    found = find_scene_dirs(src.path)
-    if not found:
-        raise EngineInputError(
-            f"sources.{i}: no scene directories (folders with {SCENE_FILE}) under {src.path}"
-        )
-    explicit = src.scenes is not None or (src.path / SCENE_FILE).is_file()
-    headers = {d: _scene_header(d) for d in found}
-    if src.scenes is not None:
-        wanted = set(src.scenes)
-        found = [d for d in found if d.name in wanted or headers[d][0] in wanted]
-        missing = wanted - {d.name for d in found} - {headers[d][0] for d in found}
-        if missing:
-            raise EngineInputError(f"{where}: no scene named {', '.join(sorted(missing))}")
-    kept = []
-    for d in found:
-        sid, dataset, native, known = headers[d]
-        try:
-            if guard.admit(sid, dataset, native, explicit=explicit, source=where, known=known):
-                kept.append(d)
-        except BenchmarkSceneError as exc:
-            raise EngineInputError(str(exc)) from None
-    return kept
-
-
-def _import_dataset(
-    config: EngineConfig, src: Any, i: int, guard: Any, on_scene: Callable | None
-) -> tuple[list[Path], dict[str, Any]]:
-    """Import a dataset source into ``<output>/scenes/<kind>-<i>`` (resumable)."""
-    from vst.scenes.guard import BenchmarkSceneError
-    from vst.scenes.sources.importer import ImportWriteError, import_scenes
-
-    where = f"sources.{i} ({src.kind} {src.path})"
-    try:
-        reader = src.reader()
-        result = import_scenes(
-            reader,
-            config.scenes_dir / f"{src.kind}-{i}",
-            scenes=src.scenes,
-            limit=src.limit,
-            guard=guard,
-            where=where,
-            on_scene=(lambda sid, status: on_scene(Path(sid), status == "failed"))
-            if on_scene
-            else None,
-            workers=config.workers,
-        )
-    except BenchmarkSceneError as exc:
-        raise EngineInputError(str(exc)) from None
-    except ImportWriteError as exc:
-        raise _os_failure(exc.error) from None
-    except (FileNotFoundError, ValueError) as exc:
-        raise EngineInputError(f"{where}: {exc}") from None
-    summary = result.to_dict()
-    summary["summary"] = result.summary()
-    return result.scene_dirs(), summary
-
-
-def resolve_sources(
-    config: EngineConfig, on_scene: Callable[[Path, bool], None] | None = None
-) -> SourcesResolved:
-    """Scene directories of every source (synthesising synthetic ones, importing datasets),
-    benchmark scenes excluded by the guard, deduplicated and sorted by (directory name, path)."""
-    try:
-        guard = config.benchmark_guard.guard()
-    except ValueError as exc:  # an extra_lists file that cannot be read
-        raise EngineInputError(f"benchmark_guard.extra_lists: {exc}") from None
-    dirs: list[Path] = []
-    imports = []
-    synthetic = [s for s in config.sources if s.kind == "synthetic"]
-    for i, src in enumerate(config.sources):
-        if src.kind == "synthetic":
-            out = config.scenes_dir if len(synthetic) == 1 else config.scenes_dir / f"source-{i}"
-            dirs.extend(_synthesise(src.synth_config(config.seed), out, config.workers, on_scene))
-        elif src.kind == "scenes":
-            dirs.extend(_existing_scene_dirs(src, i, guard))
-        else:
-            found, summary = _import_dataset(config, src, i, guard, on_scene)
-            dirs.extend(found)
-            imports.append({"source": i, **summary})
-    unique = {str(d.resolve()): d for d in dirs}
-    return SourcesResolved(
-        dirs=sorted(unique.values(), key=lambda d: (d.name, str(d.resolve()))),
-        excluded_benchmark=[e.to_dict() for e in guard.excluded],
-        included_benchmark=[e.to_dict() for e in guard.included],
-        imports=imports,
-    )
-
-
-SYNTH_CHUNK = 4
-"""Synthetic scenes per pool job when ``workers > 1``."""
-
-
-def _synth_chunk(cfg: Any, out: Path) -> list[Path]:
-    from vst.scenes.sources.synthetic import write_scenes
-
-    return write_scenes(cfg, out)
-
-
-def _synthesise(
-    cfg: Any, out: Path, workers: int, on_scene: Callable[[Path, bool], None] | None
-) -> list[Path]:
-    """Render (or find, when already there) the scenes of a synthetic source; with several
-    workers, chunks of scene indices run on a process pool. Scene ``k`` is the same either way
-    (each scene's randomness comes from ``(seed, k)``)."""
-    from vst.scenes.sources.synthetic import write_scenes
-
-    if workers <= 1 or cfg.num_scenes <= SYNTH_CHUNK:
-        return write_scenes(cfg, out, on_scene=on_scene)
-    chunks = [
-        cfg.model_copy(update={"start_index": k, "num_scenes": min(SYNTH_CHUNK, end - k)})
-        for end in [cfg.start_index + cfg.num_scenes]
-        for k in range(cfg.start_index, end, SYNTH_CHUNK)
-    ]
-    results: dict[int, list[Path]] = {}
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=mp.get_context("spawn"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
-    ) as ex:
-        futures = {ex.submit(_synth_chunk, c, out): i for i, c in enumerate(chunks)}
-        for f in as_completed(futures):
-            results[futures[f]] = f.result()
-            if on_scene is not None:
-                for p in results[futures[f]]:
-                    on_scene(p, False)
-    return [p for i in range(len(chunks)) for p in results[i]]
-
-
-def task_classes(config: EngineConfig) -> list[type[Task]]:
-    """The run's task classes, sorted by name."""
-    return [type(get_task(n)) for n in config.task_names]
-
-
-def plan_units(config: EngineConfig, scene_dirs: list[Path]) -> list[WorkUnit]:
-    """Split ``scene_dirs`` into units of ``scenes_per_shard`` and compute their keys."""
-    base = {
-        "format": SHARD_FORMAT_VERSION,
-        "generator": GENERATOR_VERSION,
-        "config": config.output_key(),
-        "tasks": {c.name: c.version for c in task_classes(config)},
-    }
-    units = []
-    n = config.scenes_per_shard
-    for index, start in enumerate(range(0, len(scene_dirs), n)):
-        chunk = scene_dirs[start : start + n]
-        scenes = [[d.name, _file_hash(d / SCENE_FILE)] for d in chunk]
-        key = hashlib.sha256(canonical_json({**base, "scenes": scenes}).encode()).hexdigest()
-        units.append(WorkUnit(index, tuple(str(d) for d in chunk), key))
-    return units
 
 
 # -- one unit --------------------------------------------------------------------------------
@@ -604,179 +404,6 @@ def _run_in_worker(unit: WorkUnit) -> UnitResult:
     return _WORKER.run_unit(unit)
 
 
-# -- report ----------------------------------------------------------------------------------
-@dataclass
-class Report:
-    """What a run did: samples and answer distributions per task, skipped scenes and tasks,
-    shards written and reused, timings. Saved as ``report.json`` and ``report.md``."""
-
-    output: str
-    config: dict[str, Any]
-    scenes_total: int = 0
-    scenes_used: int = 0
-    units_total: int = 0
-    shards_written: int = 0
-    shards_reused: int = 0
-    stale_removed: list[str] = field(default_factory=list)
-    samples_total: int = 0
-    bytes_total: int = 0
-    samples_per_task: dict[str, int] = field(default_factory=dict)
-    scenario_of_task: dict[str, str] = field(default_factory=dict)
-    answers_per_task: dict[str, dict[str, int]] = field(default_factory=dict)
-    skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
-    skipped_frames: list[dict[str, Any]] = field(default_factory=list)
-    task_skips: dict[str, dict[str, int]] = field(default_factory=dict)
-    task_errors: list[dict[str, Any]] = field(default_factory=list)
-    duplicates_dropped: dict[str, int] = field(default_factory=dict)
-    duplicate_scene_ids: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    shards: list[dict[str, Any]] = field(default_factory=list)
-    excluded_benchmark_scenes: list[dict[str, Any]] = field(default_factory=list)
-    included_benchmark_scenes: list[dict[str, Any]] = field(default_factory=list)
-    imports: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, res: UnitResult) -> None:
-        self.shards_reused += res.reused
-        self.shards_written += not res.reused
-        self.samples_total += res.rows
-        self.bytes_total += res.bytes
-        self.shards.append(
-            {"shard": res.shard, "rows": res.rows, "bytes": res.bytes, "reused": res.reused}
-        )
-        self.scenes_used += len(res.scene_ids)
-        for k, v in res.counts.items():
-            self.samples_per_task[k] = self.samples_per_task.get(k, 0) + v
-        self.scenario_of_task.update(res.scenarios)
-        for task, dist in res.answers.items():
-            mine = self.answers_per_task.setdefault(task, {})
-            for k, v in dist.items():
-                mine[k] = mine.get(k, 0) + v
-        self.skipped_scenes.extend(res.skipped_scenes)
-        self.skipped_frames.extend(res.skipped_frames)
-        for s in res.task_skips:
-            per = self.task_skips.setdefault(s["task"], {})
-            for reason in s["reasons"]:
-                per[reason] = per.get(reason, 0) + 1
-        self.task_errors.extend(res.task_errors)
-        for k, v in res.duplicates.items():
-            self.duplicates_dropped[k] = self.duplicates_dropped.get(k, 0) + v
-        for k, v in res.timings.items():
-            self.timings[k] = self.timings.get(k, 0.0) + v
-
-    def finish(self) -> None:
-        """Sort lists and dicts so the report reads the same for the same run."""
-        self.shards.sort(key=lambda s: s["shard"])
-        self.skipped_scenes.sort(key=lambda s: s["dir"])
-        self.skipped_frames.sort(key=lambda s: s["dir"])
-        self.task_errors.sort(key=lambda e: (e["scene_id"], e["task"]))
-        self.samples_per_task = dict(sorted(self.samples_per_task.items()))
-        self.answers_per_task = {
-            t: dict(sorted(d.items())) for t, d in sorted(self.answers_per_task.items())
-        }
-        self.task_skips = {t: dict(sorted(d.items())) for t, d in sorted(self.task_skips.items())}
-        self.duplicates_dropped = dict(sorted(self.duplicates_dropped.items()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False, default=str) + "\n"
-
-    def to_markdown(self) -> str:
-        lines = [
-            "# Data engine report",
-            "",
-            f"- output: `{self.output}`",
-            f"- scenes: {self.scenes_used} used of {self.scenes_total} "
-            f"({len(self.skipped_scenes)} skipped)",
-            f"- shards: {self.units_total} ({self.shards_written} written, "
-            f"{self.shards_reused} reused from an earlier run"
-            + (f", {len(self.stale_removed)} stale removed" if self.stale_removed else "")
-            + ")",
-            f"- samples: {self.samples_total} ({self.bytes_total / 1e6:.1f} MB)",
-            f"- benchmark scenes excluded (leakage guard): {len(self.excluded_benchmark_scenes)}"
-            + (
-                f"; included by override: {len(self.included_benchmark_scenes)}"
-                if self.included_benchmark_scenes
-                else ""
-            ),
-        ]
-        if "wall" in self.timings:
-            lines.append(f"- wall time: {self.timings['wall']:.1f} s")
-        lines += ["", "## Samples per task", "", "| task | scenario | samples |"]
-        lines.append("| --- | --- | ---: |")
-        for t, n in self.samples_per_task.items():
-            lines.append(f"| {t} | {self.scenario_of_task.get(t, '')} | {n} |")
-        lines += ["", "## Answer distribution per task", ""]
-        for t, dist in self.answers_per_task.items():
-            total = sum(dist.values()) or 1
-            top = sorted(dist.items(), key=lambda kv: (-kv[1], kv[0]))
-            shown = ", ".join(f"{k}: {v} ({100 * v / total:.0f}%)" for k, v in top[:12])
-            more = f", ... {len(top) - 12} more values" if len(top) > 12 else ""
-            lines.append(f"- **{t}**: {shown}{more}")
-        for title, entries in (
-            ("Benchmark scenes excluded (leakage guard)", self.excluded_benchmark_scenes),
-            ("Benchmark scenes included (override)", self.included_benchmark_scenes),
-        ):
-            if entries:
-                lines += ["", f"## {title}", ""]
-                for e in entries[:200]:
-                    lines.append(
-                        f"- {e['dataset']} `{e['native_id']}`: {', '.join(e['benchmarks'])}"
-                        f" ({e['source']})"
-                    )
-                if len(entries) > 200:
-                    lines.append(f"- ... and {len(entries) - 200} more (see report.json)")
-        for imp in self.imports:
-            lines += ["", f"## Import of sources.{imp['source']} ({imp['format']})", ""]
-            lines.append(f"- {imp['summary']}")
-            for f in imp["failed"][:50]:
-                lines.append(f"- failed: `{f['scene_id']}`: {f['reason']}")
-            for sk in imp["skipped"][:50]:
-                lines.append(f"- skipped {sk['kind']}: {sk['item']}: {sk['reason']}")
-            more = len(imp["skipped"]) - 50
-            if more > 0:
-                lines.append(f"- ... and {more} more skipped items (see import_report.json)")
-        if self.skipped_scenes:
-            lines += ["", "## Skipped scenes", ""]
-            for s in self.skipped_scenes:
-                lines.append(f"- `{s['dir']}` ({s.get('scene_id') or 'unreadable'}):")
-                lines.extend(f"  - {r}" for r in s["reasons"][:10])
-        if self.skipped_frames:
-            lines += ["", "## Skipped frames (bad files; the rest of the scene was used)", ""]
-            for s in self.skipped_frames:
-                lines.append(f"- `{s['dir']}` ({s['scene_id']}):")
-                lines.extend(f"  - {r}" for r in s["reasons"][:10])
-        if self.task_skips:
-            lines += ["", "## Tasks a scene could not serve", ""]
-            for t, reasons in self.task_skips.items():
-                for r, n in reasons.items():
-                    lines.append(f"- {t}: {r} ({n} scene(s))")
-        if self.task_errors:
-            lines += ["", "## Task errors (samples of these pairs were dropped)", ""]
-            for e in self.task_errors:
-                lines.append(f"- {e['task']} on {e['scene_id']}: {e['error']}")
-        if self.duplicates_dropped:
-            lines += ["", "## Repeated samples dropped (same id within a scene and task)", ""]
-            lines.extend(f"- {t}: {n}" for t, n in self.duplicates_dropped.items())
-        if self.duplicate_scene_ids:
-            lines += ["", "## Duplicate scene ids", "", ", ".join(self.duplicate_scene_ids)]
-        if self.timings:
-            lines += ["", "## Timings (seconds, summed over workers)", ""]
-            lines.append("| stage | seconds |")
-            lines.append("| --- | ---: |")
-            for k, v in self.timings.items():
-                lines.append(f"| {k} | {v:.2f} |")
-        return "\n".join(lines) + "\n"
-
-    def save(self, output: Path) -> tuple[Path, Path]:
-        """Write ``report.json`` and ``report.md`` into ``output`` (atomically)."""
-        j, m = output / "report.json", output / "report.md"
-        atomic_write_bytes(j, self.to_json().encode("utf-8"))
-        atomic_write_bytes(m, self.to_markdown().encode("utf-8"))
-        return j, m
-
-
 # -- the run ---------------------------------------------------------------------------------
 def _sweep(data_dir: Path, planned: set[str]) -> list[str]:
     """Delete leftover temporaries and shards that are not part of the plan."""
@@ -803,18 +430,20 @@ def _check_strict(res: UnitResult, path: Path) -> None:
         )
 
 
-def _mp_context() -> mp.context.BaseContext:
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-
-
 def run(
     config: EngineConfig,
     *,
     progress: bool = True,
     console: Console | None = None,
     on_unit: Callable[[UnitResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> Report:
     """Run the engine (see the module docstring); return and save the report.
+
+    ``executor`` processes the units (default :class:`LocalExecutor` with ``config.workers``);
+    the shards and the report (timings aside) do not depend on it. A unit the executor
+    reports as failed (:class:`UnitFailure`, after its retries) writes no shard and is listed
+    in ``report.failed_units``; a rerun tries it again.
 
     ``on_unit(result)`` is called in the main process after each unit that was processed in
     this run (not for reused shards); raising :class:`StopRun` from it stops the run there.
@@ -829,11 +458,17 @@ def run(
         raise EngineInputError(f"output: {out} is a file, not a folder")
     try:
         with output_lock(out):
-            return _run(config, progress=progress, console=console, on_unit=on_unit)
+            return _run(
+                config,
+                progress=progress,
+                console=console,
+                on_unit=on_unit,
+                executor=executor or LocalExecutor(config.workers),
+            )
     except OutputLockedError as exc:
         raise EngineInputError(str(exc)) from None
     except OSError as exc:
-        raise _os_failure(exc) from None
+        raise os_failure(exc) from None
 
 
 def _run(
@@ -842,6 +477,7 @@ def _run(
     progress: bool,
     console: Console | None,
     on_unit: Callable[[UnitResult], None] | None,
+    executor: Executor,
 ) -> Report:
     console = console or Console(stderr=True)
     t_start = time.perf_counter()
@@ -902,48 +538,24 @@ def _run(
             if on_unit is not None:
                 on_unit(res)
 
+        results = executor.run(config, classes, todo)
         try:
-            if config.workers <= 1 or len(todo) <= 1:
-                runner = UnitRunner(config, classes)
-                for u in todo:
-                    done(runner.run_unit(u))
-            else:
-                _run_pool(config, classes, todo, done)
+            for res in results:
+                if isinstance(res, UnitFailure):
+                    report.add_failure(res.index, res.shard, res.error, res.attempts)
+                    bar.update(unit_bar, advance=1, info=f"{res.shard} failed")
+                else:
+                    done(res)
         except StopRun:
             report.finish()
             return report
+        finally:  # an executor stops its work not finished (pool, Ray tasks)
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
 
     report.duplicate_scene_ids = sorted(k for k, v in seen.items() if v > 1)
     report.timings["wall"] = time.perf_counter() - t_start
     report.finish()
     report.save(config.output)
     return report
-
-
-def _run_pool(
-    config: EngineConfig,
-    classes: list[type[Task]],
-    todo: list[WorkUnit],
-    done: Callable[[UnitResult], None],
-) -> None:
-    """Run ``todo`` on ``config.workers`` processes, at most two units in flight per worker."""
-    workers = min(config.workers, len(todo))
-    ex = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_mp_context(),
-        initializer=_init_worker,
-        initargs=(os.getpid(), config, classes),
-    )
-    pending: set[Future] = set()
-    queue = list(reversed(todo))
-    try:
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                pending.add(ex.submit(_run_in_worker, queue.pop()))
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                done(f.result())
-    except BaseException:
-        ex.shutdown(wait=False, cancel_futures=True)
-        raise
-    ex.shutdown(wait=True)

@@ -261,11 +261,19 @@ def import_cmd(
         None, "--scenes", help="Only these scenes (comma-separated ids): an explicit choice."
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most N scenes."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes reading scenes."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes reading scenes (CPUs of a local Ray)."
+    ),
     allow_benchmark_scenes: bool = typer.Option(
         False,
         "--allow-benchmark-scenes",
         help="Import scenes of evaluation benchmarks too (excluded by default).",
+    ),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (processes) or ray (Ray tasks; pip install vst[ray])."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to use (auto, ray://host:10001); default: a local Ray."
     ),
 ) -> None:
     """Import a public dataset, in its own on-disk format, into vst scene directories.
@@ -275,12 +283,19 @@ def import_cmd(
     objects and scenes are listed with their reasons in OUT/import_report.json. Exit codes:
     2 bad input (options, paths, OUT not writable or held by another import), 1 nothing
     imported or the output filled up (the report of the scenes done so far is kept)."""
+    from vst.distributed import RayUnavailableError
     from vst.fserrors import exit_code_of
     from vst.lock import OutputLockedError
     from vst.scenes.guard import BenchmarkGuard, BenchmarkSceneError
     from vst.scenes.sources.formats import get_reader_class
     from vst.scenes.sources.importer import IMPORT_REPORT, ImportWriteError, import_scenes
 
+    if executor not in ("local", "ray"):
+        _error(ValueError(f"--executor: unknown executor {executor!r}; choose local or ray"))
+        raise typer.Exit(2)
+    if address is not None and executor != "ray":
+        _error(ValueError("--address is only for --executor ray"))
+        raise typer.Exit(2)
     try:
         reader = get_reader_class(format)(path, _parse_options(option))
     except (ValueError, FileNotFoundError) as exc:
@@ -302,12 +317,14 @@ def import_cmd(
                 on_plan=lambda n: progress.update(bar, total=n),
                 on_scene=lambda sid, status: progress.advance(bar),
                 workers=workers,
+                executor=executor,
+                address=address,
             )
         except ImportWriteError as exc:
             progress.stop()
             _error(exc)
             raise typer.Exit(exit_code_of(exc.error)) from None
-        except (BenchmarkSceneError, ValueError, OutputLockedError) as exc:
+        except (BenchmarkSceneError, ValueError, OutputLockedError, RayUnavailableError) as exc:
             progress.stop()
             _error(exc)
             raise typer.Exit(2) from None

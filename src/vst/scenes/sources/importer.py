@@ -196,6 +196,8 @@ def import_scenes(
     on_scene: Callable[[str, str], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
     workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> ImportResult:
     """Import the scenes of ``reader`` into ``out`` (see the module docstring).
 
@@ -205,7 +207,18 @@ def import_scenes(
     ``where`` names the source in messages; ``on_scene(scene_id, status)`` reports progress
     with status ``written`` / ``reused`` / ``failed``; ``on_plan(n)`` gives the number of scenes
     to import once they are listed. ``workers > 1`` reads scenes on that many processes (each
-    with its own reader); the scene directories and the report are the same as with one."""
+    with its own reader); the scene directories and the report are the same as with one.
+    ``executor="ray"`` reads each scene in a Ray task instead (:func:`_import_ray`: a local Ray
+    with ``workers`` CPUs, or the cluster at ``address``), with the same directories and report;
+    a scene whose task keeps failing (its worker dies) is reported as failed."""
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; choose local or ray")
+    if address is not None and executor != "ray":
+        raise ValueError("address is only for the ray executor")
+    if executor == "ray":
+        from vst.distributed import import_ray
+
+        import_ray()  # RayUnavailableError before any work when Ray is missing
     out = Path(out)
     where = where or f"{reader.format} {reader.path}"
     guard = guard if guard is not None else BenchmarkGuard.default()
@@ -234,7 +247,7 @@ def import_scenes(
         on_plan(len(admitted))
     try:
         with output_lock(out):
-            _import_admitted(reader, admitted, out, result, on_scene, workers)
+            _import_admitted(reader, admitted, out, result, on_scene, workers, executor, address)
     except OSError as exc:
         if isinstance(exc, ImportWriteError):
             raise
@@ -249,6 +262,8 @@ def _import_admitted(
     result: ImportResult,
     on_scene: Callable[[str, str], None] | None,
     workers: int,
+    executor: str = "local",
+    address: str | None = None,
 ) -> None:
     """Import (or keep) the admitted scenes, then write the report; on an output error, write
     the report of the scenes finished so far and raise :class:`ImportWriteError`."""
@@ -271,7 +286,9 @@ def _import_admitted(
 
     stopped: OSError | None = None
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if executor == "ray" and todo:
+            _import_ray(reader, todo, out, workers, address, done)
+        elif workers <= 1 or len(todo) <= 1:
             for index, ref, key in todo:
                 done(index, (ref.id, *_import_one(reader, ref, out / ref.id, key)))
         else:
@@ -343,6 +360,55 @@ def _import_pool(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+_RAY_READERS: dict[str, SceneReader] = {}
+"""A Ray worker's reader of the current source (listed once per worker, as in the pool)."""
+
+
+def _ray_scene(shared: tuple[str, str, dict[str, Any]], ref: SceneRef, dest: str, key: str):
+    """The body of one scene's Ray task (runs in a Ray worker)."""
+    from vst.scenes.sources.formats import get_reader_class
+
+    fmt, path, options = shared
+    cache_key = json.dumps([fmt, path, options], sort_keys=True, default=str)
+    reader = _RAY_READERS.get(cache_key)
+    if reader is None:
+        _RAY_READERS.clear()
+        reader = get_reader_class(fmt)(path, options)
+        reader.scene_refs(reader.new_report())
+        _RAY_READERS[cache_key] = reader
+    return (ref.id, *_import_one(reader, ref, Path(dest), key))
+
+
+def _import_ray(
+    reader: SceneReader,
+    todo: list[tuple[int, SceneRef, str]],
+    out: Path,
+    workers: int,
+    address: str | None,
+    done: Callable[[int, tuple], None],
+) -> None:
+    """Import ``todo`` as Ray tasks (:func:`vst.distributed.ray_map`), one per scene, each
+    worker with its own reader of the same options. An output error (``OSError``) stops the
+    import as in the pool; a scene whose task fails on every attempt is a failed scene."""
+    from vst.distributed import TaskFailure, ray_map, ray_session
+
+    shared = (reader.format, str(reader.path), reader.options.model_dump(mode="python"))
+    items = [(ref, str(out / ref.id), key) for _, ref, key in todo]
+    with ray_session(address, workers if address is None else None):
+        for i, outcome in ray_map(
+            _ray_scene,
+            items,
+            shared=shared,
+            tags=[f"scene-{ref.id}" for _, ref, _ in todo],
+            fatal=(OSError,),
+        ):
+            index, ref, _ = todo[i]
+            if isinstance(outcome, TaskFailure):
+                reason = f"failed {outcome.attempts} time(s): {outcome.error}"
+                outcome = (ref.id, "failed", {"scene_id": ref.id, "reason": reason}, [])
+            done(index, outcome)
 
 
 def _import_one(

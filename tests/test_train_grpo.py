@@ -575,8 +575,9 @@ def test_cli_grpo_runs_and_reports(tiny_model_dir, tmp_path):
 def test_two_processes_filter_in_step(tiny_model_dir, tmp_path):
     """Two CPU processes (torchrun, gloo): every process runs the same refill rounds with the
     same number of prompts (TRL gathers rewards across processes; a mismatch would hang), and
-    the logged counts are summed over both. The random tiny model never answers a letter, so
-    every group is all wrong: 2 rounds of refills, then the batch is filled and counted."""
+    the logged counts are summed over both. The random tiny model almost never answers a
+    letter, so (nearly) every group is all wrong: 2 rounds of refills, then the batch is filled
+    and counted."""
     import os
     import socket
     import subprocess
@@ -610,8 +611,11 @@ def test_two_processes_filter_in_step(tiny_model_dir, tmp_path):
     rows = read_metrics(tmp_path / "o" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:  # per round 2 prompts on each process; 3 rounds
-        assert r["vst/groups_drawn"] == 12 and r["vst/dropped_all_wrong"] == 12
-        assert r["vst/refill_rounds"] == 2 and r["vst/underfilled_groups"] == 4
+        assert r["vst/groups_drawn"] == 12 and r["vst/refill_rounds"] == 2
+        # all wrong, but a sampled letter is right by chance now and then (a mixed group is
+        # kept): every drawn group is either dropped or in the batch, whose short part is filled
+        kept = 4 - r["vst/underfilled_groups"]
+        assert r["vst/dropped_all_wrong"] >= 10 and r["vst/dropped_all_wrong"] + kept == 12
         assert r["vst/completions"] == 24
 
 

@@ -94,6 +94,7 @@ __all__ = [
     "data_sources",
     "load_examples",
     "load_model",
+    "result_fields",
     "run_training",
     "token_mean_loss",
     "training_arguments",
@@ -427,14 +428,21 @@ def run_training(
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():  # the sources and their scenes (vst.train.manifest)
         write_manifest(out, data_sources(config, where))
-    png = trainer.metrics.png  # drawn by the metrics callback on process 0 at the end
-    plot = png if trainer.is_world_process_zero() and png.is_file() else None
-    return TrainResult(
-        output_dir=out,
-        steps=trainer.state.global_step,
-        metrics=trainer.metrics.jsonl,
-        plot=plot,
-        mix_report=report,
-        resumed_from=Path(last) if last else None,
-        examples=len(examples),
-    )
+    return TrainResult(**result_fields(trainer, out, report, last, len(examples)))
+
+
+def result_fields(
+    trainer: VstTrainer, out: Path, report: Any, last: str | None, examples: int
+) -> dict[str, Any]:
+    """The :class:`TrainResult` fields of a finished run (the plot only on process 0, where the
+    metrics callback drew it)."""
+    png = trainer.metrics.png
+    return {
+        "output_dir": out,
+        "steps": trainer.state.global_step,
+        "metrics": trainer.metrics.jsonl,
+        "plot": png if trainer.is_world_process_zero() and png.is_file() else None,
+        "mix_report": report,
+        "resumed_from": Path(last) if last else None,
+        "examples": examples,
+    }

@@ -40,7 +40,7 @@ from vst.train.config import ConfigError
 from vst.train.data import mix
 from vst.train.encode import Encoded
 from vst.train.sources.base import ItemError
-from vst.train.trainer import TrainResult, build_trainer, load_model
+from vst.train.trainer import TrainResult, build_trainer, load_model, result_fields
 from vst.train.trainer_common import checkpoint_to_resume
 from vst.vla.action_tokens import ActionTokenizer
 from vst.vla.norm_stats import load_norm_stats
@@ -225,16 +225,8 @@ def run_vla_training(
             "seed": config.seed,
         }
         (out / VLA_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    png = trainer.metrics.png
-    plot = png if trainer.is_world_process_zero() and png.is_file() else None
     return VlaTrainResult(
-        output_dir=out,
-        steps=trainer.state.global_step,
-        metrics=trainer.metrics.jsonl,
-        plot=plot,
-        mix_report=report,
-        resumed_from=Path(last) if last else None,
-        examples=len(examples),
+        **result_fields(trainer, out, report, last, len(examples)),
         held_out=sum(len(s) for s in held_sources),
         scores=dict(evaluator.last),
         eval_file=evaluator.jsonl,

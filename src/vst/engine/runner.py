@@ -65,6 +65,7 @@ from rich.progress import (
 
 from vst.engine.config import EngineConfig
 from vst.engine.context import EngineContext
+from vst.engine.encode_cache import EncodedImageCache
 from vst.engine.registry import Task, get_task
 from vst.engine.sample import GENERATOR_VERSION, canonical_json
 from vst.engine.writer import (
@@ -434,13 +435,18 @@ def answer_bucket(mode: str, ground_truth: Any, answer: str) -> str:
 
 
 class UnitRunner:
-    """Runs work units with one :class:`EngineContext` (one per worker process)."""
+    """Runs work units with one :class:`EngineContext` (one per worker process) and one
+    :class:`EncodedImageCache` (cleared per scene: a picture the samples of a scene share is
+    encoded once; ``cache_images = False`` encodes every picture of every sample, same bytes)."""
+
+    cache_images: bool = True
 
     def __init__(self, config: EngineConfig, classes: list[type[Task]]):
         self.config = config
         self.tasks = [c() for c in classes]
         self.ctx = EngineContext(settings=config.settings())
         self.out_dir = config.data_dir
+        self.images = EncodedImageCache() if self.cache_images else None
 
     def run_unit(self, unit: WorkUnit) -> UnitResult:
         """Samples of ``unit``'s scenes into its shard. An ``OSError`` of the shard's writer
@@ -468,6 +474,8 @@ class UnitRunner:
                     continue
                 res.scene_ids.append(scene.id)
                 self.ctx.reset()
+                if self.images is not None:
+                    self.images.clear()
                 for task in self.tasks:
                     rows, tg, te = self._scene_task(scene, task, res)
                     t_gen[task.name] += tg
@@ -559,7 +567,7 @@ class UnitRunner:
                     t0 = time.perf_counter()
                     continue
                 seen_ids.add(sample.id)
-                rows.append(sample_row(sample, cfg.image_format, cfg.jpeg_quality))
+                rows.append(sample_row(sample, cfg.image_format, cfg.jpeg_quality, self.images))
                 mode = sample.reward.get("mode", "")
                 answers[answer_bucket(mode, sample.reward.get("ground_truth"), sample.answer)] += 1
                 t0 = time.perf_counter()

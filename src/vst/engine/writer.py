@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vst.atomic import commit, temp_file
+from vst.engine.encode_cache import EncodedImageCache
 from vst.engine.imaging import encode_image
 from vst.engine.sample import Sample, canonical_json
 
@@ -126,8 +127,16 @@ def image_extension(data: bytes) -> str:
     return "bin"
 
 
-def sample_row(sample: Sample, image_format: str = "JPEG", quality: int = 95) -> dict[str, Any]:
-    """One shard row of ``sample`` (images encoded, reward/meta as canonical JSON)."""
+def sample_row(
+    sample: Sample,
+    image_format: str = "JPEG",
+    quality: int = 95,
+    cache: EncodedImageCache | None = None,
+) -> dict[str, Any]:
+    """One shard row of ``sample`` (images encoded, reward/meta as canonical JSON). With
+    ``cache``, pictures already encoded (same pixels, format and quality) reuse their bytes;
+    the row is the same either way."""
+    encode = cache.encode if cache is not None else encode_image
     messages = [
         {
             "role": m["role"],
@@ -143,11 +152,10 @@ def sample_row(sample: Sample, image_format: str = "JPEG", quality: int = 95) ->
         "scenario": sample.scenario,
         "messages": messages,
         "images": [
-            {"bytes": encode_image(img, image_format, quality), "path": None}
-            for img in sample.images
+            {"bytes": encode(img, image_format, quality), "path": None} for img in sample.images
         ],
         "videos": [
-            [{"bytes": encode_image(f, image_format, quality), "path": None} for f in frames]
+            [{"bytes": encode(f, image_format, quality), "path": None} for f in frames]
             for frames in sample.videos
         ],
         "answer": sample.answer,

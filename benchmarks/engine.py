@@ -23,6 +23,13 @@ scenes (``Scene`` objects; pixels load lazily through the frame views):
   :func:`vst.engine.writer.sample_row`), measured apart;
 * ``end to end``: generate + encode, ``1 / (1/generate + 1/encode)``.
 
+End to end (``--only-e2e`` runs only this section): whole ``run(config)`` runs of the
+``configs/demo.yaml`` task mix over the scenes (``--e2e-per-scene`` asked per scene and task,
+48 by default), one worker; the baseline (no encoded-image cache, the format-2 Parquet options)
+and the new path alternate ``--e2e-reps`` times after a small warm-up run; samples per CPU
+second (decode, templates, encoding, rows, Parquet), medians and their ratio, and whether the
+new path wrote identical shards every time. Budget: >= 300 samples/s per core (median).
+
 Memory: ``run(config)`` in a fresh subprocess per size, on N and 10N scenes (the 10N are the N
 rendered scenes repeated under new ids, pixels shared on disk), every registered single-image
 task, in-process (one worker); peak RSS from ``VmHWM`` (``resource.getrusage`` off Linux).

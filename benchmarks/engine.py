@@ -23,6 +23,13 @@ scenes (``Scene`` objects; pixels load lazily through the frame views):
   :func:`vst.engine.writer.sample_row`), measured apart;
 * ``end to end``: generate + encode, ``1 / (1/generate + 1/encode)``.
 
+End to end (``--only-e2e`` runs only this section): whole ``run(config)`` runs of the
+``configs/demo.yaml`` task mix over the scenes (``--e2e-per-scene`` asked per scene and task,
+48 by default), one worker; the baseline (no encoded-image cache, the format-2 Parquet options)
+and the new path alternate ``--e2e-reps`` times after a small warm-up run; samples per CPU
+second (decode, templates, encoding, rows, Parquet), medians and their ratio, and whether the
+new path wrote identical shards every time. Budget: >= 300 samples/s per core (median).
+
 Memory: ``run(config)`` in a fresh subprocess per size, on N and 10N scenes (the 10N are the N
 rendered scenes repeated under new ids, pixels shared on disk), every registered single-image
 task, in-process (one worker); peak RSS from ``VmHWM`` (``resource.getrusage`` off Linux).
@@ -238,6 +245,108 @@ def bench_all_tasks(names: list[str], scenes: list, budget: int) -> tuple[float,
     return (made / secs if secs else float("inf")), made, 1000.0 * prep_s / n_frames
 
 
+# -- end to end ----------------------------------------------------------------------------
+E2E_BUDGET = 300.0
+"""Required samples per CPU second of a whole run (decode, templates, encoding, Parquet)."""
+
+_FORMAT2_WRITER_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": ["id", "task", "scenario"],
+    "write_statistics": ["task", "scenario"],
+    "version": "2.6",
+    "data_page_version": "1.0",
+}
+"""The shard writer's options before shard format 3 (the baseline's Parquet writing)."""
+
+
+def _e2e_config(scenes: Path, out: Path, per_scene: int | None) -> dict:
+    """``configs/demo.yaml`` (its task mix, image format, quality and shard split) over the
+    rendered ``scenes``, written to ``out``, one worker; ``per_scene`` overrides its budget."""
+    import yaml
+
+    raw = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "configs" / "demo.yaml").read_text()
+    )
+    tasks = (
+        raw["tasks"] if per_scene is None else [{**t, "per_scene": per_scene} for t in raw["tasks"]]
+    )
+    return {
+        **raw,
+        "output": str(out),
+        "sources": [{"kind": "scenes", "path": str(scenes)}],
+        "tasks": tasks,
+        "workers": 1,
+    }
+
+
+def _shards_digest(out: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted((out / "data").glob("shard-*.parquet")):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _e2e_run(raw: dict, fast: bool) -> tuple[float, int, str]:
+    """CPU seconds, samples and shard digest of one ``run(config)``; ``fast=False`` is the
+    baseline: no encoded-image cache (every picture of every sample encoded) and the format-2
+    Parquet options (zstd over the image bytes, no dictionary)."""
+    import shutil
+
+    from vst.engine import writer
+    from vst.engine.config import parse_config
+    from vst.engine.runner import UnitRunner, run
+
+    out = Path(raw["output"])
+    shutil.rmtree(out, ignore_errors=True)
+    saved = (UnitRunner.cache_images, writer._WRITER_OPTIONS)
+    UnitRunner.cache_images = fast
+    writer._WRITER_OPTIONS = saved[1] if fast else _FORMAT2_WRITER_OPTIONS
+    try:
+        c0 = time.process_time()
+        report = run(parse_config(raw), progress=False)
+        secs = time.process_time() - c0
+    finally:
+        UnitRunner.cache_images, writer._WRITER_OPTIONS = saved
+    digest = _shards_digest(out)
+    shutil.rmtree(out, ignore_errors=True)
+    return secs, report.samples_total, digest
+
+
+def bench_end_to_end(scenes: Path, tmp: Path, per_scene: int | None, reps: int) -> dict:
+    """Whole runs of the demo task mix on one core: the baseline and today's path alternate
+    (``reps`` each, after a small warm-up run that pays the process's one-time imports and
+    JIT loads); rates are samples per CPU second, judged on medians and their ratio."""
+    import statistics
+
+    _e2e_run(_e2e_config(scenes, tmp / "e2e-warm", 2), True)
+    raw = _e2e_config(scenes, tmp / "e2e", per_scene)
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    digests: set[str] = set()
+    samples = 0
+    for rep in range(reps):
+        for fast in (False, True):
+            secs, samples, digest = _e2e_run(raw, fast)
+            rates[fast].append(samples / secs if secs else float("inf"))
+            if fast:
+                digests.add(digest)
+            print(
+                f"  run {rep + 1}/{reps} {'new     ' if fast else 'baseline'}: {samples} samples "
+                f"in {secs:5.2f} CPU s = {rates[fast][-1]:6.1f}/s",
+                flush=True,
+            )
+    base, new = statistics.median(rates[False]), statistics.median(rates[True])
+    return {
+        "samples": samples,
+        "baseline": base,
+        "new": new,
+        "ratio": new / base if base else float("inf"),
+        "deterministic": len(digests) == 1,
+    }
+
+
 # -- memory --------------------------------------------------------------------------------
 def peak_rss_mb() -> float:
     """Peak RSS of this process in MB: ``VmHWM`` of ``/proc/self/status`` where there is one
@@ -301,6 +410,30 @@ def measure_memory(scene_dirs: list[Path], n: int, tmp: Path) -> list[dict]:
     return rows
 
 
+def print_end_to_end(scene_dirs: list[Path], tmp: Path, per_scene: int, reps: int) -> bool:
+    """Run and print the end-to-end section; True when it passes."""
+    folder = scene_dirs[0].parent
+    if any(d.parent != folder for d in scene_dirs):  # a scenes source takes one folder
+        folder = tmp / "e2e-scenes"
+        folder.mkdir(parents=True, exist_ok=True)
+        for d in scene_dirs:
+            (folder / d.name).symlink_to(d.resolve())
+    print(
+        f"\nend to end: run(config) on the configs/demo.yaml task mix, {len(scene_dirs)} "
+        f"scenes, {per_scene} asked per scene and task, one worker on one core; the baseline "
+        "(no encoded-image cache, format-2 Parquet options) and the new path alternate:"
+    )
+    r = bench_end_to_end(folder, tmp, per_scene, reps)
+    ok = r["new"] >= E2E_BUDGET and r["deterministic"]
+    print(
+        f"  median of {reps}: baseline {r['baseline']:,.1f}/s, new {r['new']:,.1f}/s "
+        f"({r['ratio']:.2f}x); shards identical across repeats: "
+        f"{'yes' if r['deterministic'] else 'NO'}; budget >= {E2E_BUDGET:,.0f}/s: "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=Path, help="Folder of rendered scenes to reuse.")
@@ -310,6 +443,10 @@ def main() -> int:
     ap.add_argument("--baseline", type=int, default=24, help="Samples of the no-cache baseline.")
     ap.add_argument("--memory-n", type=int, default=4, help="N of the N / 10N memory runs.")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--e2e-reps", type=int, default=3, help="Repeats of the end-to-end runs.")
+    ap.add_argument("--e2e-per-scene", type=int, default=48, help="Asked per scene and task.")
+    ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--only-e2e", action="store_true", help="Run the end-to-end section only.")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--ray", action="store_true", help="Only the Ray executor figures.")
     ap.add_argument("--ray-units", type=int, default=12, help="n of the n / 2n overhead runs.")
@@ -339,6 +476,11 @@ def main() -> int:
         f"{len(names)} tasks, {len(scenes)} scenes (640x480, {len(scenes[0].frames)} frames "
         f"each), budget {args.budget} per scene and task, one core\n"
     )
+
+    if args.only_e2e:
+        ok = print_end_to_end(scene_dirs, tmp, args.e2e_per_scene, args.e2e_reps)
+        tmp_holder.cleanup()
+        return 0 if ok else 1
 
     header = (
         f"{'task':<20} {'samples':>7} {'loaded/s':>9} {'generate/s':>11} {'warm/s':>9} "
@@ -377,6 +519,9 @@ def main() -> int:
         "warm/s (template work), overall on the shared loaded/s row. loaded/s = pixels decoded "
         "beforehand, derived per-frame work timed; generate/s adds the PNG/npz decoding."
     )
+
+    if not args.skip_e2e:
+        failed |= not print_end_to_end(scene_dirs, tmp, args.e2e_per_scene, args.e2e_reps)
 
     if not args.skip_memory:
         print("\npeak RSS of a whole run (in-process, every task, 8 asked per scene):")

@@ -60,6 +60,7 @@ from rich.progress import (
 
 from vst.engine.config import EngineConfig
 from vst.engine.context import EngineContext
+from vst.engine.encode_cache import EncodedImageCache
 from vst.engine.errors import EngineError, EngineInputError, StopRun, os_failure
 from vst.engine.executors import Executor, LocalExecutor, UnitFailure
 from vst.engine.planning import (
@@ -234,17 +235,27 @@ def answer_bucket(mode: str, ground_truth: Any, answer: str) -> str:
 
 
 class UnitRunner:
-    """Runs work units with one :class:`EngineContext` (one per worker process)."""
+    """Runs work units with one :class:`EngineContext` (one per worker process) and one
+    :class:`EncodedImageCache` (cleared per scene: a picture the samples of a scene share is
+    encoded once; ``cache_images = False`` encodes every picture of every sample, same bytes)."""
+
+    cache_images: bool = True
 
     def __init__(self, config: EngineConfig, classes: list[type[Task]]):
         self.config = config
         self.tasks = [c() for c in classes]
         self.ctx = EngineContext(settings=config.settings())
         self.out_dir = config.data_dir
+        self.images = EncodedImageCache() if self.cache_images else None
 
     def run_unit(self, unit: WorkUnit) -> UnitResult:
         """Samples of ``unit``'s scenes into its shard. An ``OSError`` of the shard's writer
         (disk full, a read-only folder) is raised with the shard's path as its file name."""
+        # what was alive before the unit (modules, caches) is set aside while the unit runs,
+        # so the per-scene gc.collect() only walks the objects the unit made
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             return self._run_unit(unit)
         except OSError as exc:
@@ -253,6 +264,9 @@ class UnitRunner:
             raise OSError(
                 exc.errno, exc.strerror or str(exc), str(self.out_dir / unit.shard)
             ) from exc
+        finally:
+            if freeze:
+                gc.unfreeze()
 
     def _run_unit(self, unit: WorkUnit) -> UnitResult:
         res = UnitResult(index=unit.index, shard=unit.shard)
@@ -268,6 +282,8 @@ class UnitRunner:
                     continue
                 res.scene_ids.append(scene.id)
                 self.ctx.reset()
+                if self.images is not None:
+                    self.images.clear()
                 for task in self.tasks:
                     rows, tg, te = self._scene_task(scene, task, res)
                     t_gen[task.name] += tg
@@ -359,7 +375,7 @@ class UnitRunner:
                     t0 = time.perf_counter()
                     continue
                 seen_ids.add(sample.id)
-                rows.append(sample_row(sample, cfg.image_format, cfg.jpeg_quality))
+                rows.append(sample_row(sample, cfg.image_format, cfg.jpeg_quality, self.images))
                 mode = sample.reward.get("mode", "")
                 answers[answer_bucket(mode, sample.reward.get("ground_truth"), sample.answer)] += 1
                 t0 = time.perf_counter()

@@ -20,7 +20,9 @@ features are embedded in the schema metadata (key ``huggingface``) so ``datasets
 sample counts) is stored under the key ``vst``.
 
 Determinism: rows are written in the order given, in row groups of :data:`ROW_GROUP_SIZE`, with
-fixed writer options, so the same samples give the same bytes (for one pyarrow version).
+fixed writer options (the image bytes dictionary-encoded per row group, so a picture the rows
+of a group share is stored once, and not compressed again; zstd for the other columns), so the
+same samples give the same bytes (for one pyarrow version).
 Atomicity: the file is written as a hidden temporary file in the same folder and renamed into
 place when complete; a killed write leaves no shard behind (temporaries are swept by the
 runner).
@@ -40,11 +42,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vst.atomic import commit, temp_file
+from vst.engine.encode_cache import EncodedImageCache
 from vst.engine.imaging import encode_image
 from vst.engine.sample import Sample, canonical_json
 
-SHARD_FORMAT_VERSION = 2
-"""Bumped when the shard schema or encoding changes."""
+SHARD_FORMAT_VERSION = 3
+"""Bumped when the shard schema or encoding changes (3: dictionary-encoded image bytes)."""
 
 ROW_GROUP_SIZE = 128
 """Rows per Parquet row group (bounds the writer's memory: one group of encoded rows)."""
@@ -88,10 +91,31 @@ SCHEMA = pa.schema(
 )
 """Arrow schema of a shard, with the ``datasets`` features in its metadata."""
 
+_IMAGE_BYTES = ("images.list.element.bytes", "videos.list.element.list.element.bytes")
+"""Leaf columns of the encoded pictures."""
+
+
+def _leaf_columns(fields: Iterable[pa.Field], prefix: str = "") -> list[str]:
+    """Dotted Parquet paths of the leaf columns of ``fields`` (lists as ``.list.element``)."""
+    out: list[str] = []
+    for f in fields:
+        name, t = prefix + f.name, f.type
+        while pa.types.is_list(t):
+            name, t = name + ".list.element", t.value_type
+        if pa.types.is_struct(t):
+            out += _leaf_columns(list(t), name + ".")
+        else:
+            out.append(name)
+    return out
+
+
 _WRITER_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "compression_level": 3,
-    "use_dictionary": ["id", "task", "scenario"],
+    # JPEG/PNG bytes do not compress: stored as they are; zstd (level 1) for the rest
+    "compression": {c: ("none" if c in _IMAGE_BYTES else "zstd") for c in _leaf_columns(SCHEMA)},
+    # the samples of a scene repeat pictures (a video task's clip, a shared frame): a
+    # dictionary per row group stores each distinct picture once (smaller, faster to write)
+    "use_dictionary": ["id", "task", "scenario", *_IMAGE_BYTES],
+    "dictionary_pagesize_limit": 64 * 1024 * 1024,
     "write_statistics": ["task", "scenario"],
     "version": "2.6",
     "data_page_version": "1.0",
@@ -126,8 +150,16 @@ def image_extension(data: bytes) -> str:
     return "bin"
 
 
-def sample_row(sample: Sample, image_format: str = "JPEG", quality: int = 95) -> dict[str, Any]:
-    """One shard row of ``sample`` (images encoded, reward/meta as canonical JSON)."""
+def sample_row(
+    sample: Sample,
+    image_format: str = "JPEG",
+    quality: int = 95,
+    cache: EncodedImageCache | None = None,
+) -> dict[str, Any]:
+    """One shard row of ``sample`` (images encoded, reward/meta as canonical JSON). With
+    ``cache``, pictures already encoded (same pixels, format and quality) reuse their bytes;
+    the row is the same either way."""
+    encode = cache.encode if cache is not None else encode_image
     messages = [
         {
             "role": m["role"],
@@ -143,11 +175,10 @@ def sample_row(sample: Sample, image_format: str = "JPEG", quality: int = 95) ->
         "scenario": sample.scenario,
         "messages": messages,
         "images": [
-            {"bytes": encode_image(img, image_format, quality), "path": None}
-            for img in sample.images
+            {"bytes": encode(img, image_format, quality), "path": None} for img in sample.images
         ],
         "videos": [
-            [{"bytes": encode_image(f, image_format, quality), "path": None} for f in frames]
+            [{"bytes": encode(f, image_format, quality), "path": None} for f in frames]
             for frames in sample.videos
         ],
         "answer": sample.answer,

@@ -57,6 +57,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -319,7 +320,6 @@ def bench_end_to_end(scenes: Path, tmp: Path, per_scene: int | None, reps: int) 
     """Whole runs of the demo task mix on one core: the baseline and today's path alternate
     (``reps`` each, after a small warm-up run that pays the process's one-time imports and
     JIT loads); rates are samples per CPU second, judged on medians and their ratio."""
-    import statistics
 
     _e2e_run(_e2e_config(scenes, tmp / "e2e-warm", 2), True)
     raw = _e2e_config(scenes, tmp / "e2e", per_scene)
@@ -444,6 +444,7 @@ def main() -> int:
     ap.add_argument("--memory-n", type=int, default=4, help="N of the N / 10N memory runs.")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--e2e-reps", type=int, default=3, help="Repeats of the end-to-end runs.")
+    ap.add_argument("--all-reps", type=int, default=3, help="Repeats of the all-tasks pass.")
     ap.add_argument("--e2e-per-scene", type=int, default=48, help="Asked per scene and task.")
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--only-e2e", action="store_true", help="Run the end-to-end section only.")
@@ -503,7 +504,14 @@ def main() -> int:
     # one-time process costs (lazy imports, fonts, tag bitmaps) out of the measurement: a
     # small throwaway pass with fresh contexts first
     bench_all_tasks(names, scenes, 2)
-    all_rate, all_n, prep_ms = bench_all_tasks(names, scenes, args.budget)
+    # judged on the median of repeated passes: one slow pass on a shared machine is noise
+    passes = [bench_all_tasks(names, scenes, args.budget) for _ in range(args.all_reps)]
+    all_rate = statistics.median(p[0] for p in passes)
+    all_n, prep_ms = passes[0][1], statistics.median(p[2] for p in passes)
+    print(
+        f"all-tasks passes: {', '.join(f'{p[0]:,.0f}' for p in passes)} samples/s "
+        f"(median {all_rate:,.0f})"
+    )
     ok = all_rate >= RATE_BUDGET
     failed |= not ok
     print(

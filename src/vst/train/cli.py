@@ -48,6 +48,26 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def load_run_config_or_fail(
+    config: Path, override: list[str], load: Any, check: Any
+) -> tuple[Any, str]:
+    """``(config, where)``: the run config ``load(config, override)`` after ``check(cfg, where,
+    world_size)`` (batch arithmetic, data sources), or an error and exit 2 naming the file and
+    field; transformers' per-file loading / saving bars are turned off (one training bar)."""
+    from transformers.utils import logging as hf_logging
+
+    from vst.engine.config import ConfigError
+
+    where = f"{config} with overrides" if override else str(config)
+    try:
+        cfg = load(config, override)
+        check(cfg, where, int(os.environ.get("WORLD_SIZE", "1")))
+    except ConfigError as exc:
+        fail(str(exc))
+    hf_logging.disable_progress_bar()
+    return cfg, where
+
+
 def rich_progress(out: Console, key: str = "loss", label: str = "loss") -> Any:
     """A ``TrainerCallback`` drawing a rich progress bar over optimizer steps, with the last
     logged value of ``key`` shown as ``label`` (transformers is imported only when training)."""
@@ -174,16 +194,11 @@ def sft_command(
     from vst.train.config import ConfigError, load_train_config
     from vst.train.trainer import data_sources, run_training
 
-    where = f"{config} with overrides" if override else str(config)
-    try:
-        cfg = load_train_config(config, override)
+    def check(cfg: Any, where: str, world: int) -> None:
         data_sources(cfg, where)
-        cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
-    except ConfigError as exc:
-        fail(str(exc))
-    from transformers.utils import logging as hf_logging
+        cfg.accumulation(world)
 
-    hf_logging.disable_progress_bar()  # no per-file loading / saving bars; one training bar
+    cfg, where = load_run_config_or_fail(config, override, load_train_config, check)
     main = main_process()
     if main:
         console.print(run_summary(cfg, where, resume))
@@ -271,17 +286,11 @@ def grpo_command(
     checkpoint, metrics.jsonl and metrics.png into output_dir."""
     from vst.train.grpo_config import ConfigError, load_grpo_config
 
-    where = f"{config} with overrides" if override else str(config)
-    try:
-        cfg = load_grpo_config(config, override)
-        cfg.batch_plan(int(os.environ.get("WORLD_SIZE", "1")))
-    except ConfigError as exc:
-        fail(str(exc))
-    from transformers.utils import logging as hf_logging
-
+    cfg, where = load_run_config_or_fail(
+        config, override, load_grpo_config, lambda cfg, where, world: cfg.batch_plan(world)
+    )
     from vst.train.grpo import run_grpo
 
-    hf_logging.disable_progress_bar()
     main = main_process()
     if main:
         console.print(_grporun_summary(cfg, where, resume))

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -92,6 +91,7 @@ def train_command(
     from vst.train.cli import (
         close_process_group,
         fail,
+        load_run_config_or_fail,
         main_process,
         print_outputs,
         rich_progress,
@@ -100,17 +100,11 @@ def train_command(
     from vst.train.config import ConfigError
     from vst.vla.train_config import load_vla_config
 
-    where = f"{config} with overrides" if override else str(config)
-    try:
-        cfg = load_vla_config(config, override)
-        cfg.accumulation(int(os.environ.get("WORLD_SIZE", "1")))
-    except ConfigError as exc:
-        fail(str(exc))
-    from transformers.utils import logging as hf_logging
-
+    cfg, where = load_run_config_or_fail(
+        config, override, load_vla_config, lambda cfg, where, world: cfg.accumulation(world)
+    )
     from vst.vla.train import run_vla_training
 
-    hf_logging.disable_progress_bar()
     main = main_process()
     if main:
         console.print(run_summary(cfg, where, resume, "vst vla train"))

@@ -434,6 +434,19 @@ def print_end_to_end(scene_dirs: list[Path], tmp: Path, per_scene: int, reps: in
     return ok
 
 
+def bench_scenes(args: argparse.Namespace, out: Path) -> list[Path]:
+    """The benchmark's scenes: ``--num-scenes`` of ``--scenes DIR``, else rendered into ``out``
+    (640x480) once."""
+    from vst.scenes import find_scene_dirs
+
+    if args.scenes:
+        return find_scene_dirs(args.scenes)[: args.num_scenes]
+    t0 = time.perf_counter()
+    dirs = make_scenes(out, args.num_scenes)
+    print(f"rendered {len(dirs)} scenes (640x480) in {time.perf_counter() - t0:.1f} s")
+    return dirs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=Path, help="Folder of rendered scenes to reuse.")
@@ -461,16 +474,11 @@ def main() -> int:
         return 0
 
     from vst.engine.registry import task_names
-    from vst.scenes import find_scene_dirs, load_scene
+    from vst.scenes import load_scene
 
     tmp_holder = tempfile.TemporaryDirectory(prefix="vst-bench-engine-")
     tmp = Path(tmp_holder.name)
-    if args.scenes:
-        scene_dirs = find_scene_dirs(args.scenes)[: args.num_scenes]
-    else:
-        t0 = time.perf_counter()
-        scene_dirs = make_scenes(tmp / "scenes", args.num_scenes)
-        print(f"rendered {len(scene_dirs)} scenes in {time.perf_counter() - t0:.1f} s")
+    scene_dirs = bench_scenes(args, tmp / "scenes")
     scenes = [load_scene(d) for d in scene_dirs]
     names = task_names()
     print(
@@ -643,14 +651,7 @@ def bench_ray(args) -> int:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     tmp_holder = tempfile.TemporaryDirectory(prefix="vst-bench-ray-")
     tmp = Path(tmp_holder.name)
-    if args.scenes:
-        from vst.scenes import find_scene_dirs
-
-        rendered = find_scene_dirs(args.scenes)[: args.num_scenes]
-    else:
-        t0 = time.perf_counter()
-        rendered = make_scenes(tmp / "rendered", args.num_scenes)
-        print(f"rendered {len(rendered)} scenes (640x480) in {time.perf_counter() - t0:.1f} s")
+    rendered = bench_scenes(args, tmp / "rendered")
     n = args.ray_units
     small = {k: replicate(rendered, k, tmp / f"small{k}") for k in (n, 2 * n)}
     mix = replicate(rendered, len(rendered), tmp / "mix")

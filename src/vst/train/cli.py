@@ -169,6 +169,22 @@ def close_process_group() -> None:
         dist.destroy_process_group()
 
 
+def train_on_every_process(
+    train: Any, cfg: Any, where: str, resume: bool, progress: list[Any]
+) -> Any:
+    """``train(cfg, resume=, where=, callbacks=progress)`` on this process (a bad config or data
+    source is an error and exit 2), then the process group closed; the result on process 0,
+    None on the others (they print nothing)."""
+    from vst.engine.config import ConfigError
+
+    try:
+        result = train(cfg, resume=resume, where=where, callbacks=progress)
+    except ConfigError as exc:
+        fail(str(exc))
+    close_process_group()
+    return result if main_process() else None
+
+
 def print_outputs(result: Any, resume: bool) -> None:
     """Where a finished run resumed from and what it wrote (either stage's result)."""
     if result.resumed_from is not None:
@@ -191,7 +207,7 @@ def sft_command(
 ) -> None:
     """Train stage 1 (stage: sft) or stage 2 (stage: cot) and save a Hugging Face checkpoint,
     metrics.jsonl and metrics.png into output_dir."""
-    from vst.train.config import ConfigError, load_train_config
+    from vst.train.config import load_train_config
     from vst.train.trainer import data_sources, run_training
 
     def check(cfg: Any, where: str, world: int) -> None:
@@ -202,14 +218,9 @@ def sft_command(
     main = main_process()
     if main:
         console.print(run_summary(cfg, where, resume))
-    try:
-        result = run_training(
-            cfg, resume=resume, where=where, callbacks=[rich_progress(console)] if main else []
-        )
-    except ConfigError as exc:
-        fail(str(exc))
-    close_process_group()
-    if not main:
+    progress = [rich_progress(console)] if main else []
+    result = train_on_every_process(run_training, cfg, where, resume, progress)
+    if result is None:
         return
     report = result.mix_report
     console.print(f"[bold]examples[/bold] {result.examples} drawn")
@@ -284,7 +295,7 @@ def grpo_command(
 ) -> None:
     """Train stage 3 (GRPO/DAPO with vst's rewards and online filtering) and save a Hugging Face
     checkpoint, metrics.jsonl and metrics.png into output_dir."""
-    from vst.train.grpo_config import ConfigError, load_grpo_config
+    from vst.train.grpo_config import load_grpo_config
 
     cfg, where = load_run_config_or_fail(
         config, override, load_grpo_config, lambda cfg, where, world: cfg.batch_plan(world)
@@ -295,12 +306,8 @@ def grpo_command(
     if main:
         console.print(_grporun_summary(cfg, where, resume))
     progress = [rich_progress(console, "vst/accuracy", "accuracy")] if main else []
-    try:
-        result = run_grpo(cfg, resume=resume, where=where, callbacks=progress)
-    except ConfigError as exc:
-        fail(str(exc))
-    close_process_group()
-    if not main:
+    result = train_on_every_process(run_grpo, cfg, where, resume, progress)
+    if result is None:
         return
     report = result.mix_report
     if hasattr(report, "to_markdown"):

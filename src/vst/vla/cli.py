@@ -89,15 +89,13 @@ def train_command(
     and save it with its processor, norm_stats.json, vla.json, metrics and the held-out
     action-token accuracy / L1 (vla_eval.jsonl, vla_eval.png) into output_dir."""
     from vst.train.cli import (
-        close_process_group,
-        fail,
         load_run_config_or_fail,
         main_process,
         print_outputs,
         rich_progress,
         run_summary,
+        train_on_every_process,
     )
-    from vst.train.config import ConfigError
     from vst.vla.train_config import load_vla_config
 
     cfg, where = load_run_config_or_fail(
@@ -112,14 +110,9 @@ def train_command(
             f"actions: vocabulary {cfg.vocabulary}, {cfg.bins} bins, {cfg.action_dim} dims; "
             f"held out {cfg.held_out:g} of episodes; scored every {cfg.eval_every} steps"
         )
-    try:
-        result = run_vla_training(
-            cfg, resume=resume, where=where, callbacks=[rich_progress(console)] if main else []
-        )
-    except ConfigError as exc:
-        fail(str(exc))
-    close_process_group()
-    if not main:
+    progress = [rich_progress(console)] if main else []
+    result = train_on_every_process(run_vla_training, cfg, where, resume, progress)
+    if result is None:
         return
     console.print(f"[bold]examples[/bold] {result.examples} drawn, {result.held_out} held out")
     for split, scores in (result.scores or {}).items():
